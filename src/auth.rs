@@ -1,0 +1,265 @@
+//! Customer authentication: HS256 JWTs whose `sub` is the customer id, and where the secret comes from.
+//!
+//! The secret is read from `ONBOARD_JWT_SECRET`, from a file, or generated once into the data
+//! directory; it never appears on a command line or in a log.
+
+use crate::domain::ids::CustomerId;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Name of the generated secret file inside the data directory.
+pub const SECRET_FILE_NAME: &str = "jwt-secret";
+/// Shortest secret accepted: HS256 needs at least 256 bits of key.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Lifetime of tokens minted by `onboard token` and the development token endpoint.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 12 * 3600;
+
+/// A signing secret that never prints.
+#[derive(Clone)]
+pub struct JwtSecret(Vec<u8>);
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtSecret(redacted)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes long")]
+    TooShort,
+    #[error("cannot read the JWT secret file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the JWT secret file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no JWT secret: set ONBOARD_JWT_SECRET, ONBOARD_JWT_SECRET_FILE, or run `onboard up` once to generate one in {0}")]
+    Missing(PathBuf),
+}
+
+/// Where the secret comes from, in order of precedence.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSource {
+    /// The value of `ONBOARD_JWT_SECRET`.
+    pub inline: Option<String>,
+    /// The value of `ONBOARD_JWT_SECRET_FILE`.
+    pub file: Option<PathBuf>,
+}
+
+impl SecretSource {
+    pub fn from_env() -> Self {
+        Self {
+            inline: std::env::var("ONBOARD_JWT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            file: std::env::var_os("ONBOARD_JWT_SECRET_FILE").map(PathBuf::from),
+        }
+    }
+
+    /// Resolves the secret; with `generate`, creates `DATA_DIR/jwt-secret` (mode 0600) when no
+    /// source is configured and the file does not exist yet.
+    pub fn resolve(&self, data_dir: &Path, generate: bool) -> Result<JwtSecret, SecretError> {
+        if let Some(inline) = &self.inline {
+            return JwtSecret::new(inline.trim().as_bytes().to_vec());
+        }
+        let path = self
+            .file
+            .clone()
+            .unwrap_or_else(|| data_dir.join(SECRET_FILE_NAME));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => JwtSecret::new(text.trim().as_bytes().to_vec()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && generate && self.file.is_none() =>
+            {
+                generate_secret_file(&path)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.file.is_none() => {
+                Err(SecretError::Missing(data_dir.to_path_buf()))
+            }
+            Err(source) => Err(SecretError::Read { path, source }),
+        }
+    }
+}
+
+fn generate_secret_file(path: &Path) -> Result<JwtSecret, SecretError> {
+    use rand::RngCore;
+    let mut raw = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let text = hex::encode(raw);
+    let write_err = |source| SecretError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(text.as_bytes()).map_err(write_err)?;
+            file.sync_all().map_err(write_err)?;
+            JwtSecret::new(text.into_bytes())
+        }
+        // Another process generated it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            JwtSecret::new(text.trim().as_bytes().to_vec())
+        }
+        Err(source) => Err(write_err(source)),
+    }
+}
+
+impl JwtSecret {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, SecretError> {
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(SecretError::TooShort);
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("a bearer token is required")]
+    Missing,
+    #[error("the token is malformed or its signature is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's subject is not a valid customer id")]
+    BadSubject,
+}
+
+/// Signs and verifies customer tokens.
+#[derive(Clone)]
+pub struct Authenticator {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator")
+    }
+}
+
+impl Authenticator {
+    pub fn new(secret: &JwtSecret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose()),
+            decoding: DecodingKey::from_secret(secret.expose()),
+            validation,
+        }
+    }
+
+    /// A token for `customer` valid for `ttl_secs`.
+    pub fn issue(&self, customer: &CustomerId, ttl_secs: u64) -> String {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = Claims {
+            sub: customer.as_str().to_owned(),
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
+    }
+
+    /// The customer the token was issued to.
+    pub fn verify(&self, token: &str) -> Result<CustomerId, AuthError> {
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                }
+            })?;
+        CustomerId::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)
+    }
+
+    /// Verifies an `Authorization` header value of the form `Bearer TOKEN`.
+    pub fn verify_bearer(&self, header: Option<&str>) -> Result<CustomerId, AuthError> {
+        let value = header.ok_or(AuthError::Missing)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(AuthError::Invalid)?;
+        self.verify(token.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> Authenticator {
+        Authenticator::new(&JwtSecret::new(secret.as_bytes().to_vec()).unwrap())
+    }
+
+    #[test]
+    fn a_token_verifies_only_with_its_own_secret() {
+        let a = auth("a-secret-that-is-long-enough-for-hs256!!");
+        let b = auth("another-secret-that-is-long-enough-too!!");
+        let customer = CustomerId::parse("test-customer-123").unwrap();
+        let token = a.issue(&customer, 60);
+        assert_eq!(a.verify(&token).unwrap(), customer);
+        assert_eq!(b.verify(&token), Err(AuthError::Invalid));
+        assert_eq!(
+            a.verify_bearer(Some(&format!("Bearer {token}"))).unwrap(),
+            customer
+        );
+        assert_eq!(a.verify_bearer(None), Err(AuthError::Missing));
+        assert_eq!(a.verify("garbage"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(matches!(
+            JwtSecret::new(b"short".to_vec()),
+            Err(SecretError::TooShort)
+        ));
+    }
+
+    #[test]
+    fn a_generated_secret_is_reused_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = SecretSource::default();
+        assert!(matches!(
+            source.resolve(dir.path(), false),
+            Err(SecretError::Missing(_))
+        ));
+        let first = source.resolve(dir.path(), true).unwrap();
+        let second = source.resolve(dir.path(), false).unwrap();
+        assert_eq!(first.expose(), second.expose());
+    }
+}

@@ -1,0 +1,6 @@
+//! Ports: the traits every external dependency is reached through (DESIGN.md §2).
+
+pub mod bus;
+pub mod notifier;
+pub mod pusher;
+pub mod store;

@@ -1,0 +1,372 @@
+//! The store port: onboarding state, the outbox, the event log, notifications and the
+//! WebSocket connection registry (DESIGN.md §2). Adapters: `sqlite` (embedded), `postgres`.
+//!
+//! Writes that must happen together go through a [`StoreTx`]: a producer step changes state,
+//! records its idempotent response and enqueues its events in one transaction (the
+//! transactional outbox), so an accepted step is never lost and never half-applied.
+
+use crate::domain::customer::{Email, PersonName, PhoneNumber};
+use crate::domain::document::{ContentKind, DocumentType};
+use crate::domain::event::{Envelope, EventDraft};
+use crate::domain::ids::{ApplicationId, ConnectionId, CustomerId, DocumentId, EventId};
+use crate::domain::kyc::{KycDecision, KycReason};
+use crate::domain::policy::CoverageType;
+use crate::domain::workflow::ApplicationStatus;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    pub customer_id: CustomerId,
+    pub email: Email,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub date_of_birth: NaiveDate,
+    pub phone_number: PhoneNumber,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    pub application_id: ApplicationId,
+    pub customer_id: CustomerId,
+    pub status: ApplicationStatus,
+    /// The policy the customer accepted (set by the complete step).
+    pub policy_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub document_id: DocumentId,
+    pub application_id: ApplicationId,
+    pub document_type: DocumentType,
+    pub document_number: String,
+    pub full_name: String,
+    pub expiry_date: NaiveDate,
+    pub content_kind: ContentKind,
+    pub size_bytes: i64,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// Where the file's bytes are kept, relative to the data directory.
+    pub stored_path: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KycRecord {
+    pub application_id: ApplicationId,
+    pub document_id: Option<DocumentId>,
+    pub decision: KycDecision,
+    pub reasons: Vec<KycReason>,
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecommendationRecord {
+    pub application_id: ApplicationId,
+    pub policy_id: String,
+    pub product_name: String,
+    pub coverage_type: CoverageType,
+    pub monthly_premium_cents: i64,
+    pub monthly_budget_cents: Option<i64>,
+    pub reasons: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The stored first answer to a POST with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// SHA-256 of method, path and body of the first request; a reuse with another request is refused.
+    pub request_hash: String,
+    pub status: u16,
+    /// The JSON body sent the first time.
+    pub body: String,
+}
+
+/// An outbox row waiting for the relay to publish it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRecord {
+    /// Position in the outbox; the relay publishes in this order.
+    pub seq: i64,
+    pub envelope: Envelope,
+}
+
+/// What the consumer's transaction did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// First time this event id was seen: event, projection, audit and notifications were written.
+    Inserted,
+    /// Already stored by an earlier delivery; nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationKind {
+    /// A milestone e-mail to the customer.
+    CustomerEmail,
+    /// An alert to operators (every `workflow-errors` event).
+    OperatorAlert,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerEmail => "customer_email",
+            Self::OperatorAlert => "operator_alert",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::CustomerEmail, Self::OperatorAlert]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+    }
+}
+
+/// A message to deliver through the notifier, written in the consumer's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Deterministic (`{event id}.{kind}`), so a redelivered event cannot create a second one and
+    /// adapters can use it to make delivery idempotent.
+    pub id: String,
+    pub event_id: EventId,
+    pub kind: NotificationKind,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}
+
+/// One audit row: who did what to which application, written with the event it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub event_id: EventId,
+    pub customer_id: CustomerId,
+    pub application_id: Option<ApplicationId>,
+    pub action: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A row of the WebSocket connection registry (the seed's DynamoDB connections table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub connection_id: ConnectionId,
+    pub customer_id: CustomerId,
+    /// The gateway node that holds the socket.
+    pub node_id: String,
+    /// Base URL of that node's management API, for pushes from other processes.
+    pub node_url: String,
+    pub source_ip: String,
+    pub connected_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The row is dead after this instant unless a heartbeat refreshes it.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Status and counters for the operator view.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    pub customers: i64,
+    pub applications: i64,
+    pub events: i64,
+    pub outbox_pending: i64,
+    pub notifications_pending: i64,
+    pub connections: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (e.g. the e-mail belongs to another customer); names the rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or was busy; retrying later may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back (a bug or a manual edit); not retried.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short adapter name for logs and `/readyz` (`sqlite`, `postgres`).
+    fn name(&self) -> &'static str;
+
+    /// Starts a write transaction (serialised with other writers where the database needs it).
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
+
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- reads for the API -------------------------------------------------------------
+    async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>>;
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>>;
+    async fn documents(&self, application: ApplicationId) -> StoreResult<Vec<DocumentRecord>>;
+    async fn kyc_result(&self, application: ApplicationId) -> StoreResult<Option<KycRecord>>;
+    async fn recommendation(
+        &self,
+        application: ApplicationId,
+    ) -> StoreResult<Option<RecommendationRecord>>;
+
+    // ---- outbox relay ------------------------------------------------------------------
+    /// Unsent outbox rows, oldest first.
+    async fn outbox_pending(&self, limit: i64) -> StoreResult<Vec<OutboxRecord>>;
+    /// Marks rows published (after the bus acknowledged them).
+    async fn outbox_mark_sent(&self, seqs: &[i64]) -> StoreResult<()>;
+
+    // ---- consumers ---------------------------------------------------------------------
+    /// In one transaction: stores the event (unique by id), updates the application projection
+    /// from the event, writes the audit row and the notifications. A second call with the same
+    /// event id writes nothing and returns `Duplicate`.
+    async fn record_event(
+        &self,
+        event: &Envelope,
+        audit: &AuditEntry,
+        notifications: &[Notification],
+    ) -> StoreResult<RecordOutcome>;
+
+    /// The customer's stored events with `sequence > after_sequence`, in sequence order.
+    async fn events_after(
+        &self,
+        customer: &CustomerId,
+        after_sequence: u64,
+        limit: i64,
+    ) -> StoreResult<Vec<Envelope>>;
+    /// The stored event with this id if it belongs to `customer`.
+    async fn event_of_customer(
+        &self,
+        customer: &CustomerId,
+        event: EventId,
+    ) -> StoreResult<Option<Envelope>>;
+    /// The application's stored events in sequence order (its timeline).
+    async fn application_events(&self, application: ApplicationId) -> StoreResult<Vec<Envelope>>;
+    /// Highest sequence among the customer's stored events (0 when none).
+    async fn last_stored_sequence(&self, customer: &CustomerId) -> StoreResult<u64>;
+    /// Newest stored events across customers, newest first (operator view).
+    async fn recent_events(&self, limit: i64) -> StoreResult<Vec<Envelope>>;
+
+    // ---- notifications -----------------------------------------------------------------
+    /// Undelivered notifications whose next attempt is due at `now`, oldest first.
+    async fn notifications_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn notification_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // ---- connection registry -----------------------------------------------------------
+    async fn register_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    /// Refreshes last-seen and expiry; `false` when the row no longer exists.
+    async fn touch_connection(
+        &self,
+        id: ConnectionId,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// `false` when there was no such row.
+    async fn remove_connection(&self, id: ConnectionId) -> StoreResult<bool>;
+    /// The row if it exists and has not expired at `now`.
+    async fn connection(
+        &self,
+        id: ConnectionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ConnectionRecord>>;
+    /// The customer's live (unexpired at `now`) connections.
+    async fn connections_of(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Every live connection (operator view), oldest first.
+    async fn all_connections(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Deletes rows expired at `now`; returns how many.
+    async fn sweep_connections(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    async fn stats(&self) -> StoreResult<StoreStats>;
+}
+
+/// One write transaction. Dropping it without `commit` rolls back.
+#[async_trait]
+pub trait StoreTx: Send {
+    async fn idempotent_response(
+        &mut self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotentResponse>>;
+    /// Fails with `Conflict` if the key was stored concurrently by another transaction.
+    async fn save_idempotent_response(
+        &mut self,
+        customer: &CustomerId,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> StoreResult<()>;
+
+    async fn customer(&mut self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>>;
+    /// The customer that registered this e-mail address, if any (duplicate detection).
+    async fn customer_id_by_email(&mut self, email: &Email) -> StoreResult<Option<CustomerId>>;
+    /// Fails with `Conflict` when the id or the e-mail is taken.
+    async fn insert_customer(&mut self, customer: &CustomerRecord) -> StoreResult<()>;
+
+    async fn insert_application(&mut self, application: &ApplicationRecord) -> StoreResult<()>;
+    /// The application, locked for this transaction where the database supports row locks.
+    async fn application_for_update(
+        &mut self,
+        id: ApplicationId,
+    ) -> StoreResult<Option<ApplicationRecord>>;
+    /// The customer's applications, newest first.
+    async fn applications_of(
+        &mut self,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<ApplicationRecord>>;
+    async fn update_application(
+        &mut self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+        policy_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn insert_document(&mut self, document: &DocumentRecord) -> StoreResult<()>;
+    /// The application's documents, oldest first.
+    async fn documents(&mut self, application: ApplicationId) -> StoreResult<Vec<DocumentRecord>>;
+    async fn insert_kyc_result(&mut self, result: &KycRecord) -> StoreResult<()>;
+    /// Replaces an earlier recommendation of the same application.
+    async fn upsert_recommendation(
+        &mut self,
+        recommendation: &RecommendationRecord,
+    ) -> StoreResult<()>;
+    async fn recommendation(
+        &mut self,
+        application: ApplicationId,
+    ) -> StoreResult<Option<RecommendationRecord>>;
+
+    /// Gives the draft the customer's next sequence number and puts it in the outbox.
+    async fn enqueue_event(&mut self, draft: EventDraft) -> StoreResult<Envelope>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
