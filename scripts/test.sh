@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The test command of the README: every unit, behaviour-suite and end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --locked --all-targets "$@"

@@ -1,0 +1,30 @@
+//! What every API handler shares: the store, the authenticator, the reference data and the relay's wake-up.
+
+use crate::auth::Authenticator;
+use crate::domain::kyc::WatchList;
+use crate::domain::policy::Catalogue;
+use crate::ports::store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct ApiState(pub Arc<ApiContext>);
+
+pub struct ApiContext {
+    pub store: Arc<dyn Store>,
+    pub auth: Authenticator,
+    pub watch_list: WatchList,
+    pub catalogue: Catalogue,
+    /// Where uploaded document files are kept (inside the data directory).
+    pub data_dir: PathBuf,
+    /// Woken after every commit that enqueued events, so the relay publishes without polling delay.
+    pub outbox_nudge: Arc<Notify>,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = ApiContext;
+    fn deref(&self) -> &ApiContext {
+        &self.0
+    }
+}

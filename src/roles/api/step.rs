@@ -1,0 +1,196 @@
+//! Running one producer step: idempotent replay, the state transaction with its outbox events,
+//! and the failure path that records the problem on `workflow-errors`.
+//!
+//! Every step handler parses its input, then `StepRun::begin`s (which answers a replayed
+//! `Idempotency-Key` from the store), does its work on the transaction and `finish`es with
+//! either the success (events committed atomically with the state) or a problem (state rolled
+//! back, the failure published on `workflow-errors` and remembered for the key).
+
+use super::extract::IdempotencyKey;
+use super::problem::{Problem, PROBLEM_CONTENT_TYPE};
+use super::state::ApiState;
+use crate::domain::event::{EventDraft, Topic, WorkflowErrorData};
+use crate::domain::ids::{ApplicationId, CustomerId};
+use crate::domain::workflow::Step;
+use crate::ports::store::{ApplicationRecord, IdempotentResponse, StoreError, StoreTx};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// What identifies one step request.
+pub struct StepRequest {
+    pub customer: CustomerId,
+    pub step: Step,
+    pub application_id: Option<ApplicationId>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    /// Fingerprint of the request's meaning, to refuse a key reused for another request.
+    pub fingerprint: String,
+    pub correlation_id: String,
+}
+
+/// A successful step: the response and the events to commit with it.
+pub struct StepOk {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub events: Vec<EventDraft>,
+}
+
+pub enum Begun {
+    /// The key was used before for the same request: this is the first answer.
+    Replay(Response),
+    Running(StepRun),
+}
+
+pub struct StepRun {
+    state: ApiState,
+    request: StepRequest,
+    tx: Box<dyn StoreTx>,
+}
+
+/// SHA-256 over the parts that give a request its meaning.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+impl StepRun {
+    pub async fn begin(state: &ApiState, request: StepRequest) -> Result<Begun, Problem> {
+        let mut tx = state.store.begin().await?;
+        if let Some(key) = &request.idempotency_key {
+            if let Some(stored) = tx.idempotent_response(&request.customer, &key.0).await? {
+                return Ok(Begun::Replay(replay(&stored, &request.fingerprint)));
+            }
+        }
+        Ok(Begun::Running(StepRun { state: state.clone(), request, tx }))
+    }
+
+    pub fn tx(&mut self) -> &mut dyn StoreTx {
+        self.tx.as_mut()
+    }
+
+    pub fn request(&self) -> &StepRequest {
+        &self.request
+    }
+
+    /// Loads the application for this step, refusing another customer's (as 404, so ids cannot
+    /// be probed) and a step that is not allowed from its status (409).
+    pub async fn application(&mut self, id: ApplicationId) -> Result<ApplicationRecord, Problem> {
+        let application = self
+            .tx
+            .application_for_update(id)
+            .await?
+            .filter(|a| a.customer_id == self.request.customer)
+            .ok_or_else(|| Problem::not_found(format!("application {id} does not exist")))?;
+        self.request.step.check(application.status).map_err(|message| Problem::conflict("step-out-of-order", message))?;
+        Ok(application)
+    }
+
+    /// Commits the outcome and answers the client.
+    pub async fn finish(self, outcome: Result<StepOk, Problem>) -> Response {
+        match outcome {
+            Ok(ok) => self.commit_success(ok).await.unwrap_or_else(IntoResponse::into_response),
+            Err(problem) => self.commit_failure(problem).await,
+        }
+    }
+
+    async fn commit_success(mut self, ok: StepOk) -> Result<Response, Problem> {
+        for draft in ok.events {
+            self.tx.enqueue_event(draft).await?;
+        }
+        let body = ok.body.to_string();
+        if let Some(key) = &self.request.idempotency_key {
+            let stored = IdempotentResponse { request_hash: self.request.fingerprint.clone(), status: ok.status.as_u16(), body: body.clone() };
+            save_or_conflict(self.tx.as_mut(), &self.request.customer, &key.0, &stored).await?;
+        }
+        self.tx.commit().await?;
+        self.state.outbox_nudge.notify_one();
+        Ok(json_response(ok.status, body, "application/json", false))
+    }
+
+    /// Rolls the step back; for client errors (400/409/422) publishes the failure on
+    /// `workflow-errors` and stores the answer for the idempotency key, in one new transaction.
+    async fn commit_failure(self, problem: Problem) -> Response {
+        let StepRun { state, request, tx } = self;
+        drop(tx);
+        if !matches!(problem.status, 400 | 409 | 422) {
+            return problem.into_response();
+        }
+        match record_failure(&state, &request, &problem).await {
+            Ok(Some(replayed)) => replayed,
+            Ok(None) => {
+                state.outbox_nudge.notify_one();
+                problem.into_response()
+            }
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+async fn record_failure(state: &ApiState, request: &StepRequest, problem: &Problem) -> Result<Option<Response>, Problem> {
+    let mut tx = state.store.begin().await?;
+    if let Some(key) = &request.idempotency_key {
+        // A concurrent request with the same key may have finished first.
+        if let Some(stored) = tx.idempotent_response(&request.customer, &key.0).await? {
+            return Ok(Some(replay(&stored, &request.fingerprint)));
+        }
+    }
+    let data = WorkflowErrorData {
+        step: request.step.as_str().to_string(),
+        code: problem.code.clone(),
+        message: problem.detail.clone(),
+        fields: problem.errors.iter().map(|e| e.field.clone()).collect(),
+    };
+    tx.enqueue_event(EventDraft::new(
+        Topic::WorkflowErrors,
+        request.customer.clone(),
+        request.application_id,
+        request.correlation_id.clone(),
+        data,
+    ))
+    .await?;
+    if let Some(key) = &request.idempotency_key {
+        let stored = IdempotentResponse { request_hash: request.fingerprint.clone(), status: problem.status, body: problem.to_body() };
+        save_or_conflict(tx.as_mut(), &request.customer, &key.0, &stored).await?;
+    }
+    tx.commit().await?;
+    Ok(None)
+}
+
+async fn save_or_conflict(tx: &mut dyn StoreTx, customer: &CustomerId, key: &str, stored: &IdempotentResponse) -> Result<(), Problem> {
+    match tx.save_idempotent_response(customer, key, stored).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(Problem::conflict(
+            "idempotency-key-in-use",
+            "another request with this Idempotency-Key is being processed; retry to get its answer",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Response {
+    if stored.request_hash != fingerprint {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "this Idempotency-Key was already used for a different request",
+        )
+        .into_response();
+    }
+    let content_type = if stored.status >= 400 { PROBLEM_CONTENT_TYPE } else { "application/json" };
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    json_response(status, stored.body.clone(), content_type, true)
+}
+
+fn json_response(status: StatusCode, body: String, content_type: &'static str, replayed: bool) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

@@ -1,0 +1,24 @@
+//! Dead letters: a record that cannot be processed goes to `<topic>.dlq` with its origin and the
+//! reason in headers, so one bad record never stalls its partition.
+
+use crate::ports::bus::{BusError, ConsumedRecord, EventBus, OutgoingRecord};
+
+pub async fn send(bus: &dyn EventBus, record: &ConsumedRecord, reason: &str) -> Result<(), BusError> {
+    let mut headers = record.headers.clone();
+    headers.extend([
+        ("dlq-origin-topic".to_string(), record.topic.clone()),
+        ("dlq-origin-partition".to_string(), record.partition.to_string()),
+        ("dlq-origin-offset".to_string(), record.offset.to_string()),
+        ("dlq-reason".to_string(), reason.chars().take(500).collect()),
+        ("dlq-at".to_string(), chrono::Utc::now().to_rfc3339()),
+    ]);
+    bus.publish(vec![OutgoingRecord {
+        topic: format!("{}.dlq", record.topic),
+        key: record.key.clone().unwrap_or_default(),
+        headers,
+        value: record.value.clone(),
+    }])
+    .await?;
+    tracing::error!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = %reason, "A record was moved to the dead-letter topic.");
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The consumer role (the seed's consumer Lambdas, DESIGN.md §7): one group member per topic;
+//! each record is stored with its projection, audit row and notifications in one transaction,
+//! acknowledged only after that commit, then pushed to the customer's open connections.
+
+mod dead_letter;
+
+use crate::domain::event::{Envelope, Topic};
+use crate::ports::bus::{ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription};
+use crate::ports::pusher::{PushOutcome, Pusher};
+use crate::ports::store::{AuditEntry, RecordOutcome, Store, StoreError};
+use crate::roles::relay::Backoff;
+use crate::roles::supervisor::Readiness;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The seed's consumer group.
+pub const DEFAULT_GROUP: &str = "onboard-ai-consumer-group";
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub group: String,
+    pub topics: Vec<Topic>,
+    /// Records per poll (the seed's event source mapping `--batch-size`).
+    pub batch_size: usize,
+    pub start_from: StartFrom,
+    /// Where operator alerts go.
+    pub operator_address: String,
+    /// Attempts for a record that fails permanently before it goes to the dead-letter topic.
+    pub max_attempts: u32,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            group: DEFAULT_GROUP.into(),
+            topics: Topic::ALL.to_vec(),
+            batch_size: 100,
+            start_from: StartFrom::Earliest,
+            operator_address: "operators@onboard.local".into(),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Why a record could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Retried until it succeeds (database down, bus unavailable); the offset is not committed meanwhile.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will not succeed by retrying (unreadable record); dead-lettered after `max_attempts`.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+impl From<StoreError> for ProcessError {
+    fn from(error: StoreError) -> Self {
+        if error.is_transient() {
+            Self::Transient(error.to_string())
+        } else {
+            Self::Poison(error.to_string())
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ConsumerRole {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub pusher: Arc<dyn Pusher>,
+    /// Woken after a commit that wrote notifications.
+    pub notifier_nudge: Arc<Notify>,
+    pub config: ConsumerConfig,
+}
+
+impl ConsumerRole {
+    /// Runs one member per topic until shutdown; ready once every member joined its group.
+    pub async fn run(self, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut members = tokio::task::JoinSet::new();
+        for topic in self.config.topics.clone() {
+            let subscription = self
+                .bus
+                .subscribe(SubscribeOptions {
+                    group: self.config.group.clone(),
+                    topics: vec![topic.as_str().to_string()],
+                    start_from: self.config.start_from,
+                    max_batch: self.config.batch_size,
+                })
+                .await?;
+            let role = self.clone();
+            let token = shutdown.clone();
+            members.spawn(async move { (topic, role.consume(topic, subscription, token).await) });
+        }
+        readiness.set(true);
+        let mut result = Ok(());
+        while let Some(joined) = members.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((topic, Err(error))) => {
+                    shutdown.cancel();
+                    result = Err(error.context(format!("consumer of {topic} failed")));
+                }
+                Err(panic) => {
+                    shutdown.cancel();
+                    result = Err(anyhow::anyhow!("a consumer panicked: {panic}"));
+                }
+            }
+        }
+        readiness.set(false);
+        result
+    }
+
+    async fn consume(&self, topic: Topic, mut subscription: Box<dyn Subscription>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(topic = %topic, group = %self.config.group, "Consumer joined its group.");
+        'outer: while !shutdown.is_cancelled() {
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                batch = subscription.poll(Duration::from_millis(500)) => batch,
+            };
+            let records = match batch {
+                Ok(records) => records,
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(topic = %topic, error = %error, "Polling failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            for record in &records {
+                match self.handle_with_retries(record, &shutdown).await {
+                    Handled::Done => subscription.ack(record),
+                    // Not acknowledged: the record is delivered again after restart.
+                    Handled::ShuttingDown => break 'outer,
+                }
+            }
+            if !records.is_empty() {
+                if let Err(error) = subscription.commit().await {
+                    tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
+                }
+            }
+        }
+        subscription.close().await?;
+        tracing::info!(topic = %topic, "Consumer left its group.");
+        Ok(())
+    }
+
+    async fn handle_with_retries(&self, record: &ConsumedRecord, shutdown: &CancellationToken) -> Handled {
+        let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
+        let mut poison_attempts = 0;
+        loop {
+            let error = match self.process(record).await {
+                Ok(()) => return Handled::Done,
+                Err(error) => error,
+            };
+            if let ProcessError::Poison(reason) = &error {
+                poison_attempts += 1;
+                if poison_attempts >= self.config.max_attempts {
+                    match dead_letter::send(self.bus.as_ref(), record, reason).await {
+                        Ok(()) => return Handled::Done,
+                        Err(dlq_error) => tracing::error!(error = %dlq_error, "Dead-lettering a record failed; retrying."),
+                    }
+                }
+            }
+            let delay = backoff.next_delay();
+            tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                error = %error, retry_in_ms = delay.as_millis() as u64,
+                "Processing a record failed; retrying."
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => return Handled::ShuttingDown,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Stores the event with its projection, audit row and notifications, then pushes it.
+    #[tracing::instrument(skip_all, fields(topic = %record.topic, offset = record.offset, event_id))]
+    async fn process(&self, record: &ConsumedRecord) -> Result<(), ProcessError> {
+        let event = Envelope::from_json(&record.value).map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
+        tracing::Span::current().record("event_id", tracing::field::display(event.id));
+        if event.topic.as_str() != record.topic {
+            return Err(ProcessError::Poison(format!("an event of type {} on topic {}", event.topic, record.topic)));
+        }
+        // Claim check: contact data comes from the store, never from the event.
+        let customer = self.store.customer(&event.customer_id).await?;
+        let now = chrono::Utc::now();
+        let notifications = crate::roles::notify::notifications_for(&event, customer.as_ref(), &self.config.operator_address, now);
+        let audit = AuditEntry {
+            event_id: event.id,
+            customer_id: event.customer_id.clone(),
+            application_id: event.application_id,
+            action: format!("{} consumed", event.topic),
+            at: now,
+        };
+        let outcome = self.store.record_event(&event, &audit, &notifications).await?;
+        if outcome == RecordOutcome::Inserted && !notifications.is_empty() {
+            self.notifier_nudge.notify_one();
+        }
+        self.push(&event).await;
+        Ok(())
+    }
+
+    /// Best effort: a client that misses a push catches up with `resume`.
+    async fn push(&self, event: &Envelope) {
+        let connections = match self.store.connections_of(&event.customer_id, chrono::Utc::now()).await {
+            Ok(connections) => connections,
+            Err(error) => {
+                tracing::warn!(error = %error, "Listing the customer's connections failed; they will catch up on resume.");
+                return;
+            }
+        };
+        for connection in connections {
+            match self.pusher.push_event(&connection, event).await {
+                Ok(PushOutcome::Delivered) => {}
+                Ok(PushOutcome::Gone) => {
+                    if let Err(error) = self.store.remove_connection(connection.connection_id).await {
+                        tracing::warn!(error = %error, "Removing a gone connection failed; the sweeper will.");
+                    }
+                }
+                Err(error) => tracing::warn!(error = %error, connection_id = %connection.connection_id, "Pushing an event failed."),
+            }
+        }
+    }
+}
+
+enum Handled {
+    Done,
+    ShuttingDown,
+}

@@ -1,0 +1,249 @@
+//! The WebSocket gateway role (the seed's API Gateway WebSocket API, DESIGN.md §6): the `/ws`
+//! endpoint, the local sessions, the registry sweeper, the `@connections` management API and
+//! the in-process pusher.
+
+mod management;
+mod ordering;
+pub mod protocol;
+mod session;
+
+use crate::auth::Authenticator;
+use crate::domain::event::Envelope;
+use crate::domain::ids::{ConnectionId, CustomerId};
+use crate::ports::pusher::{PushError, PushOutcome, Pusher};
+use crate::ports::store::{ConnectionRecord, Store};
+use crate::roles::api::problem::Problem;
+use crate::roles::supervisor::Readiness;
+use async_trait::async_trait;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use session::{Command, Control, SessionHandle};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// This node's id in the registry.
+    pub node_id: String,
+    /// Base URL of this node's management API, for pushes from other processes.
+    pub node_url: String,
+    /// Registry row lifetime, refreshed by every heartbeat.
+    pub ttl: Duration,
+    /// Interval of server pings and registry refreshes.
+    pub heartbeat: Duration,
+    /// A client silent for longer is disconnected.
+    pub idle_timeout: Duration,
+    /// Largest client message; larger ones close the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Frames queued per connection before the client counts as too slow and is disconnected.
+    pub send_queue: usize,
+    /// How long a later event waits for a missing earlier one before it is delivered anyway.
+    pub gap_wait: Duration,
+    /// How often expired registry rows are deleted.
+    pub sweep_interval: Duration,
+    /// Origins allowed besides the gateway's own (exact `scheme://host:port`, or `*`).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            node_url: "http://127.0.0.1:8080".into(),
+            ttl: Duration::from_secs(120),
+            heartbeat: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_message_bytes: 16 * 1024,
+            send_queue: 256,
+            gap_wait: Duration::from_secs(2),
+            sweep_interval: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Counters for `/metrics` and the operator view.
+#[derive(Debug, Default)]
+pub struct GatewayMetrics {
+    pub connections_opened: AtomicU64,
+    pub connections_closed: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub slow_disconnects: AtomicU64,
+}
+
+/// The sessions this node holds.
+#[derive(Debug, Default)]
+pub struct Sessions(RwLock<HashMap<ConnectionId, Arc<SessionHandle>>>);
+
+impl Sessions {
+    fn insert(&self, id: ConnectionId, handle: Arc<SessionHandle>) {
+        self.0.write().expect("sessions lock").insert(id, handle);
+    }
+
+    fn remove(&self, id: &ConnectionId) {
+        self.0.write().expect("sessions lock").remove(id);
+    }
+
+    fn get(&self, id: &ConnectionId) -> Option<Arc<SessionHandle>> {
+        self.0.read().expect("sessions lock").get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().expect("sessions lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Gateway {
+    pub store: Arc<dyn Store>,
+    pub auth: Authenticator,
+    /// Bearer token other nodes and operators present to the management API.
+    management_token: String,
+    pub config: GatewayConfig,
+    pub sessions: Sessions,
+    pub metrics: GatewayMetrics,
+    shutdown: CancellationToken,
+}
+
+impl Gateway {
+    pub fn new(store: Arc<dyn Store>, auth: Authenticator, management_token: String, config: GatewayConfig, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self { store, auth, management_token, config, sessions: Sessions::default(), metrics: GatewayMetrics::default(), shutdown })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/ws", get(connect))
+            .route(
+                "/@connections/{id}",
+                axum::routing::post(management::post_to_connection)
+                    .get(management::get_connection)
+                    .delete(management::delete_connection),
+            )
+            .with_state(self.clone())
+    }
+
+    /// The pusher that reaches this node's sessions directly.
+    pub fn local_pusher(self: &Arc<Self>) -> Arc<dyn Pusher> {
+        Arc::new(LocalPusher(self.clone()))
+    }
+
+    /// Queues an event for a local session; `Gone` when it is not here, and a session whose
+    /// queue is full is closed as too slow (and reported gone) rather than allowed to stall us.
+    pub fn push_local(&self, connection: ConnectionId, command_event: Arc<Envelope>) -> PushOutcome {
+        self.queue(connection, Command::Event(command_event))
+    }
+
+    fn queue(&self, connection: ConnectionId, command: Command) -> PushOutcome {
+        let Some(session) = self.sessions.get(&connection) else { return PushOutcome::Gone };
+        match session.commands.try_send(command) {
+            Ok(()) => PushOutcome::Delivered,
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => PushOutcome::Gone,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.slow_disconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(connection_id = %connection, "A WebSocket client is too slow; disconnecting it.");
+                let _ = session.control.try_send(Control::Close(protocol::close_code::POLICY_VIOLATION, "send queue overflow: client too slow".into()));
+                PushOutcome::Gone
+            }
+        }
+    }
+
+    /// Deletes expired registry rows until shutdown.
+    pub async fn run_sweeper(self: Arc<Self>, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+        readiness.set(true);
+        let mut tick = tokio::time::interval(self.config.sweep_interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            match self.store.sweep_connections(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "Swept expired WebSocket registrations."),
+                Err(error) => tracing::warn!(error = %error, "Sweeping the connection registry failed."),
+            }
+        }
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+            return true; // not a browser: wscat, onboard watch, servers
+        };
+        if self.config.allowed_origins.iter().any(|o| o == "*" || o == origin) {
+            return true;
+        }
+        // Same origin: the page was served by this gateway.
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+    }
+}
+
+struct LocalPusher(Arc<Gateway>);
+
+#[async_trait]
+impl Pusher for LocalPusher {
+    async fn push_event(&self, connection: &ConnectionRecord, event: &Envelope) -> Result<PushOutcome, PushError> {
+        Ok(self.0.push_local(connection.connection_id, Arc::new(event.clone())))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConnectQuery {
+    #[serde(rename = "customerId")]
+    customer_id: Option<String>,
+    token: Option<String>,
+}
+
+/// `$connect`: authenticates before upgrading, so a refused client gets a problem+json answer.
+async fn connect(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<ConnectQuery>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Some(raw_customer) = query.customer_id.filter(|c| !c.is_empty()) else {
+        return Problem::bad_request("missing-customer-id", "customerId", "the customerId query parameter is required").into_response();
+    };
+    let Ok(customer) = CustomerId::parse(&raw_customer) else {
+        return Problem::bad_request("invalid-customer-id", "customerId", "customerId is not a valid customer id").into_response();
+    };
+    let verified = match (&query.token, headers.get(header::AUTHORIZATION)) {
+        (Some(token), _) => gateway.auth.verify(token),
+        (None, header) => gateway.auth.verify_bearer(header.map(|h| h.to_str().unwrap_or(""))),
+    };
+    let subject = match verified {
+        Ok(subject) => subject,
+        Err(error) => return crate::roles::api::extract::auth_problem(error).into_response(),
+    };
+    if subject != customer {
+        return Problem::forbidden("the token belongs to another customer").into_response();
+    }
+    if !gateway.origin_allowed(&headers) {
+        return Problem::forbidden("this Origin is not allowed to connect").into_response();
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return Problem::bad_request("not-a-websocket", "Upgrade", format!("a WebSocket upgrade is required: {}", rejection.body_text()))
+                .into_response()
+        }
+    };
+    let limit = gateway.config.max_message_bytes;
+    let source_ip = peer.ip().to_string();
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| session::run(gateway, socket, customer, source_ip))
+}

@@ -1,0 +1,9 @@
+//! Roles: the parts of Onboard that run (API, relay, consumers, gateway, notifier, operations).
+
+pub mod api;
+pub mod consumer;
+pub mod gateway;
+pub mod notify;
+pub mod ops;
+pub mod relay;
+pub mod supervisor;

@@ -1,0 +1,125 @@
+//! The outbox relay: publishes committed outbox rows to the event bus, in order, and marks them
+//! sent only after the bus acknowledged them (at-least-once; consumers de-duplicate by event id).
+
+use crate::ports::bus::{EventBus, OutgoingRecord};
+use crate::ports::store::Store;
+use crate::roles::supervisor::Readiness;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Rows published per bus call.
+pub const RELAY_BATCH: i64 = 500;
+/// How often the relay looks at the outbox when nobody nudges it (rows written by other processes).
+pub const RELAY_IDLE_POLL: Duration = Duration::from_millis(250);
+
+pub struct OutboxRelay {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub nudge: Arc<Notify>,
+    pub readiness: Readiness,
+}
+
+impl OutboxRelay {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut backoff = Backoff::new();
+        self.readiness.set(true);
+        loop {
+            match self.relay_once().await {
+                Ok(0) => {
+                    backoff.reset();
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.nudge.notified() => {}
+                        _ = tokio::time::sleep(RELAY_IDLE_POLL) => {}
+                    }
+                }
+                Ok(_) => backoff.reset(),
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "Publishing the outbox failed; retrying.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        // Drain what is already committed so a clean stop leaves nothing behind.
+        while let Ok(n) = self.relay_once().await {
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes one batch; returns how many rows were published.
+    async fn relay_once(&self) -> anyhow::Result<usize> {
+        let rows = self.store.outbox_pending(RELAY_BATCH).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let records = rows
+            .iter()
+            .map(|row| OutgoingRecord {
+                topic: row.envelope.topic.as_str().to_string(),
+                key: row.envelope.customer_id.as_str().to_string(),
+                headers: row.envelope.headers(),
+                value: Bytes::from(row.envelope.to_json()),
+            })
+            .collect();
+        self.bus.publish(records).await?;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        self.store.outbox_mark_sent(&seqs).await?;
+        tracing::debug!(count = seqs.len(), "Published outbox rows.");
+        Ok(seqs.len())
+    }
+}
+
+/// Exponential backoff from 100 ms to 10 s with jitter, for retrying a failing dependency.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self::with(Duration::from_millis(100), Duration::from_secs(10))
+    }
+
+    pub fn with(base: Duration, cap: Duration) -> Self {
+        Self { attempt: 0, base, cap }
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        use rand::Rng;
+        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
+        self.attempt += 1;
+        let capped = exp.min(self.cap);
+        // Full jitter between half and the whole delay keeps retries of many clients apart.
+        let jitter = rand::thread_rng().gen_range(0.5..=1.0);
+        capped.mul_f64(jitter)
+    }
+}

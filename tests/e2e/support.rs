@@ -1,0 +1,346 @@
+//! Test support: spawning the app, a customer client and a WebSocket tab.
+
+use futures::{SinkExt, StreamExt};
+use onboard::app::{Application, Settings};
+use onboard::auth::SecretSource;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "e2e-test-secret-that-is-long-enough-for-hs256";
+
+/// The seed's Step 7.1 payload, byte for byte.
+pub const SEED_PAYLOAD: &str = r#"{"email":"test@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}"#;
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+    pub management_token: String,
+    auth: onboard::auth::Authenticator,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn settings(data_dir: &Path, port: u16) -> Settings {
+    let mut settings = Settings::new(([127, 0, 0, 1], port).into(), data_dir.to_path_buf());
+    settings.secret = SecretSource { inline: Some(SECRET.into()), file: None };
+    settings.gateway.gap_wait = Duration::from_millis(500);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_app_in(tmp.path(), 0).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+pub async fn spawn_app_in(data_dir: &Path, port: u16) -> TestApp {
+    spawn_with(settings(data_dir, port)).await
+}
+
+pub async fn spawn_with(settings: Settings) -> TestApp {
+    let data_dir = settings.data_dir.clone();
+    let application = Application::build(settings).await.expect("the app builds");
+    let addr = application.local_addr();
+    let auth = application.authenticator().clone();
+    let management_token = application.management_token().to_string();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(application.run(shutdown.clone()));
+    let app = TestApp {
+        addr,
+        data_dir,
+        http: reqwest::Client::new(),
+        management_token,
+        auth,
+        shutdown,
+        handle: Some(handle),
+        _tmp: None,
+    };
+    app.wait_ready().await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn token(&self, customer: &str) -> String {
+        self.auth.issue(&onboard::domain::ids::CustomerId::parse(customer).unwrap(), 3600)
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the app never became ready");
+    }
+
+    /// Graceful stop; keeps the data directory.
+    pub async fn stop(mut self) -> (Option<tempfile::TempDir>, PathBuf) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(20), handle).await.expect("stops in time").unwrap().unwrap();
+        }
+        (self._tmp.take(), self.data_dir.clone())
+    }
+
+    pub fn customer(&self, id: &str) -> CustomerClient<'_> {
+        CustomerClient { app: self, id: id.to_string(), token: self.token(id) }
+    }
+
+    /// Messages in the Maildir (customer e-mails and operator alerts).
+    pub fn mails(&self) -> Vec<onboard::adapters::maildir::StoredMail> {
+        onboard::adapters::maildir::read_maildir(&self.data_dir.join("mail")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub struct CustomerClient<'a> {
+    pub app: &'a TestApp,
+    pub id: String,
+    pub token: String,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn field_names(&self) -> Vec<String> {
+        self.body["errors"].as_array().map(|a| a.iter().map(|e| e["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    }
+
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["type"].is_string() && self.body["detail"].is_string());
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer { status, content_type, body, headers }
+}
+
+impl CustomerClient<'_> {
+    pub async fn post_json(&self, path: &str, body: &str, key: Option<&str>) -> Answer {
+        let mut request = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        answer(self.app.http.get(self.app.url(path)).bearer_auth(&self.token).send().await.unwrap()).await
+    }
+
+    pub async fn submit_seed_payload(&self) -> Answer {
+        self.post_json("/v1/customers", SEED_PAYLOAD, None).await
+    }
+
+    pub async fn upload(&self, application: &str, form: reqwest::multipart::Form, key: Option<&str>) -> Answer {
+        let mut request = self.app.http.post(self.app.url(&format!("/v1/applications/{application}/documents"))).bearer_auth(&self.token).multipart(form);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn upload_passport(&self, application: &str) -> Answer {
+        self.upload(application, passport_form("John Doe"), None).await
+    }
+
+    /// Runs all five steps; returns the application id.
+    pub async fn complete_workflow(&self) -> String {
+        let created = self.submit_seed_payload().await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let app = created.body["applicationId"].as_str().unwrap().to_string();
+        self.continue_workflow_from_documents(&app).await;
+        app
+    }
+
+    pub async fn continue_workflow_from_documents(&self, app: &str) {
+        let uploaded = self.upload_passport(app).await;
+        assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+        self.continue_workflow_from_kyc(app).await;
+    }
+
+    pub async fn continue_workflow_from_kyc(&self, app: &str) {
+        let kyc = self.post_json(&format!("/v1/applications/{app}/kyc"), "", None).await;
+        assert_eq!(kyc.status, 200, "{}", kyc.body);
+        assert_eq!(kyc.body["decision"], "APPROVED", "{}", kyc.body);
+        let policy = self.recommend(app).await;
+        self.accept(app, &policy).await;
+    }
+
+    pub async fn recommend(&self, app: &str) -> String {
+        let rec = self.post_json(&format!("/v1/applications/{app}/policy-recommendation"), r#"{"coverageType":"life","monthlyBudget":100}"#, None).await;
+        assert_eq!(rec.status, 200, "{}", rec.body);
+        rec.body["policyId"].as_str().unwrap().to_string()
+    }
+
+    pub async fn accept(&self, app: &str, policy: &str) {
+        let done = self.post_json(&format!("/v1/applications/{app}/complete"), &json!({"policyId": policy}).to_string(), None).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(done.body["status"], "COMPLETED");
+    }
+
+    pub async fn tab(&self) -> Tab {
+        Tab::open(self.app, &self.id, &self.token).await
+    }
+}
+
+/// A small valid PDF, so uploads pass content sniffing.
+pub fn pdf_bytes() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
+}
+
+pub fn passport_form(full_name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("documentType", "passport")
+        .text("documentNumber", "X1234567")
+        .text("fullName", full_name.to_string())
+        .text("expiryDate", "2035-01-01")
+        .part("file", reqwest::multipart::Part::bytes(pdf_bytes()).file_name("passport.pdf").mime_str("application/pdf").unwrap())
+}
+
+/// One browser tab's WebSocket.
+pub struct Tab {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub welcome: Value,
+}
+
+pub const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+impl Tab {
+    pub async fn open(app: &TestApp, customer: &str, token: &str) -> Tab {
+        let url = format!("ws://{}/ws?customerId={customer}&token={token}", app.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("the WebSocket opens");
+        let mut tab = Tab { ws, welcome: Value::Null };
+        tab.welcome = tab.next_frame().await.expect("a welcome frame");
+        assert_eq!(tab.welcome["type"], "welcome");
+        tab
+    }
+
+    pub async fn open_with_header(app: &TestApp, customer: &str, token: &str) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("ws://{}/ws?customerId={customer}", app.addr).into_client_request().unwrap();
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut tab = Tab { ws, welcome: Value::Null };
+        tab.welcome = tab.next_frame().await.expect("a welcome frame");
+        Ok(tab)
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next JSON frame, or `None` on timeout or close.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        self.next_frame_within(FRAME_WAIT).await
+    }
+
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??.ok()?;
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next `n` event envelopes (skipping other frames).
+    pub async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.next_frame().await {
+                Some(frame) if frame["type"] == "event" => out.push(frame["event"].clone()),
+                Some(_) => continue,
+                None => panic!("expected {n} events, got {}: {:?}", out.len(), types(&out)),
+            }
+        }
+        out
+    }
+
+    /// Asserts no event frame arrives within `wait`.
+    pub async fn assert_no_event(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(frame) = self.next_frame_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            assert_ne!(frame["type"], "event", "unexpected event: {frame}");
+        }
+    }
+
+    /// Waits for the close frame; returns its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(FRAME_WAIT, self.ws.next()).await.ok()?? {
+                Ok(Message::Close(Some(frame))) => return Some(frame.code.into()),
+                Ok(Message::Close(None)) => return None,
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+pub fn types(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+pub const WORKFLOW_TOPICS: [&str; 5] = ["user-info-submitted", "documents-processed", "kyc-verified", "policy-recommended", "workflow-completed"];
+
+impl TestApp {
+    /// A handle on a server run by another process (for crash tests).
+    pub async fn remote(data_dir: &Path, port: u16) -> TestApp {
+        let secret = onboard::auth::JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap();
+        let app = TestApp {
+            addr: ([127, 0, 0, 1], port).into(),
+            data_dir: data_dir.to_path_buf(),
+            http: reqwest::Client::new(),
+            management_token: onboard::auth::management_token(&secret),
+            auth: onboard::auth::Authenticator::new(&secret),
+            shutdown: CancellationToken::new(),
+            handle: None,
+            _tmp: None,
+        };
+        app.wait_ready().await;
+        app
+    }
+}
