@@ -294,3 +294,35 @@ impl Store for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pragma(pool: &SqlitePool, name: &str) -> String {
+        let row: (String,) =
+            sqlx::query_as(&format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}"))
+                .fetch_one(pool)
+                .await
+                .expect("read pragma");
+        row.0
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_durable_in_wal_mode_and_readers_cannot_write() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(&dir.path().join("onboard.db"))
+            .await
+            .expect("open");
+        assert_eq!(pragma(&store.write, "journal_mode").await, "wal");
+        assert_eq!(pragma(&store.write, "synchronous").await, "2", "FULL");
+        assert_eq!(pragma(&store.write, "foreign_keys").await, "1");
+        assert_eq!(pragma(&store.read, "foreign_keys").await, "1");
+        assert_eq!(store.write.options().get_max_connections(), 1);
+
+        let write = sqlx::query("DELETE FROM customers")
+            .execute(&store.read)
+            .await;
+        assert!(write.is_err(), "the read pool must stay read-only");
+    }
+}
