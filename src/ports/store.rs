@@ -7,7 +7,7 @@
 
 use crate::domain::customer::{Email, PersonName, PhoneNumber};
 use crate::domain::document::{ContentKind, DocumentType};
-use crate::domain::event::{Envelope, EventDraft};
+use crate::domain::event::{Envelope, EventDraft, Topic};
 use crate::domain::ids::{ApplicationId, ConnectionId, CustomerId, DocumentId, EventId};
 use crate::domain::kyc::{KycDecision, KycReason};
 use crate::domain::policy::CoverageType;
@@ -151,6 +151,24 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
 }
 
+/// The application as the consumers see it, folded from its stored events.
+///
+/// Follows the event with the highest sequence, so events that arrive out of order (they travel
+/// on different topics) cannot move it backwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationProjection {
+    pub application_id: ApplicationId,
+    pub customer_id: CustomerId,
+    /// From `data.status` of the newest event that carried a known status; `None` until one did.
+    pub status: Option<ApplicationStatus>,
+    pub last_event_id: EventId,
+    pub last_event_type: Topic,
+    pub last_sequence: u64,
+    /// How many distinct events of the application were stored.
+    pub event_count: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A row of the WebSocket connection registry (the seed's DynamoDB connections table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRecord {
@@ -258,6 +276,25 @@ pub trait Store: Send + Sync + 'static {
     async fn last_stored_sequence(&self, customer: &CustomerId) -> StoreResult<u64>;
     /// Newest stored events across customers, newest first (operator view).
     async fn recent_events(&self, limit: i64) -> StoreResult<Vec<Envelope>>;
+    /// The consumers' projection of the application, once one of its events was recorded.
+    async fn application_projection(
+        &self,
+        application: ApplicationId,
+    ) -> StoreResult<Option<ApplicationProjection>> {
+        let _ = application;
+        Err(StoreError::Other(format!(
+            "{} does not keep application projections",
+            self.name()
+        )))
+    }
+    /// The customer's audit rows, oldest first.
+    async fn audit_trail(&self, customer: &CustomerId, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let _ = (customer, limit);
+        Err(StoreError::Other(format!(
+            "{} does not expose the audit log",
+            self.name()
+        )))
+    }
 
     // ---- notifications -----------------------------------------------------------------
     /// Undelivered notifications whose next attempt is due at `now`, oldest first.

@@ -1,0 +1,88 @@
+//! The notification queue the consumers fill and the delivery worker drains, with retries.
+
+use super::codec;
+use super::error::db;
+use crate::ports::store::{Notification, NotificationKind, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, SqlitePool};
+
+#[derive(FromRow)]
+struct NotificationRow {
+    id: String,
+    event_id: String,
+    kind: String,
+    recipient: String,
+    subject: String,
+    body: String,
+    created_at: String,
+    attempts: i64,
+}
+
+impl TryFrom<NotificationRow> for Notification {
+    type Error = crate::ports::store::StoreError;
+    fn try_from(r: NotificationRow) -> StoreResult<Self> {
+        Ok(Self {
+            event_id: codec::event_id("notifications.event_id", &r.event_id)?,
+            kind: codec::known("notifications.kind", NotificationKind::parse(&r.kind))?,
+            id: r.id,
+            recipient: r.recipient,
+            subject: r.subject,
+            body: r.body,
+            created_at: codec::parse_ts("notifications.created_at", &r.created_at)?,
+            attempts: u32::try_from(r.attempts)
+                .map_err(|_| codec::corrupt("notifications.attempts", "is out of range"))?,
+        })
+    }
+}
+
+pub(super) async fn due(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<Notification>> {
+    sqlx::query_as::<_, NotificationRow>(
+        "SELECT id, event_id, kind, recipient, subject, body, created_at, attempts
+         FROM notifications
+         WHERE delivered_at IS NULL AND next_attempt_at <= ?
+         ORDER BY created_at, id LIMIT ?",
+    )
+    .bind(codec::ts(now))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(db)?
+    .into_iter()
+    .map(Notification::try_from)
+    .collect()
+}
+
+/// Marks the notification delivered; a repeated call keeps the first delivery time.
+pub(super) async fn delivered(write: &SqlitePool, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+    sqlx::query("UPDATE notifications SET delivered_at = COALESCE(delivered_at, ?) WHERE id = ?")
+        .bind(codec::ts(at))
+        .bind(id)
+        .execute(write)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn failed(
+    write: &SqlitePool,
+    id: &str,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE notifications
+         SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+         WHERE id = ? AND delivered_at IS NULL",
+    )
+    .bind(error)
+    .bind(codec::ts(retry_at))
+    .bind(id)
+    .execute(write)
+    .await
+    .map_err(db)?;
+    Ok(())
+}

@@ -1,0 +1,1078 @@
+//! The store behaviour suite: every case any `Store` adapter must pass (SQLite now, PostgreSQL
+//! later), run per adapter through [`store_suite!`](crate::store_suite).
+//!
+//! Cases never reuse a transaction after one of its statements failed, because PostgreSQL
+//! aborts the whole transaction at that point while SQLite does not. Instants are whole
+//! milliseconds so every database keeps them exactly.
+
+use crate::domain::customer::{Email, PersonName, PhoneNumber};
+use crate::domain::document::{ContentKind, DocumentType};
+use crate::domain::event::{Envelope, EventDraft, Topic, ENVELOPE_VERSION};
+use crate::domain::ids::{ApplicationId, ConnectionId, CustomerId, DocumentId, EventId};
+use crate::domain::kyc::{KycDecision, KycReason};
+use crate::domain::policy::CoverageType;
+use crate::domain::workflow::ApplicationStatus;
+use crate::ports::store::{
+    ApplicationRecord, AuditEntry, ConnectionRecord, CustomerRecord, DocumentRecord,
+    IdempotentResponse, KycRecord, Notification, NotificationKind, RecommendationRecord,
+    RecordOutcome, Store, StoreError, StoreStats,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Gives each case a store of its own.
+#[async_trait]
+pub trait StoreHarness: Send + Sync {
+    /// A store over an empty, migrated database that no other call of `fresh` shares.
+    async fn fresh(&self) -> Arc<dyn Store>;
+}
+
+/// Expands to one `#[tokio::test]` per case of the suite; `$harness` is an expression that
+/// builds a [`StoreHarness`] and is evaluated once per test.
+///
+/// ```ignore
+/// onboard::store_suite!(SqliteHarness::new());
+/// ```
+#[macro_export]
+macro_rules! store_suite {
+    ($harness:expr) => {
+        $crate::store_suite!(@cases $harness;
+            a_committed_step_keeps_its_state_and_its_outbox_row,
+            a_dropped_transaction_leaves_no_state_no_outbox_row_and_no_sequence,
+            sequences_are_per_customer_start_at_one_and_have_no_gaps,
+            concurrent_transactions_hand_out_distinct_sequences,
+            the_outbox_lists_pending_rows_in_insertion_order_until_marked_sent,
+            an_idempotent_response_is_read_back_and_refused_a_second_time,
+            a_taken_email_or_customer_id_is_refused_with_a_conflict_naming_the_rule,
+            application_state_round_trips_through_a_transaction,
+            recording_an_event_twice_stores_it_once_with_one_audit_row_and_one_notification,
+            customers_never_read_each_others_events,
+            timelines_follow_sequence_order_and_recent_events_come_newest_first,
+            the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
+            a_notification_is_due_until_delivered_and_waits_after_a_failure,
+            the_registry_hides_expired_connections_and_sweeps_them,
+            touching_a_connection_extends_its_life_and_removing_it_deletes_it,
+            connections_of_returns_only_that_customers_live_connections,
+            stats_count_what_the_store_holds,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let harness = $harness;
+                let store = $crate::testing::store_suite::StoreHarness::fresh(&harness).await;
+                $crate::testing::store_suite::$case(store).await;
+            }
+        )*
+    };
+}
+
+// ---- builders ----------------------------------------------------------------------------
+
+/// A fixed instant plus `seconds`, so cases do not depend on the clock.
+pub fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid instant")
+        + Duration::seconds(seconds)
+}
+
+pub fn customer_id(raw: &str) -> CustomerId {
+    CustomerId::parse(raw).expect("a valid customer id")
+}
+
+/// A customer record; domain values are built through serde because they are
+/// `#[serde(transparent)]` and valid by construction here.
+pub fn customer(id: &str, email: &str) -> CustomerRecord {
+    CustomerRecord {
+        customer_id: customer_id(id),
+        email: serde_json::from_value::<Email>(json!(email)).expect("an e-mail"),
+        first_name: serde_json::from_value::<PersonName>(json!("Ada")).expect("a name"),
+        last_name: serde_json::from_value::<PersonName>(json!("Lovelace")).expect("a name"),
+        date_of_birth: NaiveDate::from_ymd_opt(1990, 12, 10).expect("a date"),
+        phone_number: serde_json::from_value::<PhoneNumber>(json!("+447700900123"))
+            .expect("a phone number"),
+        created_at: at(0),
+    }
+}
+
+pub fn application(customer: &CustomerId, created: i64) -> ApplicationRecord {
+    ApplicationRecord {
+        application_id: ApplicationId::new(),
+        customer_id: customer.clone(),
+        status: ApplicationStatus::Started,
+        policy_id: None,
+        created_at: at(created),
+        updated_at: at(created),
+    }
+}
+
+pub fn draft(
+    customer: &CustomerId,
+    application: Option<ApplicationId>,
+    topic: Topic,
+) -> EventDraft {
+    EventDraft::new(
+        topic,
+        customer.clone(),
+        application,
+        "corr-1",
+        json!({"n": 1}),
+    )
+}
+
+/// A sealed envelope as a consumer receives it.
+pub fn envelope(
+    customer: &CustomerId,
+    application: Option<ApplicationId>,
+    sequence: u64,
+    topic: Topic,
+    data: Value,
+) -> Envelope {
+    Envelope {
+        id: EventId::new(),
+        topic,
+        version: ENVELOPE_VERSION,
+        occurred_at: at(i64::try_from(sequence).expect("a small sequence")),
+        customer_id: customer.clone(),
+        application_id: application,
+        correlation_id: "corr-1".into(),
+        sequence,
+        data,
+    }
+}
+
+pub fn audit_of(event: &Envelope) -> AuditEntry {
+    AuditEntry {
+        event_id: event.id,
+        customer_id: event.customer_id.clone(),
+        application_id: event.application_id,
+        action: event.topic.as_str().into(),
+        at: event.occurred_at,
+    }
+}
+
+pub fn notification_of(event: &Envelope, kind: NotificationKind) -> Notification {
+    Notification {
+        id: format!("{}.{}", event.id, kind.as_str()),
+        event_id: event.id,
+        kind,
+        recipient: "ada@example.com".into(),
+        subject: "Your application".into(),
+        body: "We received your details.".into(),
+        created_at: event.occurred_at,
+        attempts: 0,
+    }
+}
+
+pub fn connection(customer: &CustomerId, connected: i64, expires: i64) -> ConnectionRecord {
+    ConnectionRecord {
+        connection_id: ConnectionId::new(),
+        customer_id: customer.clone(),
+        node_id: "node-1".into(),
+        node_url: "http://127.0.0.1:9000".into(),
+        source_ip: "192.0.2.1".into(),
+        connected_at: at(connected),
+        last_seen_at: at(connected),
+        expires_at: at(expires),
+    }
+}
+
+/// Commits a customer with one application.
+pub async fn seed_customer(
+    store: &dyn Store,
+    id: &str,
+    email: &str,
+) -> (CustomerRecord, ApplicationRecord) {
+    let c = customer(id, email);
+    let a = application(&c.customer_id, 0);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_customer(&c).await.expect("insert customer");
+    tx.insert_application(&a).await.expect("insert application");
+    tx.commit().await.expect("commit");
+    (c, a)
+}
+
+async fn record(
+    store: &dyn Store,
+    event: &Envelope,
+    notifications: &[Notification],
+) -> RecordOutcome {
+    store
+        .record_event(event, &audit_of(event), notifications)
+        .await
+        .expect("record event")
+}
+
+fn sequences(events: &[Envelope]) -> Vec<u64> {
+    events.iter().map(|e| e.sequence).collect()
+}
+
+// ---- producer transactions ---------------------------------------------------------------
+
+pub async fn a_committed_step_keeps_its_state_and_its_outbox_row(store: Arc<dyn Store>) {
+    let c = customer("c-1", "ada@example.com");
+    let a = application(&c.customer_id, 0);
+    let answer = IdempotentResponse {
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+    };
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_customer(&c).await.expect("insert customer");
+    tx.insert_application(&a).await.expect("insert application");
+    tx.save_idempotent_response(&c.customer_id, "key-1", &answer)
+        .await
+        .expect("save response");
+    let sent = tx
+        .enqueue_event(draft(
+            &c.customer_id,
+            Some(a.application_id),
+            Topic::UserInfoSubmitted,
+        ))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+
+    assert_eq!(sent.sequence, 1);
+    assert_eq!(
+        store.customer(&c.customer_id).await.expect("read"),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store.application(a.application_id).await.expect("read"),
+        Some(a)
+    );
+    let pending = store.outbox_pending(10).await.expect("outbox");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].envelope, sent);
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.idempotent_response(&c.customer_id, "key-1")
+            .await
+            .expect("read"),
+        Some(answer)
+    );
+}
+
+pub async fn a_dropped_transaction_leaves_no_state_no_outbox_row_and_no_sequence(
+    store: Arc<dyn Store>,
+) {
+    let c = customer("c-1", "ada@example.com");
+    let a = application(&c.customer_id, 0);
+    {
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_customer(&c).await.expect("insert customer");
+        tx.insert_application(&a).await.expect("insert application");
+        tx.enqueue_event(draft(
+            &c.customer_id,
+            Some(a.application_id),
+            Topic::UserInfoSubmitted,
+        ))
+        .await
+        .expect("enqueue");
+        // dropped here without commit
+    }
+
+    assert_eq!(store.customer(&c.customer_id).await.expect("read"), None);
+    assert_eq!(
+        store.application(a.application_id).await.expect("read"),
+        None
+    );
+    assert!(store.outbox_pending(10).await.expect("outbox").is_empty());
+    assert_eq!(store.stats().await.expect("stats"), StoreStats::default());
+
+    // The same rows can be written again, and the sequence starts over at 1.
+    let mut tx = store.begin().await.expect("begin after rollback");
+    tx.insert_customer(&c)
+        .await
+        .expect("the e-mail was not kept");
+    let env = tx
+        .enqueue_event(draft(&c.customer_id, None, Topic::UserInfoSubmitted))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(env.sequence, 1);
+}
+
+pub async fn sequences_are_per_customer_start_at_one_and_have_no_gaps(store: Arc<dyn Store>) {
+    let (a, b) = (customer_id("a"), customer_id("b"));
+    let mut tx = store.begin().await.expect("begin");
+    let mut got = Vec::new();
+    for who in [&a, &a, &b] {
+        let env = tx
+            .enqueue_event(draft(who, None, Topic::UserInfoSubmitted))
+            .await
+            .expect("enqueue");
+        got.push(env.sequence);
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(got, vec![1, 2, 1]);
+
+    let mut tx = store.begin().await.expect("begin");
+    let lost = tx
+        .enqueue_event(draft(&a, None, Topic::DocumentsProcessed))
+        .await
+        .expect("enqueue");
+    assert_eq!(lost.sequence, 3);
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
+    let a3 = tx
+        .enqueue_event(draft(&a, None, Topic::DocumentsProcessed))
+        .await
+        .expect("enqueue");
+    let b2 = tx
+        .enqueue_event(draft(&b, None, Topic::DocumentsProcessed))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        (a3.sequence, b2.sequence),
+        (3, 2),
+        "the rolled-back 3 is handed out again"
+    );
+}
+
+pub async fn concurrent_transactions_hand_out_distinct_sequences(store: Arc<dyn Store>) {
+    let who = customer_id("busy");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let who = who.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let env = tx
+                    .enqueue_event(draft(&who, None, Topic::UserInfoSubmitted))
+                    .await
+                    .expect("enqueue");
+                tokio::task::yield_now().await;
+                tx.commit().await.expect("commit");
+                env.sequence
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.expect("task"));
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=8).collect::<Vec<u64>>());
+}
+
+pub async fn the_outbox_lists_pending_rows_in_insertion_order_until_marked_sent(
+    store: Arc<dyn Store>,
+) {
+    let (a, b) = (customer_id("a"), customer_id("b"));
+    let mut sent = Vec::new();
+    for who in [&b, &a, &b] {
+        let mut tx = store.begin().await.expect("begin");
+        sent.push(
+            tx.enqueue_event(draft(who, None, Topic::UserInfoSubmitted))
+                .await
+                .expect("enqueue"),
+        );
+        tx.commit().await.expect("commit");
+    }
+
+    let pending = store.outbox_pending(10).await.expect("outbox");
+    let ids: Vec<EventId> = pending.iter().map(|r| r.envelope.id).collect();
+    assert_eq!(ids, sent.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.outbox_pending(1).await.expect("outbox").len(), 1);
+
+    store
+        .outbox_mark_sent(&[pending[0].seq, pending[1].seq])
+        .await
+        .expect("mark sent");
+    store.outbox_mark_sent(&[]).await.expect("nothing to mark");
+    let left = store.outbox_pending(10).await.expect("outbox");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].envelope, sent[2]);
+}
+
+pub async fn an_idempotent_response_is_read_back_and_refused_a_second_time(store: Arc<dyn Store>) {
+    let (a, b) = (customer_id("a"), customer_id("b"));
+    let first = IdempotentResponse {
+        request_hash: "hash-1".into(),
+        status: 201,
+        body: r#"{"customerId":"a"}"#.into(),
+    };
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.idempotent_response(&a, "k").await.expect("read"), None);
+    tx.save_idempotent_response(&a, "k", &first)
+        .await
+        .expect("save");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.idempotent_response(&a, "k").await.expect("read"),
+        Some(first.clone())
+    );
+    let again = tx.save_idempotent_response(&a, "k", &first).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "got {again:?}"
+    );
+    drop(tx);
+
+    // Keys belong to one customer: another customer may use the same key.
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.idempotent_response(&b, "k").await.expect("read"), None);
+    tx.save_idempotent_response(&b, "k", &first)
+        .await
+        .expect("save for b");
+    tx.commit().await.expect("commit");
+}
+
+pub async fn a_taken_email_or_customer_id_is_refused_with_a_conflict_naming_the_rule(
+    store: Arc<dyn Store>,
+) {
+    let (first, _) = seed_customer(&*store, "c-1", "ada@example.com").await;
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.customer_id_by_email(&first.email).await.expect("lookup"),
+        Some(first.customer_id.clone())
+    );
+    let same_email = customer("c-2", "ada@example.com");
+    match tx.insert_customer(&same_email).await {
+        Err(StoreError::Conflict(rule)) => assert!(rule.contains("email"), "rule: {rule}"),
+        other => panic!("expected a conflict on the e-mail, got {other:?}"),
+    }
+    drop(tx);
+
+    let mut tx = store.begin().await.expect("begin");
+    let same_id = customer("c-1", "other@example.com");
+    match tx.insert_customer(&same_id).await {
+        Err(StoreError::Conflict(rule)) => assert!(!rule.contains("email"), "rule: {rule}"),
+        other => panic!("expected a conflict on the id, got {other:?}"),
+    }
+    drop(tx);
+
+    assert_eq!(store.stats().await.expect("stats").customers, 1);
+    assert_eq!(
+        store.customer(&first.customer_id).await.expect("read"),
+        Some(first)
+    );
+}
+
+pub async fn application_state_round_trips_through_a_transaction(store: Arc<dyn Store>) {
+    let (c, older) = seed_customer(&*store, "c-1", "ada@example.com").await;
+    let newer = application(&c.customer_id, 10);
+    let document = |seconds: i64, kind: DocumentType| DocumentRecord {
+        document_id: DocumentId::new(),
+        application_id: older.application_id,
+        document_type: kind,
+        document_number: "AB123456".into(),
+        full_name: "Ada Lovelace".into(),
+        expiry_date: NaiveDate::from_ymd_opt(2035, 1, 31).expect("a date"),
+        content_kind: ContentKind::Pdf,
+        size_bytes: 2048,
+        sha256: "ab".repeat(32),
+        stored_path: "documents/x.pdf".into(),
+        created_at: at(seconds),
+    };
+    let (passport, bill) = (
+        document(1, DocumentType::Passport),
+        document(2, DocumentType::UtilityBill),
+    );
+    let passport_id = passport.document_id;
+    let kyc = |seconds: i64, decision: KycDecision| KycRecord {
+        application_id: older.application_id,
+        document_id: Some(passport_id),
+        decision,
+        reasons: vec![KycReason {
+            code: "AGE_OK".into(),
+            message: "The customer is an adult.".into(),
+        }],
+        checked_at: at(seconds),
+    };
+    let recommendation = |policy: &str, budget: Option<i64>| RecommendationRecord {
+        application_id: older.application_id,
+        policy_id: policy.into(),
+        product_name: format!("Product {policy}"),
+        coverage_type: CoverageType::Life,
+        monthly_premium_cents: 2500,
+        monthly_budget_cents: budget,
+        reasons: vec!["Fits the budget.".into()],
+        created_at: at(3),
+    };
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_application(&newer)
+        .await
+        .expect("insert application");
+    tx.insert_document(&bill).await.expect("insert document");
+    tx.insert_document(&passport)
+        .await
+        .expect("insert document");
+    tx.insert_kyc_result(&kyc(5, KycDecision::Review))
+        .await
+        .expect("kyc");
+    tx.insert_kyc_result(&kyc(6, KycDecision::Approved))
+        .await
+        .expect("kyc");
+    tx.upsert_recommendation(&recommendation("life-basic", None))
+        .await
+        .expect("recommend");
+    tx.upsert_recommendation(&recommendation("life-plus", Some(3000)))
+        .await
+        .expect("recommend again");
+    tx.update_application(
+        older.application_id,
+        ApplicationStatus::Completed,
+        Some("life-plus"),
+        at(7),
+    )
+    .await
+    .expect("update");
+
+    let locked = tx
+        .application_for_update(older.application_id)
+        .await
+        .expect("read")
+        .expect("the application exists");
+    assert_eq!(locked.status, ApplicationStatus::Completed);
+    assert_eq!(locked.policy_id.as_deref(), Some("life-plus"));
+    assert_eq!(locked.updated_at, at(7));
+    assert_eq!(locked.created_at, older.created_at);
+    let ids: Vec<_> = tx
+        .applications_of(&c.customer_id)
+        .await
+        .expect("read")
+        .iter()
+        .map(|a| a.application_id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![newer.application_id, older.application_id],
+        "newest first"
+    );
+    assert_eq!(
+        tx.documents(older.application_id).await.expect("read"),
+        vec![passport.clone(), bill.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        tx.recommendation(older.application_id).await.expect("read"),
+        Some(recommendation("life-plus", Some(3000)))
+    );
+    tx.commit().await.expect("commit");
+
+    assert_eq!(
+        store.documents(older.application_id).await.expect("read"),
+        vec![passport, bill]
+    );
+    assert_eq!(
+        store.kyc_result(older.application_id).await.expect("read"),
+        Some(kyc(6, KycDecision::Approved)),
+        "the newest result counts"
+    );
+    assert_eq!(
+        store
+            .recommendation(older.application_id)
+            .await
+            .expect("read"),
+        Some(recommendation("life-plus", Some(3000)))
+    );
+    assert_eq!(
+        store.application(older.application_id).await.expect("read"),
+        Some(locked)
+    );
+    assert_eq!(
+        store.kyc_result(newer.application_id).await.expect("read"),
+        None
+    );
+    assert!(store
+        .documents(newer.application_id)
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+// ---- consumers ---------------------------------------------------------------------------
+
+pub async fn recording_an_event_twice_stores_it_once_with_one_audit_row_and_one_notification(
+    store: Arc<dyn Store>,
+) {
+    let who = customer_id("c-1");
+    let app = ApplicationId::new();
+    let event = envelope(
+        &who,
+        Some(app),
+        1,
+        Topic::UserInfoSubmitted,
+        json!({"status": "USER_INFO_SUBMITTED"}),
+    );
+    let email = notification_of(&event, NotificationKind::CustomerEmail);
+    let alert = notification_of(&event, NotificationKind::OperatorAlert);
+
+    assert_eq!(
+        record(&*store, &event, std::slice::from_ref(&email)).await,
+        RecordOutcome::Inserted
+    );
+    assert_eq!(
+        record(&*store, &event, &[email.clone(), alert]).await,
+        RecordOutcome::Duplicate
+    );
+
+    assert_eq!(
+        store.events_after(&who, 0, 10).await.expect("events"),
+        vec![event.clone()]
+    );
+    assert_eq!(
+        store.audit_trail(&who, 10).await.expect("audit"),
+        vec![audit_of(&event)]
+    );
+    assert_eq!(
+        store.notifications_due(at(1000), 10).await.expect("due"),
+        vec![email]
+    );
+    let projection = store
+        .application_projection(app)
+        .await
+        .expect("projection")
+        .expect("a projection exists");
+    assert_eq!(projection.event_count, 1);
+    assert_eq!(store.stats().await.expect("stats").events, 1);
+}
+
+pub async fn customers_never_read_each_others_events(store: Arc<dyn Store>) {
+    let (a, b, nobody) = (customer_id("a"), customer_id("b"), customer_id("nobody"));
+    let a1 = envelope(&a, None, 1, Topic::UserInfoSubmitted, json!({}));
+    let a2 = envelope(&a, None, 2, Topic::DocumentsProcessed, json!({}));
+    let b1 = envelope(&b, None, 1, Topic::UserInfoSubmitted, json!({}));
+    for e in [&a2, &b1, &a1] {
+        record(&*store, e, &[]).await;
+    }
+
+    assert_eq!(
+        store.events_after(&a, 0, 10).await.expect("events"),
+        vec![a1.clone(), a2.clone()]
+    );
+    assert_eq!(
+        store.events_after(&a, 1, 10).await.expect("events"),
+        vec![a2.clone()]
+    );
+    assert_eq!(
+        store.events_after(&a, 0, 1).await.expect("events"),
+        vec![a1.clone()]
+    );
+    assert_eq!(
+        store.events_after(&b, 0, 10).await.expect("events"),
+        vec![b1.clone()]
+    );
+    assert!(store
+        .events_after(&nobody, 0, 10)
+        .await
+        .expect("events")
+        .is_empty());
+
+    assert_eq!(
+        store.event_of_customer(&a, b1.id).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.event_of_customer(&b, b1.id).await.expect("read"),
+        Some(b1)
+    );
+    assert_eq!(
+        store.event_of_customer(&a, a2.id).await.expect("read"),
+        Some(a2)
+    );
+
+    assert_eq!(store.last_stored_sequence(&a).await.expect("seq"), 2);
+    assert_eq!(store.last_stored_sequence(&b).await.expect("seq"), 1);
+    assert_eq!(store.last_stored_sequence(&nobody).await.expect("seq"), 0);
+}
+
+pub async fn timelines_follow_sequence_order_and_recent_events_come_newest_first(
+    store: Arc<dyn Store>,
+) {
+    let who = customer_id("c-1");
+    let (app, other_app) = (ApplicationId::new(), ApplicationId::new());
+    let e1 = envelope(&who, Some(app), 1, Topic::UserInfoSubmitted, json!({}));
+    let e2 = envelope(
+        &who,
+        Some(other_app),
+        2,
+        Topic::UserInfoSubmitted,
+        json!({}),
+    );
+    let e3 = envelope(&who, Some(app), 3, Topic::DocumentsProcessed, json!({}));
+    for e in [&e3, &e1, &e2] {
+        record(&*store, e, &[]).await;
+    }
+
+    assert_eq!(
+        sequences(&store.application_events(app).await.expect("timeline")),
+        vec![1, 3]
+    );
+    assert_eq!(
+        sequences(&store.recent_events(2).await.expect("recent")),
+        vec![3, 2]
+    );
+    assert!(store
+        .application_events(ApplicationId::new())
+        .await
+        .expect("timeline")
+        .is_empty());
+}
+
+pub async fn the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order(
+    store: Arc<dyn Store>,
+) {
+    let who = customer_id("c-1");
+    let app = ApplicationId::new();
+    let status = |s: ApplicationStatus| json!({"status": s.as_str()});
+    let e1 = envelope(
+        &who,
+        Some(app),
+        1,
+        Topic::UserInfoSubmitted,
+        status(ApplicationStatus::UserInfoSubmitted),
+    );
+    let e2 = envelope(
+        &who,
+        Some(app),
+        2,
+        Topic::DocumentsProcessed,
+        status(ApplicationStatus::DocumentsProcessed),
+    );
+    let e3 = envelope(
+        &who,
+        Some(app),
+        3,
+        Topic::WorkflowErrors,
+        json!({"step": "perform-kyc"}),
+    );
+    let e4 = envelope(
+        &who,
+        Some(app),
+        4,
+        Topic::KycVerified,
+        status(ApplicationStatus::KycVerified),
+    );
+
+    record(&*store, &e2, &[]).await;
+    record(&*store, &e1, &[]).await;
+    let p = store
+        .application_projection(app)
+        .await
+        .expect("read")
+        .expect("projected");
+    assert_eq!(
+        p.status,
+        Some(ApplicationStatus::DocumentsProcessed),
+        "the late older event does not win"
+    );
+    assert_eq!(
+        (p.last_event_id, p.last_sequence, p.event_count),
+        (e2.id, 2, 2)
+    );
+    assert_eq!(p.last_event_type, Topic::DocumentsProcessed);
+    assert_eq!(
+        (p.application_id, p.customer_id.clone()),
+        (app, who.clone())
+    );
+
+    record(&*store, &e3, &[]).await;
+    let p = store
+        .application_projection(app)
+        .await
+        .expect("read")
+        .expect("projected");
+    assert_eq!(
+        p.status,
+        Some(ApplicationStatus::DocumentsProcessed),
+        "an event without status keeps it"
+    );
+    assert_eq!(
+        (p.last_event_type, p.last_sequence, p.event_count),
+        (Topic::WorkflowErrors, 3, 3)
+    );
+
+    record(&*store, &e4, &[]).await;
+    let p = store
+        .application_projection(app)
+        .await
+        .expect("read")
+        .expect("projected");
+    assert_eq!(p.status, Some(ApplicationStatus::KycVerified));
+    assert_eq!((p.last_event_id, p.event_count), (e4.id, 4));
+
+    let without_application = envelope(&who, None, 5, Topic::WorkflowErrors, json!({}));
+    record(&*store, &without_application, &[]).await;
+    assert_eq!(
+        store
+            .application_projection(app)
+            .await
+            .expect("read")
+            .expect("projected")
+            .event_count,
+        4
+    );
+    assert_eq!(
+        store
+            .application_projection(ApplicationId::new())
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+pub async fn a_notification_is_due_until_delivered_and_waits_after_a_failure(
+    store: Arc<dyn Store>,
+) {
+    let who = customer_id("c-1");
+    let first = envelope(&who, None, 1, Topic::UserInfoSubmitted, json!({}));
+    let second = envelope(&who, None, 2, Topic::WorkflowErrors, json!({}));
+    let email = notification_of(&first, NotificationKind::CustomerEmail);
+    let alert = notification_of(&second, NotificationKind::OperatorAlert);
+    record(&*store, &second, std::slice::from_ref(&alert)).await;
+    record(&*store, &first, std::slice::from_ref(&email)).await;
+
+    assert!(
+        store
+            .notifications_due(at(0), 10)
+            .await
+            .expect("due")
+            .is_empty(),
+        "not created yet"
+    );
+    assert_eq!(
+        store.notifications_due(at(1), 10).await.expect("due"),
+        vec![email.clone()]
+    );
+    assert_eq!(
+        store.notifications_due(at(2), 10).await.expect("due"),
+        vec![email.clone(), alert.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.notifications_due(at(2), 1).await.expect("due"),
+        vec![email.clone()]
+    );
+
+    store
+        .notification_failed(&email.id, "smtp: connection refused", at(60))
+        .await
+        .expect("failed");
+    assert_eq!(
+        store.notifications_due(at(30), 10).await.expect("due"),
+        vec![alert.clone()]
+    );
+    let retried = store.notifications_due(at(60), 10).await.expect("due");
+    assert_eq!(retried[0].id, email.id);
+    assert_eq!(retried[0].attempts, 1);
+
+    store
+        .notification_delivered(&email.id, at(61))
+        .await
+        .expect("delivered");
+    store
+        .notification_delivered(&alert.id, at(61))
+        .await
+        .expect("delivered");
+    assert!(store
+        .notifications_due(at(10_000), 10)
+        .await
+        .expect("due")
+        .is_empty());
+    assert_eq!(store.stats().await.expect("stats").notifications_pending, 0);
+}
+
+// ---- connection registry -----------------------------------------------------------------
+
+pub async fn the_registry_hides_expired_connections_and_sweeps_them(store: Arc<dyn Store>) {
+    let who = customer_id("c-1");
+    let long = connection(&who, 0, 100);
+    let short = connection(&who, 1, 10);
+    store.register_connection(&long).await.expect("register");
+    store.register_connection(&short).await.expect("register");
+
+    assert_eq!(
+        store
+            .connection(short.connection_id, at(9))
+            .await
+            .expect("read"),
+        Some(short.clone())
+    );
+    assert_eq!(
+        store
+            .connection(short.connection_id, at(10))
+            .await
+            .expect("read"),
+        None,
+        "dead at expiry"
+    );
+    assert_eq!(
+        store
+            .connection(long.connection_id, at(50))
+            .await
+            .expect("read"),
+        Some(long.clone())
+    );
+    assert_eq!(
+        store.all_connections(at(5), 10).await.expect("all"),
+        vec![long.clone(), short.clone()]
+    );
+    assert_eq!(
+        store.all_connections(at(5), 1).await.expect("all"),
+        vec![long.clone()]
+    );
+    assert_eq!(
+        store.all_connections(at(50), 10).await.expect("all"),
+        vec![long.clone()]
+    );
+
+    assert_eq!(store.sweep_connections(at(50)).await.expect("sweep"), 1);
+    assert_eq!(store.sweep_connections(at(50)).await.expect("sweep"), 0);
+    assert!(
+        !store
+            .remove_connection(short.connection_id)
+            .await
+            .expect("remove"),
+        "already swept"
+    );
+    assert_eq!(
+        store
+            .connection(long.connection_id, at(50))
+            .await
+            .expect("read"),
+        Some(long)
+    );
+}
+
+pub async fn touching_a_connection_extends_its_life_and_removing_it_deletes_it(
+    store: Arc<dyn Store>,
+) {
+    let who = customer_id("c-1");
+    let c = connection(&who, 0, 10);
+    store.register_connection(&c).await.expect("register");
+
+    assert!(store
+        .touch_connection(c.connection_id, at(5), at(100))
+        .await
+        .expect("touch"));
+    let seen = store
+        .connection(c.connection_id, at(50))
+        .await
+        .expect("read")
+        .expect("alive after the heartbeat");
+    assert_eq!(
+        (seen.last_seen_at, seen.expires_at, seen.connected_at),
+        (at(5), at(100), at(0))
+    );
+
+    assert!(store
+        .remove_connection(c.connection_id)
+        .await
+        .expect("remove"));
+    assert!(!store
+        .remove_connection(c.connection_id)
+        .await
+        .expect("remove"));
+    assert!(!store
+        .touch_connection(c.connection_id, at(6), at(200))
+        .await
+        .expect("touch"));
+    assert_eq!(
+        store
+            .connection(c.connection_id, at(7))
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+pub async fn connections_of_returns_only_that_customers_live_connections(store: Arc<dyn Store>) {
+    let (a, b) = (customer_id("a"), customer_id("b"));
+    let a_live = connection(&a, 0, 100);
+    let a_dead = connection(&a, 0, 20);
+    let b_live = connection(&b, 0, 100);
+    for c in [&a_live, &a_dead, &b_live] {
+        store.register_connection(c).await.expect("register");
+    }
+
+    assert_eq!(
+        store.connections_of(&a, at(20)).await.expect("read"),
+        vec![a_live]
+    );
+    assert_eq!(
+        store.connections_of(&b, at(20)).await.expect("read"),
+        vec![b_live]
+    );
+    assert!(store
+        .connections_of(&customer_id("c"), at(20))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+pub async fn stats_count_what_the_store_holds(store: Arc<dyn Store>) {
+    let (ada, _) = seed_customer(&*store, "c-1", "ada@example.com").await;
+    seed_customer(&*store, "c-2", "bob@example.com").await;
+    let mut tx = store.begin().await.expect("begin");
+    for _ in 0..3 {
+        tx.enqueue_event(draft(&ada.customer_id, None, Topic::UserInfoSubmitted))
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let first = store.outbox_pending(1).await.expect("outbox");
+    store
+        .outbox_mark_sent(&[first[0].seq])
+        .await
+        .expect("mark sent");
+
+    let event = envelope(
+        &ada.customer_id,
+        None,
+        1,
+        Topic::UserInfoSubmitted,
+        json!({}),
+    );
+    record(
+        &*store,
+        &event,
+        &[notification_of(&event, NotificationKind::CustomerEmail)],
+    )
+    .await;
+
+    // Stats count connections alive at the real clock: one far in the future, one long gone.
+    let live = connection(&ada.customer_id, 0, 0);
+    store
+        .register_connection(&ConnectionRecord {
+            expires_at: Utc::now() + Duration::hours(1),
+            ..live
+        })
+        .await
+        .expect("register");
+    let dead = connection(&ada.customer_id, 0, 0);
+    store
+        .register_connection(&ConnectionRecord {
+            expires_at: Utc::now() - Duration::hours(1),
+            ..dead
+        })
+        .await
+        .expect("register");
+
+    assert_eq!(
+        store.stats().await.expect("stats"),
+        StoreStats {
+            customers: 2,
+            applications: 2,
+            events: 1,
+            outbox_pending: 2,
+            notifications_pending: 1,
+            connections: 1,
+        }
+    );
+}
