@@ -73,7 +73,10 @@ impl Email {
             return Err(invalid("the part before @ must be 1 to 64 characters"));
         }
         let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
-        if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
+        if local
+            .split('.')
+            .any(|atom| atom.is_empty() || !atom.chars().all(atext))
+        {
             return Err(invalid(
                 "the part before @ has a character that is not allowed or a misplaced dot",
             ));
@@ -95,7 +98,10 @@ impl Email {
             ));
         }
         // An all-numeric top-level label means an IP address, not a mail domain.
-        if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+        {
             return Err(invalid("the domain must end in a top-level domain"));
         }
         Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
@@ -184,7 +190,10 @@ impl PhoneNumber {
                 "must be in E.164 format: + then the country code and number, e.g. {PHONE_EXAMPLE}"
             )));
         };
-        if digits.chars().any(|c| matches!(c, ' ' | '-' | '(' | ')' | '.')) {
+        if digits
+            .chars()
+            .any(|c| matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        {
             return Err(invalid(format!(
                 "must be in E.164 format without spaces, hyphens, dots or parentheses, e.g. {PHONE_EXAMPLE}"
             )));
@@ -222,7 +231,7 @@ pub struct UserInfo {
     pub phone_number: PhoneNumber,
 }
 
-/// The members of the seed's body, in the order problems are reported.
+/// The members of the seed's body; any other member is reported as `unknown_field`.
 const USER_INFO_FIELDS: [&str; 5] = [
     "email",
     "firstName",
@@ -248,17 +257,19 @@ impl UserInfo {
         });
         let phone_number = string_member(object, "phoneNumber", e, PhoneNumber::check);
         match (email, first_name, last_name, date_of_birth, phone_number) {
-            (Some(email), Some(first_name), Some(last_name), Some(date_of_birth), Some(phone_number))
-                if errors.is_empty() =>
-            {
-                Ok(Self {
-                    email,
-                    first_name,
-                    last_name,
-                    date_of_birth,
-                    phone_number,
-                })
-            }
+            (
+                Some(email),
+                Some(first_name),
+                Some(last_name),
+                Some(date_of_birth),
+                Some(phone_number),
+            ) if errors.is_empty() => Ok(Self {
+                email,
+                first_name,
+                last_name,
+                date_of_birth,
+                phone_number,
+            }),
             // Every `None` above pushed its own error, so `errors` is never empty here.
             _ => Err(errors),
         }
@@ -498,7 +509,12 @@ mod tests {
 
     #[test]
     fn phone_numbers_must_be_strict_e164() {
-        for ok in ["+1234567890", "+12345678", "+123456789012345", "+447700900123"] {
+        for ok in [
+            "+1234567890",
+            "+12345678",
+            "+123456789012345",
+            "+447700900123",
+        ] {
             assert!(PhoneNumber::parse(ok).is_ok(), "{ok} was refused");
         }
         for bad in [
@@ -521,7 +537,10 @@ mod tests {
         let no_plus = PhoneNumber::parse("447700900123").unwrap_err();
         assert!(no_plus.contains("+ then the country code"), "{no_plus}");
         let leading_zero = PhoneNumber::parse("+0447700900").unwrap_err();
-        assert!(leading_zero.contains("never begins with 0"), "{leading_zero}");
+        assert!(
+            leading_zero.contains("never begins with 0"),
+            "{leading_zero}"
+        );
     }
 
     #[test]

@@ -91,7 +91,11 @@ impl WatchList {
             .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
         let expected_header = WATCH_LIST_HEADER.join(",");
         match rows.next() {
-            None => return Err(format!("the watch list has no header; expected {expected_header}")),
+            None => {
+                return Err(format!(
+                    "the watch list has no header; expected {expected_header}"
+                ))
+            }
             Some((n, line)) => {
                 let header = split_csv_line(line).map_err(|e| format!("line {n}: {e}"))?;
                 if header.iter().map(String::as_str).ne(WATCH_LIST_HEADER) {
@@ -124,8 +128,14 @@ impl WatchList {
 
 fn parse_watch_entry(line: &str) -> Result<WatchEntry, String> {
     let fields = split_csv_line(line)?;
-    let [full_name, date_of_birth, list, _reason] = <[String; 4]>::try_from(fields)
-        .map_err(|f| format!("expected 4 fields ({}), found {}", WATCH_LIST_HEADER.join(", "), f.len()))?;
+    let [full_name, date_of_birth, list, _reason] =
+        <[String; 4]>::try_from(fields).map_err(|f| {
+            format!(
+                "expected 4 fields ({}), found {}",
+                WATCH_LIST_HEADER.join(", "),
+                f.len()
+            )
+        })?;
     let sorted_tokens = sorted_tokens(&full_name);
     if sorted_tokens.is_empty() {
         return Err("full_name must contain letters".into());
@@ -351,7 +361,11 @@ fn check_document_expiry(document: Option<&DocumentFields>, today: NaiveDate) ->
         Some(d) if d.expiry_date <= today => {
             Check::new(Verdict::Reject, CODE, "The identity document has expired.")
         }
-        Some(_) => Check::new(Verdict::Pass, CODE, "The identity document has not expired."),
+        Some(_) => Check::new(
+            Verdict::Pass,
+            CODE,
+            "The identity document has not expired.",
+        ),
     }
 }
 
@@ -405,13 +419,15 @@ fn check_name_match(input: &KycInput<'_>, document: Option<&DocumentFields>) -> 
 /// Whether `haystack` holds every word of `needles`, each as often as it occurs there.
 fn contains_all(haystack: &[String], needles: &[String]) -> bool {
     let mut remaining: Vec<&String> = haystack.iter().collect();
-    needles.iter().all(|n| match remaining.iter().position(|h| *h == n) {
-        Some(i) => {
-            remaining.swap_remove(i);
-            true
-        }
-        None => false,
-    })
+    needles
+        .iter()
+        .all(|n| match remaining.iter().position(|h| *h == n) {
+            Some(i) => {
+                remaining.swap_remove(i);
+                true
+            }
+            None => false,
+        })
 }
 
 /// Screens the submitted name and, if there is one, the name printed on the document: a listed
@@ -540,7 +556,13 @@ mod tests {
         let codes: Vec<_> = outcome.reasons.iter().map(|r| r.code.as_str()).collect();
         assert_eq!(
             codes,
-            ["age", "document_present", "document_expiry", "name_match", "watch_list"]
+            [
+                "age",
+                "document_present",
+                "document_expiry",
+                "name_match",
+                "watch_list"
+            ]
         );
     }
 
@@ -597,18 +619,39 @@ mod tests {
     fn names_match_regardless_of_case_accents_punctuation_and_spacing() {
         assert_eq!(name_verdict("José", "Núñez", "JOSE NUNEZ"), Verdict::Pass);
         assert_eq!(name_verdict("Zoë", "O'Brien", "zoe  obrien"), Verdict::Pass);
-        assert_eq!(name_verdict("Jean-Luc", "Picard", "Jean Luc Picard"), Verdict::Pass);
-        assert_eq!(name_verdict("Søren", "Strauß", "SOREN STRAUSS"), Verdict::Pass);
-        assert_eq!(name_verdict("Łucja", "Dvořák", "Lucja Dvorak"), Verdict::Pass);
-        assert_eq!(name_verdict("Anne", "O\u{2019}Neil", "Anne O'Neil"), Verdict::Pass);
+        assert_eq!(
+            name_verdict("Jean-Luc", "Picard", "Jean Luc Picard"),
+            Verdict::Pass
+        );
+        assert_eq!(
+            name_verdict("Søren", "Strauß", "SOREN STRAUSS"),
+            Verdict::Pass
+        );
+        assert_eq!(
+            name_verdict("Łucja", "Dvořák", "Lucja Dvorak"),
+            Verdict::Pass
+        );
+        assert_eq!(
+            name_verdict("Anne", "O\u{2019}Neil", "Anne O'Neil"),
+            Verdict::Pass
+        );
     }
 
     #[test]
     fn reordered_names_or_extra_middle_names_go_to_review() {
         assert_eq!(name_verdict("John", "Doe", "DOE JOHN"), Verdict::Review);
-        assert_eq!(name_verdict("John", "Doe", "John Michael Doe"), Verdict::Review);
-        assert_eq!(name_verdict("John", "Doe", "DOE John Michael"), Verdict::Review);
-        assert_eq!(name_verdict("Mary", "Ann Smith", "Maryann Smith"), Verdict::Review);
+        assert_eq!(
+            name_verdict("John", "Doe", "John Michael Doe"),
+            Verdict::Review
+        );
+        assert_eq!(
+            name_verdict("John", "Doe", "DOE John Michael"),
+            Verdict::Review
+        );
+        assert_eq!(
+            name_verdict("Mary", "Ann Smith", "Maryann Smith"),
+            Verdict::Review
+        );
     }
 
     #[test]
@@ -686,16 +729,34 @@ mod tests {
         let cases = [
             (String::new(), "no header"),
             ("name,dob\n".to_owned(), "line 1: expected the header"),
-            (format!("# c\n\n{header}\nA B,1970-13-01,x,y\n"), "line 4: date_of_birth"),
+            (
+                format!("# c\n\n{header}\nA B,1970-13-01,x,y\n"),
+                "line 4: date_of_birth",
+            ),
             (format!("{header}\nA B,,x\n"), "line 2: expected 4 fields"),
-            (format!("{header}\nA B,,,r\n"), "line 2: list must not be empty"),
-            (format!("{header}\n--,,x,r\n"), "line 2: full_name must contain letters"),
-            (format!("{header}\nA B,,x,\"open\n"), "line 2: a quoted field is not closed"),
-            (format!("{header}\nA B,,x,\"r\"x\n"), "line 2: unexpected text after"),
+            (
+                format!("{header}\nA B,,,r\n"),
+                "line 2: list must not be empty",
+            ),
+            (
+                format!("{header}\n--,,x,r\n"),
+                "line 2: full_name must contain letters",
+            ),
+            (
+                format!("{header}\nA B,,x,\"open\n"),
+                "line 2: a quoted field is not closed",
+            ),
+            (
+                format!("{header}\nA B,,x,\"r\"x\n"),
+                "line 2: unexpected text after",
+            ),
         ];
         for (text, expected) in cases {
             let err = WatchList::parse_csv(&text).unwrap_err();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         }
     }
 
@@ -711,7 +772,10 @@ mod tests {
         let jane: Vec<_> = list.matching("Jane Doe").collect();
         assert_eq!(jane[0].date_of_birth, Some(day(1980, 2, 3)));
         assert_eq!(jane[0].list, "fraud");
-        assert_eq!(list.matching("nobody real").next().unwrap().date_of_birth, None);
+        assert_eq!(
+            list.matching("nobody real").next().unwrap().date_of_birth,
+            None
+        );
         assert!(WatchList::parse_csv("full_name,date_of_birth,list,reason")
             .unwrap()
             .is_empty());

@@ -209,3 +209,75 @@ pub fn parse_iso_date(raw: &str) -> Result<NaiveDate, Rejection> {
     NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10))
         .ok_or_else(|| Rejection::new(code::INVALID_DATE, "is not a real calendar date"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn iso_dates_must_be_zero_padded_real_calendar_days() {
+        assert_eq!(
+            parse_iso_date(" 2024-02-29 "),
+            Ok(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())
+        );
+        for (raw, expected) in [
+            ("", code::REQUIRED),
+            ("2024-2-29", code::INVALID_FORMAT),
+            ("+2024-02-29", code::INVALID_FORMAT),
+            ("2024/02/29", code::INVALID_FORMAT),
+            ("2024-02-29T00:00", code::INVALID_FORMAT),
+            ("２０２４-02-29", code::INVALID_FORMAT),
+            ("2023-02-29", code::INVALID_DATE),
+            ("2024-13-01", code::INVALID_DATE),
+            ("2024-00-10", code::INVALID_DATE),
+        ] {
+            assert_eq!(parse_iso_date(raw).unwrap_err().code, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn json_object_reports_unknown_members_and_still_returns_the_object() {
+        let mut errors = ValidationErrors::new();
+        let body = json!({"a": 1, "zz": 2});
+        assert!(json_object(&body, &["a"], &mut errors).is_some());
+        assert_eq!(errors.field_names(), ["zz"]);
+        assert_eq!(errors.0[0].code, code::UNKNOWN_FIELD);
+
+        let mut errors = ValidationErrors::new();
+        assert!(json_object(&json!("x"), &["a"], &mut errors).is_none());
+        assert_eq!(errors.field_names(), ["body"]);
+    }
+
+    #[test]
+    fn string_member_distinguishes_missing_mistyped_and_rejected_values() {
+        let body = json!({"n": null, "i": 1, "s": "bad", "ok": "fine"});
+        let object = body.as_object().unwrap();
+        let mut errors = ValidationErrors::new();
+        let check = |raw: &str| {
+            if raw == "fine" {
+                Ok(raw.len())
+            } else {
+                Err(Rejection::new(code::INVALID_VALUE, "is not fine"))
+            }
+        };
+        for name in ["missing", "n", "i", "s"] {
+            assert_eq!(string_member(object, name, &mut errors, check), None);
+        }
+        assert_eq!(string_member(object, "ok", &mut errors, check), Some(4));
+        let got: Vec<_> = errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("missing", code::REQUIRED),
+                ("n", code::REQUIRED),
+                ("i", code::INVALID_TYPE),
+                ("s", code::INVALID_VALUE)
+            ]
+        );
+    }
+}
