@@ -5,6 +5,7 @@ pub mod document;
 pub mod event;
 pub mod ids;
 pub mod kyc;
+pub mod money;
 pub mod policy;
 pub mod validation;
 pub mod workflow;
