@@ -8,7 +8,6 @@ pub mod auth;
 pub mod domain;
 pub mod ports;
 pub mod testing;
-pub mod adapters;
 pub mod app;
 pub mod cli;
 pub mod roles;

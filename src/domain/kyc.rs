@@ -37,6 +37,8 @@ impl KycDecision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KycReason {
     pub code: String,
+    /// How this check came out, so clients and operators see which checks failed.
+    pub verdict: Verdict,
     pub message: String,
 }
 
@@ -258,8 +260,9 @@ pub struct KycInput<'a> {
 }
 
 /// How one check came out; the decision is the worst verdict of all checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Verdict {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
     /// The check could not run (no document); another check already asks for review.
     Skipped,
     Pass,
@@ -278,6 +281,7 @@ impl Check {
             verdict,
             reason: KycReason {
                 code: code.to_owned(),
+                verdict,
                 message: message.into(),
             },
         }

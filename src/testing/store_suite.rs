@@ -488,7 +488,8 @@ pub async fn application_state_round_trips_through_a_transaction(store: Arc<dyn 
         document_id: Some(passport_id),
         decision,
         reasons: vec![KycReason {
-            code: "AGE_OK".into(),
+            code: "age".into(),
+            verdict: crate::domain::kyc::Verdict::Pass,
             message: "The customer is an adult.".into(),
         }],
         checked_at: at(seconds),

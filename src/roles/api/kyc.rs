@@ -6,7 +6,7 @@ use super::state::ApiState;
 use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
 use crate::domain::event::{EventDraft, Topic, WorkflowErrorData};
 use crate::domain::ids::ApplicationId;
-use crate::domain::kyc::{assess, KycDecision, KycInput};
+use crate::domain::kyc::{assess, KycDecision, KycInput, Verdict};
 use crate::domain::validation::ValidationErrors;
 use crate::domain::workflow::{ApplicationStatus, Step};
 use crate::ports::store::KycRecord;
@@ -115,7 +115,8 @@ async fn decide(state: &ApiState, run: &mut StepRun, application_id: Application
     });
     let mut events = vec![EventDraft::new(Topic::KycVerified, customer_id.clone(), Some(application_id), correlation.clone(), result.clone())];
     if outcome.decision == KycDecision::Rejected {
-        let failed: Vec<&str> = outcome.reasons.iter().filter(|r| !r.code.ends_with("_ok")).map(|r| r.code.as_str()).collect();
+        let failed: Vec<&str> =
+            outcome.reasons.iter().filter(|r| r.verdict == Verdict::Reject).map(|r| r.code.as_str()).collect();
         events.push(EventDraft::new(
             Topic::WorkflowErrors,
             customer_id,
@@ -124,7 +125,7 @@ async fn decide(state: &ApiState, run: &mut StepRun, application_id: Application
             WorkflowErrorData {
                 step: Step::PerformKyc.as_str().into(),
                 code: "kyc-rejected".into(),
-                message: format!("KYC rejected the application ({})", failed.join(", ")),
+                message: format!("KYC rejected the application; failed checks: {}", failed.join(", ")),
                 fields: Vec::new(),
             },
         ));

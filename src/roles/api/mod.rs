@@ -10,7 +10,6 @@ mod queries;
 pub mod state;
 mod step;
 
-pub use policy::format_cents;
 pub use state::{ApiContext, ApiState};
 
 use axum::extract::DefaultBodyLimit;

@@ -7,6 +7,7 @@ use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
 use crate::domain::customer::age_on;
 use crate::domain::event::{EventDraft, Topic};
 use crate::domain::ids::ApplicationId;
+use crate::domain::money::format_cents;
 use crate::domain::policy::RecommendationRequest;
 use crate::domain::validation::ValidationErrors;
 use crate::domain::workflow::{ApplicationStatus, Step};
@@ -17,11 +18,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
-
-/// Formats cents as a decimal amount ("49.90"), the way money travels in events and responses.
-pub fn format_cents(cents: i64) -> String {
-    format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100)
-}
 
 /// Shared front half of a JSON step on an application: ids, key, body, begin.
 async fn begin_json_step(
@@ -184,14 +180,4 @@ async fn complete(run: &mut StepRun, application_id: ApplicationId, policy_id: S
         body,
         events: vec![EventDraft::new(Topic::WorkflowCompleted, customer_id, Some(application_id), correlation, data)],
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cents_format_as_decimal_amounts() {
-        assert_eq!(super::format_cents(4990), "49.90");
-        assert_eq!(super::format_cents(5), "0.05");
-        assert_eq!(super::format_cents(100000), "1000.00");
-    }
 }

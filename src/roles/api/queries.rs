@@ -47,7 +47,7 @@ async fn application_view(state: &ApiState, customer: &CustomerId, raw_id: &str)
             "policyId": r.policy_id,
             "productName": r.product_name,
             "coverageType": r.coverage_type,
-            "monthlyPremium": super::policy::format_cents(r.monthly_premium_cents),
+            "monthlyPremium": crate::domain::money::format_cents(r.monthly_premium_cents),
             "reasons": r.reasons,
         })),
         "timeline": timeline,
