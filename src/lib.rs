@@ -3,7 +3,10 @@
 //! Layout: [`domain`] (pure rules) | [`ports`] (traits) | [`adapters`] (one folder each) |
 //! [`roles`] (api, consumer, gateway) | [`cli`].
 
+pub mod adapters;
 pub mod auth;
+pub mod cli;
 pub mod domain;
 pub mod ports;
+pub mod roles;
 pub mod testing;

@@ -1,0 +1,3 @@
+//! Client-side logic of the `onboard` subcommands (argument parsing lives in `main.rs`).
+
+pub mod watch;
