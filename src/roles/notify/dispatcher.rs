@@ -293,6 +293,13 @@ mod tests {
         assert!(retry_at > Utc::now() + chrono::Duration::days(365 * 1000));
     }
 
+    /// Compiles only if `run` can be handed to `tokio::spawn`.
+    #[allow(dead_code)]
+    fn run_can_be_spawned(dispatcher: NotificationDispatcher) {
+        fn is_send<T: Send + 'static>(_: T) {}
+        is_send(dispatcher.run(CancellationToken::new()));
+    }
+
     #[test]
     fn a_success_is_recorded_as_delivered() {
         assert_eq!(
