@@ -9,7 +9,8 @@
 //! idempotent: a name already present in `new/` or `cur/` (where a mail client adds the
 //! `:2,FLAGS` suffix) means the notification was delivered before and nothing is written.
 //! Delivery writes to `tmp/` under a per-attempt name, fsyncs, renames into `new/` and fsyncs
-//! `new/`, so a crash leaves at most an orphan in `tmp/`, which readers ignore.
+//! `new/`, so a crash leaves at most an orphan in `tmp/`, which readers ignore and which
+//! [`MaildirNotifier::new`] removes once it is 36 hours old (the Maildir convention).
 
 mod message;
 mod reader;
@@ -26,9 +27,12 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 /// Suffix of every file this adapter writes, so our messages stand out in a shared Maildir.
 const FILE_SUFFIX: &str = ".onboard";
+/// A file in `tmp/` untouched this long is a dead delivery, not one in progress.
+const STALE_TMP_AFTER: Duration = Duration::from_secs(36 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaildirError {
@@ -48,7 +52,8 @@ pub struct MaildirNotifier {
 }
 
 impl MaildirNotifier {
-    /// Creates `root/{tmp,new,cur}` if missing; `from_address` is the `From` of every message.
+    /// Creates `root/{tmp,new,cur}` if missing and sweeps stale leftovers from `tmp/`;
+    /// `from_address` is the `From` of every message.
     pub fn new(root: PathBuf, from_address: String) -> Result<Self, MaildirError> {
         let from: Mailbox = from_address
             .parse()
@@ -56,6 +61,10 @@ impl MaildirNotifier {
         for sub in ["tmp", "new", "cur"] {
             let path = root.join(sub);
             fs::create_dir_all(&path).map_err(|source| MaildirError::CreateDir { path, source })?;
+        }
+        // Untidy, not harmful: a failed sweep must not stop notifications.
+        if let Err(e) = sweep_stale_tmp(&root.join("tmp"), SystemTime::now()) {
+            tracing::warn!(error = %e, "Cannot sweep stale files from the Maildir's tmp folder.");
         }
         Ok(Self {
             root,
@@ -154,6 +163,17 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+fn sweep_stale_tmp(tmp: &Path, now: SystemTime) -> io::Result<()> {
+    for entry in fs::read_dir(tmp)? {
+        let entry = entry?;
+        let modified = entry.metadata()?.modified()?;
+        if now.duration_since(modified).unwrap_or_default() > STALE_TMP_AFTER {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the rename durable: the directory entry lives in the directory's own blocks.

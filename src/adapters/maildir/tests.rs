@@ -194,3 +194,25 @@ fn file_names_escape_bytes_that_maildir_or_paths_give_meaning_to() {
     assert_eq!(file_name(".hidden"), "%2Ehidden.onboard");
     assert_ne!(file_name("a%2F"), file_name("a/"));
 }
+
+#[test]
+fn stale_tmp_leftovers_are_swept_when_the_notifier_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = notifier(&dir).root().to_path_buf();
+    let stale = root.join("tmp").join("old.onboard.1.0");
+    let fresh = root.join("tmp").join("new.onboard.1.1");
+    fs::write(&stale, b"x").unwrap();
+    fs::write(&fresh, b"x").unwrap();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    notifier(&dir);
+
+    assert!(!stale.exists());
+    assert!(fresh.exists(), "a delivery in progress must not be swept");
+}

@@ -24,6 +24,9 @@ pub struct DispatcherConfig {
     pub batch_size: i64,
     /// Longest sleep between rounds when nobody nudges; bounds the delay of retries that fall due.
     pub poll_interval: Duration,
+    /// A delivery that takes longer counts as a transient failure, so one hung mail server
+    /// cannot stall the queue or a graceful shutdown.
+    pub delivery_timeout: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -31,6 +34,7 @@ impl Default for DispatcherConfig {
         Self {
             batch_size: 100,
             poll_interval: Duration::from_millis(1000),
+            delivery_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -77,7 +81,8 @@ impl NotificationDispatcher {
         Arc::clone(&self.nudge)
     }
 
-    /// Runs rounds until `shutdown` is cancelled; a delivery in progress is finished first.
+    /// Runs rounds until `shutdown` is cancelled; a delivery in progress is finished (or times
+    /// out) first.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(
             notifier = self.notifier.name(),
@@ -128,7 +133,12 @@ impl NotificationDispatcher {
             if shutdown.is_cancelled() {
                 break;
             }
-            let result = self.notifier.deliver(notification).await;
+            let result = tokio::time::timeout(
+                self.config.delivery_timeout,
+                self.notifier.deliver(notification),
+            )
+            .await
+            .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
             match outcome(notification, result, Utc::now()) {
                 Outcome::Delivered => {
                     self.store
