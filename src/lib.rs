@@ -1,13 +1,13 @@
 //! Onboard: an event-driven backbone for customer onboarding.
 //!
 //! Layout: [`domain`] (pure rules) | [`ports`] (traits) | [`adapters`] (one folder each) |
-//! [`roles`] (api, consumer, gateway) | [`cli`].
+//! [`roles`] (api, consumer, gateway) | [`cli`] | [`app`] (all roles in one process).
 
 pub mod adapters;
+pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod domain;
 pub mod ports;
-pub mod testing;
-pub mod app;
-pub mod cli;
 pub mod roles;
+pub mod testing;

@@ -1,3 +1,5 @@
 //! Adapters: one folder per external dependency, each implementing a port of [`crate::ports`].
 
+pub mod embedded_bus;
+pub mod maildir;
 pub mod sqlite;

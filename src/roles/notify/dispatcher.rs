@@ -1,0 +1,320 @@
+//! The notification dispatcher: delivers due notifications from the store through the notifier,
+//! records each outcome, and retries transient failures with exponential backoff.
+//!
+//! Permanent failures need no addition to the store port: they are recorded with
+//! `notification_failed` and a retry time in the year 9999 ([`parked_until`]), so they stay in
+//! the store with their error for an operator to inspect (or redrive by moving the retry time)
+//! and are never picked up again on their own.
+
+use crate::ports::notifier::{Notifier, NotifyError};
+use crate::ports::store::{Notification, Store, StoreError};
+use chrono::{DateTime, TimeZone, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait between two attempts of one notification.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// How the dispatcher paces itself.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Notifications fetched per round.
+    pub batch_size: i64,
+    /// Longest sleep between rounds when nobody nudges; bounds the delay of retries that fall due.
+    pub poll_interval: Duration,
+    /// A delivery that takes longer counts as a transient failure, so one hung mail server
+    /// cannot stall the queue or a graceful shutdown.
+    pub delivery_timeout: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            poll_interval: Duration::from_millis(1000),
+            delivery_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DispatchReport {
+    /// Notifications that were due.
+    pub due: usize,
+    pub delivered: usize,
+    /// Transient failures, scheduled again.
+    pub retried: usize,
+    /// Permanent failures, parked.
+    pub parked: usize,
+}
+
+/// Delivers stored notifications until shut down.
+pub struct NotificationDispatcher {
+    store: Arc<dyn Store>,
+    notifier: Arc<dyn Notifier>,
+    /// Consumers nudge it right after committing, so an e-mail leaves without waiting for the poll.
+    nudge: Arc<Notify>,
+    config: DispatcherConfig,
+}
+
+impl NotificationDispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        notifier: Arc<dyn Notifier>,
+        config: DispatcherConfig,
+    ) -> Self {
+        Self {
+            store,
+            notifier,
+            nudge: Arc::new(Notify::new()),
+            config,
+        }
+    }
+
+    /// Wakes the dispatcher for an early round. Call `notify_one()` on it: unlike
+    /// `notify_waiters()` it keeps the wake-up when the dispatcher is busy delivering, so a
+    /// nudge is never lost.
+    pub fn nudge_handle(&self) -> Arc<Notify> {
+        Arc::clone(&self.nudge)
+    }
+
+    /// Runs rounds until `shutdown` is cancelled; a delivery in progress is finished (or times
+    /// out) first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(
+            notifier = self.notifier.name(),
+            store = self.store.name(),
+            "Notification dispatcher started."
+        );
+        loop {
+            let more_waiting = match self.dispatch_due(Utc::now(), &shutdown).await {
+                Ok(report) => {
+                    let full =
+                        i64::try_from(report.due).unwrap_or(i64::MAX) >= self.config.batch_size;
+                    full && !shutdown.is_cancelled()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Notification round failed; trying again after the poll interval.");
+                    false
+                }
+            };
+            if more_waiting {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.nudge.notified() => {}
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        tracing::info!("Notification dispatcher stopped.");
+    }
+
+    /// One round: delivers the notifications due at `now` and records each outcome. Stops early
+    /// (between deliveries) when `shutdown` is cancelled, and on the first store error, since
+    /// outcomes that cannot be recorded would only be delivered again.
+    pub async fn dispatch_due(
+        &self,
+        now: DateTime<Utc>,
+        shutdown: &CancellationToken,
+    ) -> Result<DispatchReport, StoreError> {
+        let due = self
+            .store
+            .notifications_due(now, self.config.batch_size)
+            .await?;
+        let mut report = DispatchReport {
+            due: due.len(),
+            ..DispatchReport::default()
+        };
+        for notification in &due {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let result = tokio::time::timeout(
+                self.config.delivery_timeout,
+                self.notifier.deliver(notification),
+            )
+            .await
+            .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
+            match outcome(notification, result, Utc::now()) {
+                Outcome::Delivered => {
+                    self.store
+                        .notification_delivered(&notification.id, Utc::now())
+                        .await?;
+                    report.delivered += 1;
+                    tracing::info!(
+                        notification_id = %notification.id,
+                        kind = notification.kind.as_str(),
+                        "Notification delivered."
+                    );
+                }
+                Outcome::Failed {
+                    error,
+                    retry_at,
+                    permanent,
+                } => {
+                    self.store
+                        .notification_failed(&notification.id, &error, retry_at)
+                        .await?;
+                    // The error text stays in the store: an adapter may name the recipient in it.
+                    if permanent {
+                        report.parked += 1;
+                        tracing::error!(
+                            notification_id = %notification.id,
+                            kind = notification.kind.as_str(),
+                            attempt = notification.attempts + 1,
+                            "Notification failed permanently and is parked; see its stored error."
+                        );
+                    } else {
+                        report.retried += 1;
+                        tracing::warn!(
+                            notification_id = %notification.id,
+                            kind = notification.kind.as_str(),
+                            attempt = notification.attempts + 1,
+                            retry_at = %retry_at,
+                            "Notification failed; it will be retried."
+                        );
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What to record after one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    Failed {
+        error: String,
+        retry_at: DateTime<Utc>,
+        permanent: bool,
+    },
+}
+
+fn outcome(
+    notification: &Notification,
+    result: Result<(), NotifyError>,
+    now: DateTime<Utc>,
+) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Delivered,
+        Err(NotifyError::Transient(e)) => {
+            let delay = chrono::Duration::from_std(retry_delay(notification.attempts))
+                .unwrap_or(chrono::Duration::MAX);
+            Outcome::Failed {
+                error: format!("transient: {e}"),
+                retry_at: now + delay,
+                permanent: false,
+            }
+        }
+        Err(NotifyError::Permanent(e)) => Outcome::Failed {
+            error: format!("permanent: {e}"),
+            retry_at: parked_until(),
+            permanent: true,
+        },
+    }
+}
+
+/// Wait before the next attempt after `failed_attempts_before` earlier failures plus this one:
+/// 1 s, 2 s, 4 s, … capped at [`MAX_RETRY_DELAY`].
+pub fn retry_delay(failed_attempts_before: u32) -> Duration {
+    let secs = 1u64
+        .checked_shl(failed_attempts_before)
+        .unwrap_or(u64::MAX)
+        .min(MAX_RETRY_DELAY.as_secs());
+    Duration::from_secs(secs)
+}
+
+/// The retry time of a parked notification: far enough never to fall due, and still an
+/// ordinary timestamp every database stores and sorts.
+pub fn parked_until() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::EventId;
+    use crate::ports::store::NotificationKind;
+
+    fn notification(attempts: u32) -> Notification {
+        Notification {
+            id: "e.customer_email".into(),
+            event_id: EventId::new(),
+            kind: NotificationKind::CustomerEmail,
+            recipient: "a@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            created_at: Utc::now(),
+            attempts,
+        }
+    }
+
+    #[test]
+    fn retry_delays_double_from_one_second_and_stop_at_five_minutes() {
+        let delays: Vec<u64> = (0..12).map(|a| retry_delay(a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY_DELAY);
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_after_the_backoff_of_its_attempt() {
+        let now = Utc::now();
+        let got = outcome(
+            &notification(3),
+            Err(NotifyError::Transient("disk full".into())),
+            now,
+        );
+        assert_eq!(
+            got,
+            Outcome::Failed {
+                error: "transient: disk full".into(),
+                retry_at: now + chrono::Duration::seconds(8),
+                permanent: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_is_parked_far_in_the_future() {
+        let got = outcome(
+            &notification(0),
+            Err(NotifyError::Permanent("bad address".into())),
+            Utc::now(),
+        );
+        let Outcome::Failed {
+            retry_at,
+            permanent,
+            error,
+        } = got
+        else {
+            panic!("expected a failure, got {got:?}");
+        };
+        assert!(permanent);
+        assert_eq!(error, "permanent: bad address");
+        assert_eq!(retry_at, parked_until());
+        assert!(retry_at > Utc::now() + chrono::Duration::days(365 * 1000));
+    }
+
+    /// Compiles only if `run` can be handed to `tokio::spawn`.
+    #[allow(dead_code)]
+    fn run_can_be_spawned(dispatcher: NotificationDispatcher) {
+        fn is_send<T: Send + 'static>(_: T) {}
+        is_send(dispatcher.run(CancellationToken::new()));
+    }
+
+    #[test]
+    fn a_success_is_recorded_as_delivered() {
+        assert_eq!(
+            outcome(&notification(5), Ok(()), Utc::now()),
+            Outcome::Delivered
+        );
+    }
+}
