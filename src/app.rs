@@ -14,7 +14,7 @@ use crate::ports::store::Store;
 use crate::roles::api::{self, ApiContext, ApiState};
 use crate::roles::consumer::{ConsumerConfig, ConsumerRole};
 use crate::roles::gateway::{Gateway, GatewayConfig};
-use crate::roles::notify::NotificationDispatcher;
+use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
 use crate::roles::ops;
 use crate::roles::relay::OutboxRelay;
 use crate::roles::supervisor::{ReadinessBoard, Supervisor};
@@ -80,7 +80,7 @@ impl Application {
         let auth = Authenticator::new(&secret);
         let management_token = crate::auth::management_token(&secret);
         let store: Arc<dyn Store> = SqliteStore::open(&settings.data_dir.join(layout::DATABASE)).await?;
-        let bus: Arc<dyn EventBus> = EmbeddedBus::open(&settings.data_dir.join(layout::BUS)).await?;
+        let bus: Arc<dyn EventBus> = EmbeddedBus::open(&settings.data_dir.join(layout::BUS))?;
         bus.create_topics(&onboarding_topic_specs(3, 1)).await?;
         let notifier: Arc<dyn Notifier> =
             Arc::new(MaildirNotifier::new(settings.data_dir.join(layout::MAILDIR), settings.mail_from.clone())?);
@@ -116,7 +116,7 @@ impl Application {
         gateway_config.node_url = format!("http://{}", self.local_addr);
         let gateway = Gateway::new(self.store.clone(), self.auth.clone(), self.management_token.clone(), gateway_config, shutdown.clone());
 
-        let dispatcher = NotificationDispatcher::new(self.store.clone(), self.notifier.clone());
+        let dispatcher = NotificationDispatcher::new(self.store.clone(), self.notifier.clone(), DispatcherConfig::default());
         let notifier_nudge = dispatcher.nudge_handle();
         let consumers = ConsumerRole {
             store: self.store.clone(),
