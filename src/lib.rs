@@ -3,6 +3,7 @@
 //! Layout: [`domain`] (pure rules) | [`ports`] (traits) | [`adapters`] (one folder each) |
 //! [`roles`] (api, consumer, gateway) | [`cli`].
 
+pub mod adapters;
 pub mod auth;
 pub mod domain;
 pub mod ports;
