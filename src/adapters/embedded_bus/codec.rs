@@ -117,7 +117,10 @@ pub fn decode_frame(buf: &Bytes) -> Result<(StoredRecord, usize), FrameError> {
 
 /// Decodes a payload whose CRC was already verified.
 pub fn decode_payload(payload: Bytes) -> Result<StoredRecord, FrameError> {
-    let mut r = Reader { buf: payload, pos: 0 };
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
     if r.take(1)?[0] != FORMAT_VERSION {
         return Err(FrameError::Corrupt("unknown record format version"));
     }
@@ -237,7 +240,11 @@ mod tests {
         let full = frame();
         for cut in [0, 3, FRAME_HEADER, full.len() - 1] {
             let buf = Bytes::from(full[..cut].to_vec());
-            assert_eq!(decode_frame(&buf).unwrap_err(), FrameError::Truncated, "cut at {cut}");
+            assert_eq!(
+                decode_frame(&buf).unwrap_err(),
+                FrameError::Truncated,
+                "cut at {cut}"
+            );
         }
     }
 
@@ -255,8 +262,8 @@ mod tests {
     #[test]
     fn payload_len_matches_what_encode_writes() {
         let buf = frame();
-        let (len, _) = decode_header(buf[..FRAME_HEADER].try_into().expect("8 bytes"))
-            .expect("valid header");
+        let (len, _) =
+            decode_header(buf[..FRAME_HEADER].try_into().expect("8 bytes")).expect("valid header");
         assert_eq!(len + FRAME_HEADER, buf.len());
     }
 }

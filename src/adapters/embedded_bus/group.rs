@@ -318,7 +318,11 @@ mod tests {
         let a = g.join(vec![("t".into(), 1)]);
         assert!(g.ack(a, ("t".into(), 0), 5));
         let b = g.join(vec![("t".into(), 1)]);
-        let (winner, loser) = if owned(&g, b).is_empty() { (a, b) } else { (b, a) };
+        let (winner, loser) = if owned(&g, b).is_empty() {
+            (a, b)
+        } else {
+            (b, a)
+        };
         assert!(!g.ack(loser, ("t".into(), 0), 9));
         assert_eq!(g.assignment(winner).partitions[0].position, Some(5));
     }

@@ -26,8 +26,8 @@ pub use subscription::{EmbeddedSubscription, AUTO_COMMIT_INTERVAL};
 pub use topic::DEFAULT_PARTITIONS;
 
 use crate::ports::bus::{
-    partition_for_key, BusError, Delivered, EventBus, OutgoingRecord, PartitionInfo,
-    PartitionLag, SubscribeOptions, Subscription, TopicInfo, TopicSpec,
+    partition_for_key, BusError, Delivered, EventBus, OutgoingRecord, PartitionInfo, PartitionLag,
+    SubscribeOptions, Subscription, TopicInfo, TopicSpec,
 };
 use async_trait::async_trait;
 use durable::storage;
@@ -214,7 +214,9 @@ impl EventBus for EmbeddedBus {
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>, BusError> {
         if options.topics.is_empty() {
-            return Err(BusError::Invalid("a subscription needs at least one topic".into()));
+            return Err(BusError::Invalid(
+                "a subscription needs at least one topic".into(),
+            ));
         }
         let topics = options
             .topics

@@ -132,7 +132,10 @@ impl PartitionLog {
     /// writes everything queued so far with one write and one fsync, then replies to each.
     /// The lock moves into the blocking task, so a cancelled caller cannot let a second writer
     /// start while a write is still running.
-    pub async fn append(self: &Arc<Self>, records: Vec<AppendRecord>) -> Result<Vec<i64>, BusError> {
+    pub async fn append(
+        self: &Arc<Self>,
+        records: Vec<AppendRecord>,
+    ) -> Result<Vec<i64>, BusError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -175,7 +178,14 @@ impl PartitionLog {
             let mut offsets = Vec::with_capacity(p.records.len());
             for r in &p.records {
                 positions.push(file_len + buf.len() as u64);
-                codec::encode(&mut buf, next, timestamp_ms, Some(&r.key), &r.headers, &r.value);
+                codec::encode(
+                    &mut buf,
+                    next,
+                    timestamp_ms,
+                    Some(&r.key),
+                    &r.headers,
+                    &r.value,
+                );
                 offsets.push(next);
                 next += 1;
             }
@@ -246,7 +256,10 @@ impl PartitionLog {
         let mut out = Vec::with_capacity(count);
         while !buf.is_empty() {
             let (record, size) = codec::decode_frame(&buf).map_err(|e| {
-                BusError::Storage(format!("log {} changed under a reader: {e}", self.path.display()))
+                BusError::Storage(format!(
+                    "log {} changed under a reader: {e}",
+                    self.path.display()
+                ))
             })?;
             out.push(record);
             buf = buf.slice(size..);
@@ -366,7 +379,10 @@ mod tests {
     async fn appended_records_get_consecutive_offsets_and_read_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = Arc::new(PartitionLog::open(&dir.path().join("0.log")).expect("open"));
-        let first = log.append(vec![record("k", "a"), record("k", "b")]).await.expect("append");
+        let first = log
+            .append(vec![record("k", "a"), record("k", "b")])
+            .await
+            .expect("append");
         let second = log.append(vec![record("k", "c")]).await.expect("append");
         assert_eq!(first, vec![0, 1]);
         assert_eq!(second, vec![2]);
@@ -413,17 +429,26 @@ mod tests {
         let path = dir.path().join("0.log");
         {
             let log = Arc::new(PartitionLog::open(&path).expect("open"));
-            log.append(vec![record("k", "a"), record("k", "b")]).await.expect("append");
+            log.append(vec![record("k", "a"), record("k", "b")])
+                .await
+                .expect("append");
         }
         let good_len = std::fs::metadata(&path).expect("stat").len();
-        let mut file = OpenOptions::new().append(true).open(&path).expect("open raw");
-        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]).expect("write torn frame");
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open raw");
+        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9])
+            .expect("write torn frame");
         drop(file);
 
         let log = Arc::new(PartitionLog::open(&path).expect("reopen"));
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), good_len);
         assert_eq!(log.end_offset(), 2);
-        assert_eq!(log.append(vec![record("k", "c")]).await.expect("append"), vec![2]);
+        assert_eq!(
+            log.append(vec![record("k", "c")]).await.expect("append"),
+            vec![2]
+        );
         assert_eq!(log.read(0, 10, u64::MAX).expect("read").len(), 3);
     }
 }

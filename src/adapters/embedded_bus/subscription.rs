@@ -169,9 +169,10 @@ impl EmbeddedSubscription {
         }
         let mut batch = Vec::new();
         for ((topic, partition), records) in read {
-            if let (Some(cursor), Some(last)) =
-                (self.owned.get_mut(&(topic.clone(), partition)), records.last())
-            {
+            if let (Some(cursor), Some(last)) = (
+                self.owned.get_mut(&(topic.clone(), partition)),
+                records.last(),
+            ) {
                 cursor.next = last.offset + 1;
             }
             batch.extend(records.into_iter().map(|r| ConsumedRecord {
