@@ -163,3 +163,45 @@ async fn committed_offsets_are_stored_in_the_group_file() {
     let json: serde_json::Value = serde_json::from_str(&file).expect("json");
     assert_eq!(json["offsets"][0]["offset"], 1);
 }
+
+/// A rough throughput check, run on demand: `cargo test --test bus_embedded -- --ignored`.
+/// Concurrent single-record publishers share fsyncs through group commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing report, run on demand"]
+async fn concurrent_publishers_share_fsyncs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = bus_with_topic(dir.path()).await;
+    let (publishers, each) = (32, 100);
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..publishers)
+        .map(|p| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let record = OutgoingRecord {
+                        topic: TOPIC.into(),
+                        key: format!("customer-{p}"),
+                        headers: vec![("event-id".into(), format!("{p}-{i}"))],
+                        value: Bytes::from(vec![b'x'; 512]),
+                    };
+                    bus.publish(vec![record]).await.expect("publish");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("publisher");
+    }
+    let elapsed = started.elapsed();
+    let total = publishers * each;
+    let info = bus
+        .describe_topics(&[TOPIC.into()])
+        .await
+        .expect("describe");
+    let stored: i64 = info[0].partitions.iter().map(|p| p.end_offset).sum();
+    assert_eq!(stored, total as i64);
+    println!(
+        "{total} durable single-record publishes in {elapsed:?}: {:.0}/s",
+        total as f64 / elapsed.as_secs_f64()
+    );
+}

@@ -139,11 +139,18 @@ impl PartitionLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, done) = oneshot::channel();
+        let (reply, mut done) = oneshot::channel();
         lock(&self.pending).push(PendingAppend { records, reply });
-        let guard = self.writer.clone().lock_owned().await;
+        // A leader may write our records while we wait for the lock: then we are done early.
+        let guard = tokio::select! {
+            biased;
+            answer = &mut done => return flatten(answer),
+            guard = self.writer.clone().lock_owned() => guard,
+        };
         let batch = std::mem::take(&mut *lock(&self.pending));
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            drop(guard);
+        } else {
             let log = self.clone();
             tokio::task::spawn_blocking(move || {
                 let _guard = guard;
@@ -152,8 +159,7 @@ impl PartitionLog {
             .await
             .map_err(|e| BusError::Storage(format!("the log writer failed: {e}")))?;
         }
-        done.await
-            .map_err(|_| BusError::Storage("the append was abandoned by the log writer".into()))?
+        flatten(done.await)
     }
 
     /// Writes all queued appends with one write and one fsync, then answers each caller.
@@ -266,6 +272,13 @@ impl PartitionLog {
         }
         Ok(out)
     }
+}
+
+/// The answer of the writer that took our records; it only vanishes if that writer panicked.
+fn flatten(
+    answer: Result<Result<Vec<i64>, BusError>, oneshot::error::RecvError>,
+) -> Result<Vec<i64>, BusError> {
+    answer.map_err(|_| BusError::Storage("the append was abandoned by the log writer".into()))?
 }
 
 /// What a scan of a log file found.
