@@ -3,4 +3,5 @@
 //! Compiled into the library so integration tests of each adapter (and of later adapters such
 //! as Kafka and PostgreSQL) can run the very same cases.
 
+pub mod bus_suite;
 pub mod store_suite;
