@@ -74,21 +74,37 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
         let secret = settings.secret.resolve(&settings.data_dir, true)?;
         let auth = Authenticator::new(&secret);
         let management_token = crate::auth::management_token(&secret);
-        let store: Arc<dyn Store> = SqliteStore::open(&settings.data_dir.join(layout::DATABASE)).await?;
+        let store: Arc<dyn Store> =
+            SqliteStore::open(&settings.data_dir.join(layout::DATABASE)).await?;
         let bus: Arc<dyn EventBus> = EmbeddedBus::open(&settings.data_dir.join(layout::BUS))?;
         bus.create_topics(&onboarding_topic_specs(3, 1)).await?;
-        let notifier: Arc<dyn Notifier> =
-            Arc::new(MaildirNotifier::new(settings.data_dir.join(layout::MAILDIR), settings.mail_from.clone())?);
+        let notifier: Arc<dyn Notifier> = Arc::new(MaildirNotifier::new(
+            settings.data_dir.join(layout::MAILDIR),
+            settings.mail_from.clone(),
+        )?);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        Ok(Self { listener, local_addr, store, bus, notifier, auth, settings, management_token })
+        Ok(Self {
+            listener,
+            local_addr,
+            store,
+            bus,
+            notifier,
+            auth,
+            settings,
+            management_token,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -114,9 +130,19 @@ impl Application {
         let outbox_nudge = Arc::new(Notify::new());
         let mut gateway_config = self.settings.gateway.clone();
         gateway_config.node_url = format!("http://{}", self.local_addr);
-        let gateway = Gateway::new(self.store.clone(), self.auth.clone(), self.management_token.clone(), gateway_config, shutdown.clone());
+        let gateway = Gateway::new(
+            self.store.clone(),
+            self.auth.clone(),
+            self.management_token.clone(),
+            gateway_config,
+            shutdown.clone(),
+        );
 
-        let dispatcher = NotificationDispatcher::new(self.store.clone(), self.notifier.clone(), DispatcherConfig::default());
+        let dispatcher = NotificationDispatcher::new(
+            self.store.clone(),
+            self.notifier.clone(),
+            DispatcherConfig::default(),
+        );
         let notifier_nudge = dispatcher.nudge_handle();
         let consumers = ConsumerRole {
             store: self.store.clone(),
@@ -125,7 +151,12 @@ impl Application {
             notifier_nudge,
             config: self.settings.consumer.clone(),
         };
-        let relay = OutboxRelay { store: self.store.clone(), bus: self.bus.clone(), nudge: outbox_nudge.clone(), readiness: board.register("relay") };
+        let relay = OutboxRelay {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            nudge: outbox_nudge.clone(),
+            readiness: board.register("relay"),
+        };
         let api_state = ApiState(Arc::new(ApiContext {
             store: self.store.clone(),
             auth: self.auth.clone(),
@@ -156,13 +187,19 @@ impl Application {
         let http_shutdown = shutdown.clone();
         supervisor.spawn("http", async move {
             http_ready.set(true);
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
-                .context("the HTTP server failed")
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+            .context("the HTTP server failed")
         });
         supervisor.spawn("relay", relay.run(shutdown.clone()));
-        supervisor.spawn("consumers", consumers.run(consumers_ready, shutdown.clone()));
+        supervisor.spawn(
+            "consumers",
+            consumers.run(consumers_ready, shutdown.clone()),
+        );
         supervisor.spawn("notifier", {
             let token = shutdown.clone();
             async move {
@@ -171,7 +208,10 @@ impl Application {
                 Ok(())
             }
         });
-        supervisor.spawn("gateway", gateway.clone().run_sweeper(sweeper_ready, shutdown.clone()));
+        supervisor.spawn(
+            "gateway",
+            gateway.clone().run_sweeper(sweeper_ready, shutdown.clone()),
+        );
         tracing::info!(address = %self.local_addr, "Onboard is running.");
         supervisor.wait().await
     }

@@ -218,6 +218,31 @@ impl Authenticator {
     }
 }
 
+/// The bearer token of the gateway management API, derived from the JWT secret so every node
+/// that shares the secret can call every other node without another secret to distribute.
+pub fn management_token(secret: &JwtSecret) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
+    mac.update(b"onboard management api v1");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether the request's `Authorization: Bearer …` equals `expected`, compared in constant time.
+pub fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,24 +287,4 @@ mod tests {
         let second = source.resolve(dir.path(), false).unwrap();
         assert_eq!(first.expose(), second.expose());
     }
-}
-
-/// The bearer token of the gateway management API, derived from the JWT secret so every node
-/// that shares the secret can call every other node without another secret to distribute.
-pub fn management_token(secret: &JwtSecret) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-    mac.update(b"onboard management api v1");
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Whether the request's `Authorization: Bearer …` equals `expected`, compared in constant time.
-pub fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    presented.len() == expected.len()
-        && presented.bytes().zip(expected.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -7,7 +7,11 @@ pub mod watch;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "onboard", version, about = "Event-driven customer onboarding: API, event bus, consumers and WebSocket gateway")]
+#[command(
+    name = "onboard",
+    version,
+    about = "Event-driven customer onboarding: API, event bus, consumers and WebSocket gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,8 +30,11 @@ pub enum Command {
 /// Sets up logging to stderr: human-readable, or JSON with `ONBOARD_LOG_FORMAT=json`.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ONBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("ONBOARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("ONBOARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().flatten_event(true).init();
     } else {
@@ -43,7 +50,9 @@ pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -28,6 +28,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<String> {
         return Ok(management_token(&secret));
     }
     let raw = args.customer_id.unwrap_or_default();
-    let customer = CustomerId::parse(&raw).map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
+    let customer = CustomerId::parse(&raw)
+        .map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
     Ok(Authenticator::new(&secret).issue(&customer, args.ttl))
 }

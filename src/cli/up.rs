@@ -22,10 +22,18 @@ pub struct UpArgs {
     #[arg(long, env = "ONBOARD_BATCH_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub batch_size: u16,
     /// Browser origins allowed to open WebSockets besides the server's own (repeatable, or `*`).
-    #[arg(long = "allowed-origin", env = "ONBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "ONBOARD_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
     /// Where operator alerts are addressed.
-    #[arg(long, env = "ONBOARD_OPERATOR_EMAIL", default_value = "operators@onboard.local")]
+    #[arg(
+        long,
+        env = "ONBOARD_OPERATOR_EMAIL",
+        default_value = "operators@onboard.local"
+    )]
     pub operator_email: String,
 }
 

@@ -531,15 +531,26 @@ pub struct WatchArgs {
 
 /// Runs `onboard watch` until Ctrl-C.
 pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
-    let customer_id = CustomerId::parse(&args.customer_id).map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
-    let token = match std::env::var("ONBOARD_TOKEN").ok().filter(|t| !t.is_empty()) {
+    let customer_id = CustomerId::parse(&args.customer_id)
+        .map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
+    let token = match std::env::var("ONBOARD_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
         Some(token) => token,
         None => {
             let secret = crate::auth::SecretSource::from_env().resolve(&args.data_dir, false)?;
-            crate::auth::Authenticator::new(&secret).issue(&customer_id, crate::auth::DEFAULT_TOKEN_TTL_SECS)
+            crate::auth::Authenticator::new(&secret)
+                .issue(&customer_id, crate::auth::DEFAULT_TOKEN_TTL_SECS)
         }
     };
-    let options = WatchOptions { url: args.url, customer_id, token, after: args.after, json: args.json };
+    let options = WatchOptions {
+        url: args.url,
+        customer_id,
+        token,
+        after: args.after,
+        json: args.json,
+    };
     let shutdown = super::shutdown_on_signals();
     watch(options, io::stdout(), shutdown).await?;
     Ok(())

@@ -34,7 +34,10 @@ pub struct OpsState {
 
 pub fn router(state: OpsState) -> Router {
     let mut router = Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "alive"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({"status": "alive"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/ops/overview", get(overview));
@@ -48,7 +51,11 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     let (roles_ready, roles) = state.board.snapshot();
     let store_ok = state.store.ping().await.is_ok();
     let ready = roles_ready && store_ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({"status": if ready {"ready"} else {"not ready"}, "roles": roles, "store": store_ok}))).into_response()
 }
 
@@ -60,33 +67,86 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     let mut out = String::new();
     if let Ok(stats) = state.store.stats().await {
         for (name, value, help) in [
-            ("onboard_customers", stats.customers, "Customers registered."),
-            ("onboard_applications", stats.applications, "Applications started."),
-            ("onboard_events_stored", stats.events, "Events stored by consumers."),
-            ("onboard_outbox_pending", stats.outbox_pending, "Outbox rows not yet published."),
-            ("onboard_notifications_pending", stats.notifications_pending, "Notifications not yet delivered."),
-            ("onboard_registry_connections", stats.connections, "Rows in the WebSocket connection registry."),
+            (
+                "onboard_customers",
+                stats.customers,
+                "Customers registered.",
+            ),
+            (
+                "onboard_applications",
+                stats.applications,
+                "Applications started.",
+            ),
+            (
+                "onboard_events_stored",
+                stats.events,
+                "Events stored by consumers.",
+            ),
+            (
+                "onboard_outbox_pending",
+                stats.outbox_pending,
+                "Outbox rows not yet published.",
+            ),
+            (
+                "onboard_notifications_pending",
+                stats.notifications_pending,
+                "Notifications not yet delivered.",
+            ),
+            (
+                "onboard_registry_connections",
+                stats.connections,
+                "Rows in the WebSocket connection registry.",
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
     }
-    if let Ok(lags) = state.bus.describe_group(&state.group, &group_topics()).await {
+    if let Ok(lags) = state
+        .bus
+        .describe_group(&state.group, &group_topics())
+        .await
+    {
         let _ = writeln!(out, "# HELP onboard_consumer_lag Records not yet committed by the consumer group.\n# TYPE onboard_consumer_lag gauge");
         for lag in lags {
-            let _ = writeln!(out, "onboard_consumer_lag{{topic=\"{}\",partition=\"{}\"}} {}", lag.topic, lag.partition, lag.lag());
+            let _ = writeln!(
+                out,
+                "onboard_consumer_lag{{topic=\"{}\",partition=\"{}\"}} {}",
+                lag.topic,
+                lag.partition,
+                lag.lag()
+            );
         }
     }
     if let Some(gateway) = &state.gateway {
         let m = &gateway.metrics;
         for (name, value) in [
-            ("onboard_ws_connections_opened_total", m.connections_opened.load(Ordering::Relaxed)),
-            ("onboard_ws_connections_closed_total", m.connections_closed.load(Ordering::Relaxed)),
-            ("onboard_ws_frames_sent_total", m.frames_sent.load(Ordering::Relaxed)),
-            ("onboard_ws_slow_disconnects_total", m.slow_disconnects.load(Ordering::Relaxed)),
+            (
+                "onboard_ws_connections_opened_total",
+                m.connections_opened.load(Ordering::Relaxed),
+            ),
+            (
+                "onboard_ws_connections_closed_total",
+                m.connections_closed.load(Ordering::Relaxed),
+            ),
+            (
+                "onboard_ws_frames_sent_total",
+                m.frames_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "onboard_ws_slow_disconnects_total",
+                m.slow_disconnects.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {value}");
         }
-        let _ = writeln!(out, "# TYPE onboard_ws_connections gauge\nonboard_ws_connections {}", gateway.sessions.len());
+        let _ = writeln!(
+            out,
+            "# TYPE onboard_ws_connections gauge\nonboard_ws_connections {}",
+            gateway.sessions.len()
+        );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
@@ -94,14 +154,27 @@ async fn metrics(State(state): State<OpsState>) -> Response {
 /// Recent events, open connections, lag and dead letters for the operator page.
 async fn overview(State(state): State<OpsState>, headers: axum::http::HeaderMap) -> Response {
     if !crate::auth::bearer_matches(&headers, &state.management_token) {
-        return Problem::unauthorized("the operator overview needs the management token").into_response();
+        return Problem::unauthorized("the operator overview needs the management token")
+            .into_response();
     }
     let now = chrono::Utc::now();
     let events = state.store.recent_events(50).await.unwrap_or_default();
-    let connections = state.store.all_connections(now, 200).await.unwrap_or_default();
-    let lag = state.bus.describe_group(&state.group, &group_topics()).await.unwrap_or_default();
+    let connections = state
+        .store
+        .all_connections(now, 200)
+        .await
+        .unwrap_or_default();
+    let lag = state
+        .bus
+        .describe_group(&state.group, &group_topics())
+        .await
+        .unwrap_or_default();
     let dead_letter_topics: Vec<String> = Topic::ALL.iter().map(|t| t.dead_letter()).collect();
-    let dead_letters = state.bus.describe_topics(&dead_letter_topics).await.unwrap_or_default();
+    let dead_letters = state
+        .bus
+        .describe_topics(&dead_letter_topics)
+        .await
+        .unwrap_or_default();
     Json(json!({
         "recentEvents": events,
         "connections": connections.iter().map(|c| json!({
@@ -121,11 +194,24 @@ async fn overview(State(state): State<OpsState>, headers: axum::http::HeaderMap)
 
 /// `POST /dev/token` with `{"customerId": "…"}`: a token for development sign-in.
 async fn dev_token(State(state): State<OpsState>, body: axum::body::Bytes) -> Response {
-    let Some(auth) = &state.auth else { return Problem::not_found("no such endpoint").into_response() };
+    let Some(auth) = &state.auth else {
+        return Problem::not_found("no such endpoint").into_response();
+    };
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let raw = value.get("customerId").and_then(|v| v.as_str()).unwrap_or("");
+    let raw = value
+        .get("customerId")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     match CustomerId::parse(raw) {
-        Ok(customer) => Json(json!({"customerId": customer, "token": auth.issue(&customer, DEFAULT_TOKEN_TTL_SECS)})).into_response(),
-        Err(reason) => Problem::validation(crate::domain::validation::ValidationErrors::single("customerId", "invalid", reason)).into_response(),
+        Ok(customer) => Json(
+            json!({"customerId": customer, "token": auth.issue(&customer, DEFAULT_TOKEN_TTL_SECS)}),
+        )
+        .into_response(),
+        Err(reason) => Problem::validation(crate::domain::validation::ValidationErrors::single(
+            "customerId",
+            "invalid",
+            reason,
+        ))
+        .into_response(),
     }
 }

@@ -102,7 +102,11 @@ impl Backoff {
     }
 
     pub fn with(base: Duration, cap: Duration) -> Self {
-        Self { attempt: 0, base, cap }
+        Self {
+            attempt: 0,
+            base,
+            cap,
+        }
     }
 
     pub fn reset(&mut self) {

@@ -28,14 +28,22 @@ pub struct ReadinessBoard(Arc<Mutex<BTreeMap<String, Readiness>>>);
 impl ReadinessBoard {
     pub fn register(&self, role: &str) -> Readiness {
         let flag = Readiness::default();
-        self.0.lock().expect("readiness lock").insert(role.to_string(), flag.clone());
+        self.0
+            .lock()
+            .expect("readiness lock")
+            .insert(role.to_string(), flag.clone());
         flag
     }
 
     /// `(all ready, each role and whether it is ready)`.
     pub fn snapshot(&self) -> (bool, BTreeMap<String, bool>) {
-        let roles: BTreeMap<String, bool> =
-            self.0.lock().expect("readiness lock").iter().map(|(k, v)| (k.clone(), v.get())).collect();
+        let roles: BTreeMap<String, bool> = self
+            .0
+            .lock()
+            .expect("readiness lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get()))
+            .collect();
         (!roles.is_empty() && roles.values().all(|r| *r), roles)
     }
 }
@@ -48,7 +56,10 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(shutdown: CancellationToken) -> Self {
-        Self { tasks: JoinSet::new(), shutdown }
+        Self {
+            tasks: JoinSet::new(),
+            shutdown,
+        }
     }
 
     pub fn token(&self) -> CancellationToken {
@@ -72,7 +83,8 @@ impl Supervisor {
                 Ok((name, Ok(()))) if !early => tracing::info!(role = %name, "Role stopped."),
                 Ok((name, Ok(()))) => {
                     tracing::error!(role = %name, "Role ended before shutdown; stopping the others.");
-                    failure.get_or_insert_with(|| anyhow::anyhow!("role {name} ended unexpectedly"));
+                    failure
+                        .get_or_insert_with(|| anyhow::anyhow!("role {name} ended unexpectedly"));
                 }
                 Ok((name, Err(error))) => {
                     tracing::error!(role = %name, error = format!("{error:#}"), "Role failed; stopping the others.");

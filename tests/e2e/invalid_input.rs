@@ -17,7 +17,10 @@ async fn invalid_user_info_names_every_invalid_field() {
     answer.assert_problem(422);
     let mut fields = answer.field_names();
     fields.sort();
-    assert_eq!(fields, ["dateOfBirth", "email", "extra", "firstName", "phoneNumber"]);
+    assert_eq!(
+        fields,
+        ["dateOfBirth", "email", "extra", "firstName", "phoneNumber"]
+    );
     // The submitted values are never echoed back (they may be PII).
     assert!(!answer.body.to_string().contains("not-an-email"));
 
@@ -27,7 +30,14 @@ async fn invalid_user_info_names_every_invalid_field() {
     missing.assert_problem(422);
     assert_eq!(missing.field_names().len(), 5);
     let minor = customer
-        .post_json("/v1/customers", &SEED_PAYLOAD.replace("1990-01-01", &format!("{}-01-01", chrono::Utc::now().format("%Y"))), None)
+        .post_json(
+            "/v1/customers",
+            &SEED_PAYLOAD.replace(
+                "1990-01-01",
+                &format!("{}-01-01", chrono::Utc::now().format("%Y")),
+            ),
+            None,
+        )
         .await;
     minor.assert_problem(422);
     assert_eq!(minor.field_names(), ["dateOfBirth"]);
@@ -43,37 +53,71 @@ async fn invalid_documents_are_refused_field_by_field() {
     let form = reqwest::multipart::Form::new()
         .text("documentType", "library_card")
         .text("expiryDate", "tomorrow")
-        .part("file", reqwest::multipart::Part::bytes(b"just text".to_vec()).file_name("a.txt"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"just text".to_vec()).file_name("a.txt"),
+        );
     let answer = customer.upload(&application, form, None).await;
     answer.assert_problem(422);
     let mut fields = answer.field_names();
     fields.sort();
-    assert_eq!(fields, ["documentNumber", "documentType", "expiryDate", "file", "fullName"]);
+    assert_eq!(
+        fields,
+        [
+            "documentNumber",
+            "documentType",
+            "expiryDate",
+            "file",
+            "fullName"
+        ]
+    );
 
     let big = vec![b'%'; 10 * 1024 * 1024 + 1];
     let mut bytes = b"%PDF-1.4\n".to_vec();
     bytes.extend_from_slice(&big);
-    let form = passport_form("John Doe").part("file", reqwest::multipart::Part::bytes(bytes).file_name("big.pdf"));
+    let form = passport_form("John Doe").part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("big.pdf"),
+    );
     let too_big = customer.upload(&application, form, None).await;
-    assert!(too_big.status == 422 || too_big.status == 413, "{}", too_big.status);
+    assert!(
+        too_big.status == 422 || too_big.status == 413,
+        "{}",
+        too_big.status
+    );
     assert_eq!(too_big.content_type, "application/problem+json");
 
-    let not_multipart = customer.post_json(&format!("/v1/applications/{application}/documents"), "{}", None).await;
+    let not_multipart = customer
+        .post_json(
+            &format!("/v1/applications/{application}/documents"),
+            "{}",
+            None,
+        )
+        .await;
     not_multipart.assert_problem(400);
 
     // Nothing was accepted: the application still waits for documents.
-    let view = customer.get(&format!("/v1/applications/{application}")).await;
+    let view = customer
+        .get(&format!("/v1/applications/{application}"))
+        .await;
     assert_eq!(view.body["status"], "USER_INFO_SUBMITTED");
     assert_eq!(view.body["documents"].as_array().unwrap().len(), 0);
     // The accepted first step is intact, and the failures were published on workflow-errors.
     let events = wait_for_event_count(&customer, 3).await;
     assert_eq!(events[0]["type"], "user-info-submitted");
-    assert!(events[1..].iter().all(|e| e["type"] == "workflow-errors" && e["data"]["step"] == "process-documents"));
+    assert!(events[1..]
+        .iter()
+        .all(|e| e["type"] == "workflow-errors" && e["data"]["step"] == "process-documents"));
 }
 
-pub async fn wait_for_event_count(customer: &CustomerClient<'_>, n: usize) -> Vec<serde_json::Value> {
+pub async fn wait_for_event_count(
+    customer: &CustomerClient<'_>,
+    n: usize,
+) -> Vec<serde_json::Value> {
     for _ in 0..200 {
-        let feed = customer.get(&format!("/v1/customers/{}/events", customer.id)).await;
+        let feed = customer
+            .get(&format!("/v1/customers/{}/events", customer.id))
+            .await;
         let events = feed.body["events"].as_array().cloned().unwrap_or_default();
         if events.len() >= n {
             return events;
@@ -91,30 +135,58 @@ async fn invalid_kyc_policy_and_completion_requests_are_refused() {
     let application = created.body["applicationId"].as_str().unwrap().to_string();
     customer.upload_passport(&application).await;
 
-    let kyc_with_body = customer.post_json(&format!("/v1/applications/{application}/kyc"), r#"{"force":true}"#, None).await;
+    let kyc_with_body = customer
+        .post_json(
+            &format!("/v1/applications/{application}/kyc"),
+            r#"{"force":true}"#,
+            None,
+        )
+        .await;
     kyc_with_body.assert_problem(422);
     assert_eq!(kyc_with_body.field_names(), ["force"]);
-    let kyc = customer.post_json(&format!("/v1/applications/{application}/kyc"), "", None).await;
+    let kyc = customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await;
     assert_eq!(kyc.status, 200);
 
     let bad_policy = customer
-        .post_json(&format!("/v1/applications/{application}/policy-recommendation"), r#"{"coverageType":"pets","monthlyBudget":-5}"#, None)
+        .post_json(
+            &format!("/v1/applications/{application}/policy-recommendation"),
+            r#"{"coverageType":"pets","monthlyBudget":-5}"#,
+            None,
+        )
         .await;
     bad_policy.assert_problem(422);
     let mut fields = bad_policy.field_names();
     fields.sort();
     assert_eq!(fields, ["coverageType", "monthlyBudget"]);
     let too_cheap = customer
-        .post_json(&format!("/v1/applications/{application}/policy-recommendation"), r#"{"coverageType":"life","monthlyBudget":0.5}"#, None)
+        .post_json(
+            &format!("/v1/applications/{application}/policy-recommendation"),
+            r#"{"coverageType":"life","monthlyBudget":0.5}"#,
+            None,
+        )
         .await;
     too_cheap.assert_problem(422);
     assert_eq!(too_cheap.field_names(), ["monthlyBudget"]);
 
     let policy = customer.recommend(&application).await;
-    let wrong = customer.post_json(&format!("/v1/applications/{application}/complete"), r#"{"policyId":"NOPE"}"#, None).await;
+    let wrong = customer
+        .post_json(
+            &format!("/v1/applications/{application}/complete"),
+            r#"{"policyId":"NOPE"}"#,
+            None,
+        )
+        .await;
     wrong.assert_problem(422);
     assert_eq!(wrong.field_names(), ["policyId"]);
-    let missing = customer.post_json(&format!("/v1/applications/{application}/complete"), "{}", None).await;
+    let missing = customer
+        .post_json(
+            &format!("/v1/applications/{application}/complete"),
+            "{}",
+            None,
+        )
+        .await;
     missing.assert_problem(422);
     customer.accept(&application, &policy).await;
 }
@@ -127,19 +199,37 @@ async fn a_step_out_of_order_is_a_conflict_and_is_published_on_workflow_errors()
     let created = customer.submit_seed_payload().await;
     let application = created.body["applicationId"].as_str().unwrap().to_string();
 
-    let early = customer.post_json(&format!("/v1/applications/{application}/kyc"), "", None).await;
+    let early = customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await;
     early.assert_problem(409);
-    let early = customer.post_json(&format!("/v1/applications/{application}/complete"), &json!({"policyId": "x"}).to_string(), None).await;
+    let early = customer
+        .post_json(
+            &format!("/v1/applications/{application}/complete"),
+            &json!({"policyId": "x"}).to_string(),
+            None,
+        )
+        .await;
     early.assert_problem(409);
     let twice = customer.submit_seed_payload().await;
     twice.assert_problem(409);
 
     let events = tab.events(4).await;
-    assert_eq!(types(&events), ["user-info-submitted", "workflow-errors", "workflow-errors", "workflow-errors"]);
+    assert_eq!(
+        types(&events),
+        [
+            "user-info-submitted",
+            "workflow-errors",
+            "workflow-errors",
+            "workflow-errors"
+        ]
+    );
     assert_eq!(events[1]["data"]["step"], "perform-kyc");
     assert_eq!(events[1]["data"]["code"], "step-out-of-order");
     // The refused steps changed nothing.
-    let view = customer.get(&format!("/v1/applications/{application}")).await;
+    let view = customer
+        .get(&format!("/v1/applications/{application}"))
+        .await;
     assert_eq!(view.body["status"], "USER_INFO_SUBMITTED");
 }
 
@@ -147,10 +237,25 @@ async fn a_step_out_of_order_is_a_conflict_and_is_published_on_workflow_errors()
 async fn unknown_or_malformed_application_ids_are_not_found() {
     let app = spawn_app().await;
     let customer = app.customer("lost");
-    customer.get("/v1/applications/not-a-uuid").await.assert_problem(404);
-    customer.get(&format!("/v1/applications/{}", uuid::Uuid::now_v7())).await.assert_problem(404);
-    customer.post_json(&format!("/v1/applications/{}/kyc", uuid::Uuid::now_v7()), "", None).await.assert_problem(404);
-    let bad_after = customer.get("/v1/customers/lost/events?after=nope&limit=0").await;
+    customer
+        .get("/v1/applications/not-a-uuid")
+        .await
+        .assert_problem(404);
+    customer
+        .get(&format!("/v1/applications/{}", uuid::Uuid::now_v7()))
+        .await
+        .assert_problem(404);
+    customer
+        .post_json(
+            &format!("/v1/applications/{}/kyc", uuid::Uuid::now_v7()),
+            "",
+            None,
+        )
+        .await
+        .assert_problem(404);
+    let bad_after = customer
+        .get("/v1/customers/lost/events?after=nope&limit=0")
+        .await;
     bad_after.assert_problem(422);
     let mut fields = bad_after.field_names();
     fields.sort();

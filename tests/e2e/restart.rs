@@ -50,7 +50,13 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
     let events = wait_for_event_count(&customer, 5).await;
     assert_eq!(types(&events), WORKFLOW_TOPICS);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let events = customer.get("/v1/customers/restart-killed/events").await.body["events"].as_array().unwrap().clone();
+    let events = customer
+        .get("/v1/customers/restart-killed/events")
+        .await
+        .body["events"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(events.len(), 5, "no duplicate event rows");
     let mails = wait_for_mails(&probe, 5).await;
     assert_eq!(mails.len(), 5, "one e-mail per milestone, none twice");
@@ -62,22 +68,37 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
     child.wait().unwrap();
 }
 
-async fn assert_exactly_once_after_restart(app: &TestApp, customer: &CustomerClient<'_>, last_seen: &str) {
+async fn assert_exactly_once_after_restart(
+    app: &TestApp,
+    customer: &CustomerClient<'_>,
+    last_seen: &str,
+) {
     let events = wait_for_event_count(customer, 5).await;
     assert_eq!(types(&events), WORKFLOW_TOPICS);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let again = customer.get(&format!("/v1/customers/{}/events", customer.id)).await;
-    assert_eq!(again.body["events"].as_array().unwrap().len(), 5, "no duplicate event rows");
+    let again = customer
+        .get(&format!("/v1/customers/{}/events", customer.id))
+        .await;
+    assert_eq!(
+        again.body["events"].as_array().unwrap().len(),
+        5,
+        "no duplicate event rows"
+    );
     let mails = wait_for_mails(app, 5).await;
     assert_eq!(mails.len(), 5, "one e-mail per milestone, none twice");
     let mut tab = customer.tab().await;
-    tab.send(&format!(r#"{{"action":"resume","after":"{last_seen}"}}"#)).await;
+    tab.send(&format!(r#"{{"action":"resume","after":"{last_seen}"}}"#))
+        .await;
     assert_eq!(types(&tab.events(3).await), &WORKFLOW_TOPICS[2..]);
     tab.assert_no_event(Duration::from_millis(500)).await;
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_binary(data_dir: &std::path::Path, port: u16) -> std::process::Child {

@@ -30,7 +30,10 @@ pub struct TestApp {
 
 pub fn settings(data_dir: &Path, port: u16) -> Settings {
     let mut settings = Settings::new(([127, 0, 0, 1], port).into(), data_dir.to_path_buf());
-    settings.secret = SecretSource { inline: Some(SECRET.into()), file: None };
+    settings.secret = SecretSource {
+        inline: Some(SECRET.into()),
+        file: None,
+    };
     settings.gateway.gap_wait = Duration::from_millis(500);
     settings
 }
@@ -74,7 +77,10 @@ impl TestApp {
     }
 
     pub fn token(&self, customer: &str) -> String {
-        self.auth.issue(&onboard::domain::ids::CustomerId::parse(customer).unwrap(), 3600)
+        self.auth.issue(
+            &onboard::domain::ids::CustomerId::parse(customer).unwrap(),
+            3600,
+        )
     }
 
     pub async fn wait_ready(&self) {
@@ -93,18 +99,26 @@ impl TestApp {
     pub async fn stop(mut self) -> (Option<tempfile::TempDir>, PathBuf) {
         self.shutdown.cancel();
         if let Some(handle) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(20), handle).await.expect("stops in time").unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(20), handle)
+                .await
+                .expect("stops in time")
+                .unwrap()
+                .unwrap();
         }
         (self._tmp.take(), self.data_dir.clone())
     }
 
     pub fn customer(&self, id: &str) -> CustomerClient<'_> {
-        CustomerClient { app: self, id: id.to_string(), token: self.token(id) }
+        CustomerClient {
+            app: self,
+            id: id.to_string(),
+            token: self.token(id),
+        }
     }
 
     /// Messages in the Maildir (customer e-mails and operator alerts).
     pub fn mails(&self) -> Vec<onboard::adapters::maildir::StoredMail> {
-        onboard::adapters::maildir::read_maildir(&self.data_dir.join("mail")).unwrap_or_default()
+        onboard::adapters::maildir::read_maildir(self.data_dir.join("mail")).unwrap_or_default()
     }
 }
 
@@ -129,24 +143,48 @@ pub struct Answer {
 
 impl Answer {
     pub fn field_names(&self) -> Vec<String> {
-        self.body["errors"].as_array().map(|a| a.iter().map(|e| e["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn assert_problem(&self, status: u16) {
         assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status);
-        assert!(self.body["title"].is_string() && self.body["type"].is_string() && self.body["detail"].is_string());
+        assert!(
+            self.body["title"].is_string()
+                && self.body["type"].is_string()
+                && self.body["detail"].is_string()
+        );
     }
 }
 
 pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer { status, content_type, body, headers }
+    Answer {
+        status,
+        content_type,
+        body,
+        headers,
+    }
 }
 
 impl CustomerClient<'_> {
@@ -165,15 +203,37 @@ impl CustomerClient<'_> {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        answer(self.app.http.get(self.app.url(path)).bearer_auth(&self.token).send().await.unwrap()).await
+        answer(
+            self.app
+                .http
+                .get(self.app.url(path))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn submit_seed_payload(&self) -> Answer {
         self.post_json("/v1/customers", SEED_PAYLOAD, None).await
     }
 
-    pub async fn upload(&self, application: &str, form: reqwest::multipart::Form, key: Option<&str>) -> Answer {
-        let mut request = self.app.http.post(self.app.url(&format!("/v1/applications/{application}/documents"))).bearer_auth(&self.token).multipart(form);
+    pub async fn upload(
+        &self,
+        application: &str,
+        form: reqwest::multipart::Form,
+        key: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .app
+            .http
+            .post(
+                self.app
+                    .url(&format!("/v1/applications/{application}/documents")),
+            )
+            .bearer_auth(&self.token)
+            .multipart(form);
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
@@ -181,7 +241,8 @@ impl CustomerClient<'_> {
     }
 
     pub async fn upload_passport(&self, application: &str) -> Answer {
-        self.upload(application, passport_form("John Doe"), None).await
+        self.upload(application, passport_form("John Doe"), None)
+            .await
     }
 
     /// Runs all five steps; returns the application id.
@@ -200,7 +261,9 @@ impl CustomerClient<'_> {
     }
 
     pub async fn continue_workflow_from_kyc(&self, app: &str) {
-        let kyc = self.post_json(&format!("/v1/applications/{app}/kyc"), "", None).await;
+        let kyc = self
+            .post_json(&format!("/v1/applications/{app}/kyc"), "", None)
+            .await;
         assert_eq!(kyc.status, 200, "{}", kyc.body);
         assert_eq!(kyc.body["decision"], "APPROVED", "{}", kyc.body);
         let policy = self.recommend(app).await;
@@ -208,13 +271,25 @@ impl CustomerClient<'_> {
     }
 
     pub async fn recommend(&self, app: &str) -> String {
-        let rec = self.post_json(&format!("/v1/applications/{app}/policy-recommendation"), r#"{"coverageType":"life","monthlyBudget":100}"#, None).await;
+        let rec = self
+            .post_json(
+                &format!("/v1/applications/{app}/policy-recommendation"),
+                r#"{"coverageType":"life","monthlyBudget":100}"#,
+                None,
+            )
+            .await;
         assert_eq!(rec.status, 200, "{}", rec.body);
         rec.body["policyId"].as_str().unwrap().to_string()
     }
 
     pub async fn accept(&self, app: &str, policy: &str) {
-        let done = self.post_json(&format!("/v1/applications/{app}/complete"), &json!({"policyId": policy}).to_string(), None).await;
+        let done = self
+            .post_json(
+                &format!("/v1/applications/{app}/complete"),
+                &json!({"policyId": policy}).to_string(),
+                None,
+            )
+            .await;
         assert_eq!(done.status, 200, "{}", done.body);
         assert_eq!(done.body["status"], "COMPLETED");
     }
@@ -235,7 +310,13 @@ pub fn passport_form(full_name: &str) -> reqwest::multipart::Form {
         .text("documentNumber", "X1234567")
         .text("fullName", full_name.to_string())
         .text("expiryDate", "2035-01-01")
-        .part("file", reqwest::multipart::Part::bytes(pdf_bytes()).file_name("passport.pdf").mime_str("application/pdf").unwrap())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf_bytes())
+                .file_name("passport.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
 }
 
 /// One browser tab's WebSocket.
@@ -249,18 +330,34 @@ pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 impl Tab {
     pub async fn open(app: &TestApp, customer: &str, token: &str) -> Tab {
         let url = format!("ws://{}/ws?customerId={customer}&token={token}", app.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("the WebSocket opens");
-        let mut tab = Tab { ws, welcome: Value::Null };
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the WebSocket opens");
+        let mut tab = Tab {
+            ws,
+            welcome: Value::Null,
+        };
         tab.welcome = tab.next_frame().await.expect("a welcome frame");
         assert_eq!(tab.welcome["type"], "welcome");
         tab
     }
 
-    pub async fn open_with_header(app: &TestApp, customer: &str, token: &str) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
-        let mut request = format!("ws://{}/ws?customerId={customer}", app.addr).into_client_request().unwrap();
-        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    pub async fn open_with_header(
+        app: &TestApp,
+        customer: &str,
+        token: &str,
+    ) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("ws://{}/ws?customerId={customer}", app.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        let mut tab = Tab { ws, welcome: Value::Null };
+        let mut tab = Tab {
+            ws,
+            welcome: Value::Null,
+        };
         tab.welcome = tab.next_frame().await.expect("a welcome frame");
         Ok(tab)
     }
@@ -277,7 +374,10 @@ impl Tab {
     pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??.ok()?;
+            let message = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
             match message {
                 Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
                 Message::Close(_) => return None,
@@ -302,7 +402,10 @@ impl Tab {
     /// Asserts no event frame arrives within `wait`.
     pub async fn assert_no_event(&mut self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
-        while let Some(frame) = self.next_frame_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+        while let Some(frame) = self
+            .next_frame_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
             assert_ne!(frame["type"], "event", "unexpected event: {frame}");
         }
     }
@@ -310,7 +413,10 @@ impl Tab {
     /// Waits for the close frame; returns its code.
     pub async fn close_code(&mut self) -> Option<u16> {
         loop {
-            match tokio::time::timeout(FRAME_WAIT, self.ws.next()).await.ok()?? {
+            match tokio::time::timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .ok()??
+            {
                 Ok(Message::Close(Some(frame))) => return Some(frame.code.into()),
                 Ok(Message::Close(None)) => return None,
                 Ok(_) => continue,
@@ -321,10 +427,19 @@ impl Tab {
 }
 
 pub fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
 }
 
-pub const WORKFLOW_TOPICS: [&str; 5] = ["user-info-submitted", "documents-processed", "kyc-verified", "policy-recommended", "workflow-completed"];
+pub const WORKFLOW_TOPICS: [&str; 5] = [
+    "user-info-submitted",
+    "documents-processed",
+    "kyc-verified",
+    "policy-recommended",
+    "workflow-completed",
+];
 
 impl TestApp {
     /// A handle on a server run by another process (for crash tests).

@@ -39,7 +39,9 @@ async fn an_oversize_message_closes_the_connection_with_1009() {
 async fn the_token_may_come_in_the_authorization_header() {
     let app = spawn_app().await;
     let customer = app.customer("ws-header");
-    let tab = Tab::open_with_header(&app, "ws-header", &customer.token).await.unwrap();
+    let tab = Tab::open_with_header(&app, "ws-header", &customer.token)
+        .await
+        .unwrap();
     assert_eq!(tab.welcome["customerId"], "ws-header");
 }
 
@@ -55,12 +57,18 @@ async fn resume_replays_what_was_missed_then_continues_live_without_duplicates()
 
     // Missed while disconnected.
     customer.upload_passport(&application).await;
-    let kyc = customer.post_json(&format!("/v1/applications/{application}/kyc"), "", None).await;
+    let kyc = customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await;
     assert_eq!(kyc.status, 200);
     crate::invalid_input::wait_for_event_count(&customer, 3).await;
 
     let mut tab = customer.tab().await;
-    tab.send(&format!(r#"{{"action":"resume","after":"{}"}}"#, first["id"].as_str().unwrap())).await;
+    tab.send(&format!(
+        r#"{{"action":"resume","after":"{}"}}"#,
+        first["id"].as_str().unwrap()
+    ))
+    .await;
     let replayed = tab.events(2).await;
     assert_eq!(types(&replayed), ["documents-processed", "kyc-verified"]);
     let resumed = tab.next_frame().await.unwrap();
@@ -76,7 +84,8 @@ async fn resume_replays_what_was_missed_then_continues_live_without_duplicates()
     // Resuming from the start replays everything, once.
     tab.send(r#"{"action":"resume"}"#).await;
     assert_eq!(types(&tab.events(5).await), WORKFLOW_TOPICS);
-    tab.send(r#"{"action":"resume","after":"0190a0a0-0000-7000-8000-000000000000"}"#).await;
+    tab.send(r#"{"action":"resume","after":"0190a0a0-0000-7000-8000-000000000000"}"#)
+        .await;
     let error = tab.next_frame().await.unwrap();
     assert_eq!(error["code"], "unknown_event", "{error}");
 }
@@ -92,23 +101,61 @@ async fn the_management_api_posts_reads_and_closes_connections_and_answers_410_f
     let unauthenticated = app.http.post(&url).body("hello").send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
 
-    let posted = app.http.post(&url).bearer_auth(&app.management_token).body(r#"{"type":"notice","text":"hello"}"#).send().await.unwrap();
+    let posted = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.management_token)
+        .body(r#"{"type":"notice","text":"hello"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(posted.status(), 200);
     assert_eq!(tab.next_frame().await.unwrap()["text"], "hello");
 
-    let info: serde_json::Value = app.http.get(&url).bearer_auth(&app.management_token).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = app
+        .http
+        .get(&url)
+        .bearer_auth(&app.management_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["customerId"], "ws-mgmt");
     assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
     assert!(info["connectedAt"].is_string() && info["lastActiveAt"].is_string());
 
-    let deleted = app.http.delete(&url).bearer_auth(&app.management_token).send().await.unwrap();
+    let deleted = app
+        .http
+        .delete(&url)
+        .bearer_auth(&app.management_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     assert_eq!(tab.close_code().await, Some(1000));
 
     for _ in 0..50 {
-        let gone = app.http.post(&url).bearer_auth(&app.management_token).body("x").send().await.unwrap();
+        let gone = app
+            .http
+            .post(&url)
+            .bearer_auth(&app.management_token)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
         if gone.status() == 410 {
-            assert_eq!(app.http.get(&url).bearer_auth(&app.management_token).send().await.unwrap().status(), 410);
+            assert_eq!(
+                app.http
+                    .get(&url)
+                    .bearer_auth(&app.management_token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                410
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -129,7 +176,15 @@ async fn a_slow_client_is_disconnected_without_stalling_other_tabs() {
     let blob = "y".repeat(256 * 1024);
     let mut gone = false;
     for _ in 0..400 {
-        let status = app.http.post(&url).bearer_auth(&app.management_token).body(blob.clone()).send().await.unwrap().status();
+        let status = app
+            .http
+            .post(&url)
+            .bearer_auth(&app.management_token)
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
         if status == 410 {
             gone = true;
             break;

@@ -23,7 +23,13 @@ async fn the_seeds_payload_is_accepted_and_its_event_arrives_over_the_websocket(
     assert_eq!(event["sequence"], 1);
     // Events carry no PII (DESIGN.md §3).
     let text = event.to_string();
-    for pii in ["John", "Doe", "1990-01-01", "+1234567890", "test@example.com"] {
+    for pii in [
+        "John",
+        "Doe",
+        "1990-01-01",
+        "+1234567890",
+        "test@example.com",
+    ] {
         assert!(!text.contains(pii), "event leaks {pii}: {text}");
     }
 }
@@ -42,17 +48,27 @@ async fn the_full_workflow_reaches_both_tabs_in_order_and_no_other_customer() {
     for tab in [&mut tab1, &mut tab2] {
         let events = tab.events(5).await;
         assert_eq!(types(&events), WORKFLOW_TOPICS);
-        let sequences: Vec<u64> = events.iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
+        let sequences: Vec<u64> = events
+            .iter()
+            .map(|e| e["sequence"].as_u64().unwrap())
+            .collect();
         assert_eq!(sequences, vec![1, 2, 3, 4, 5]);
-        assert!(events.iter().all(|e| e["applicationId"] == application.as_str()));
+        assert!(events
+            .iter()
+            .all(|e| e["applicationId"] == application.as_str()));
         tab.assert_no_event(Duration::from_millis(300)).await;
     }
     foreign.assert_no_event(Duration::from_millis(500)).await;
 
-    let view = customer.get(&format!("/v1/applications/{application}")).await;
+    let view = customer
+        .get(&format!("/v1/applications/{application}"))
+        .await;
     assert_eq!(view.status, 200);
     assert_eq!(view.body["status"], "COMPLETED");
-    assert_eq!(types(view.body["timeline"].as_array().unwrap()), WORKFLOW_TOPICS);
+    assert_eq!(
+        types(view.body["timeline"].as_array().unwrap()),
+        WORKFLOW_TOPICS
+    );
     assert_eq!(view.body["kyc"]["decision"], "APPROVED");
     assert!(view.body["policyId"].is_string());
 
@@ -60,8 +76,13 @@ async fn the_full_workflow_reaches_both_tabs_in_order_and_no_other_customer() {
     let feed_events = feed.body["events"].as_array().unwrap().clone();
     assert_eq!(types(&feed_events), WORKFLOW_TOPICS);
     let second = feed_events[1]["id"].as_str().unwrap();
-    let after = customer.get(&format!("/v1/customers/customer-a/events?after={second}")).await;
-    assert_eq!(types(after.body["events"].as_array().unwrap()), &WORKFLOW_TOPICS[2..]);
+    let after = customer
+        .get(&format!("/v1/customers/customer-a/events?after={second}"))
+        .await;
+    assert_eq!(
+        types(after.body["events"].as_array().unwrap()),
+        &WORKFLOW_TOPICS[2..]
+    );
 }
 
 #[tokio::test]
@@ -80,7 +101,10 @@ async fn every_milestone_sends_one_email_to_the_customer() {
     }
 }
 
-pub async fn wait_for_mails(app: &TestApp, at_least: usize) -> Vec<onboard::adapters::maildir::StoredMail> {
+pub async fn wait_for_mails(
+    app: &TestApp,
+    at_least: usize,
+) -> Vec<onboard::adapters::maildir::StoredMail> {
     for _ in 0..200 {
         let mails = app.mails();
         if mails.len() >= at_least {
@@ -100,31 +124,58 @@ async fn a_kyc_rejection_publishes_the_decision_and_a_workflow_error_with_an_ope
     let mut tab = customer.tab().await;
     let created = customer.submit_seed_payload().await;
     let application = created.body["applicationId"].as_str().unwrap().to_string();
-    let uploaded = customer.upload(&application, passport_form("Somebody Else"), None).await;
+    let uploaded = customer
+        .upload(&application, passport_form("Somebody Else"), None)
+        .await;
     assert_eq!(uploaded.status, 201);
-    let kyc = customer.post_json(&format!("/v1/applications/{application}/kyc"), "", None).await;
+    let kyc = customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await;
     assert_eq!(kyc.status, 200, "{}", kyc.body);
     assert_eq!(kyc.body["decision"], "REJECTED");
     assert_eq!(kyc.body["status"], "KYC_REJECTED");
 
     let events = tab.events(4).await;
-    assert_eq!(types(&events), ["user-info-submitted", "documents-processed", "kyc-verified", "workflow-errors"]);
+    assert_eq!(
+        types(&events),
+        [
+            "user-info-submitted",
+            "documents-processed",
+            "kyc-verified",
+            "workflow-errors"
+        ]
+    );
     assert_eq!(events[3]["data"]["step"], "perform-kyc");
-    let alerts: Vec<_> = wait_for_mails(&app, 4).await.into_iter().filter(|m| m.header("To").unwrap_or_default().contains("operators")).collect();
+    let alerts: Vec<_> = wait_for_mails(&app, 4)
+        .await
+        .into_iter()
+        .filter(|m| m.header("To").unwrap_or_default().contains("operators"))
+        .collect();
     assert_eq!(alerts.len(), 1);
     assert!(!alerts[0].body.contains("Somebody"), "alerts carry no PII");
 
-    let next = customer.post_json(&format!("/v1/applications/{application}/policy-recommendation"), r#"{"coverageType":"life"}"#, None).await;
+    let next = customer
+        .post_json(
+            &format!("/v1/applications/{application}/policy-recommendation"),
+            r#"{"coverageType":"life"}"#,
+            None,
+        )
+        .await;
     next.assert_problem(409);
 }
 
 #[tokio::test]
-async fn a_retried_post_with_the_same_idempotency_key_returns_the_first_answer_and_publishes_nothing_new() {
+async fn a_retried_post_with_the_same_idempotency_key_returns_the_first_answer_and_publishes_nothing_new(
+) {
     let app = spawn_app().await;
     let customer = app.customer("idempotent");
     let mut tab = customer.tab().await;
-    let first = customer.post_json("/v1/customers", SEED_PAYLOAD, Some("key-1")).await;
-    let again = customer.post_json("/v1/customers", SEED_PAYLOAD, Some("key-1")).await;
+    let first = customer
+        .post_json("/v1/customers", SEED_PAYLOAD, Some("key-1"))
+        .await;
+    let again = customer
+        .post_json("/v1/customers", SEED_PAYLOAD, Some("key-1"))
+        .await;
     assert_eq!(first.status, 201);
     assert_eq!(again.status, 201);
     assert_eq!(first.body, again.body);
@@ -132,16 +183,35 @@ async fn a_retried_post_with_the_same_idempotency_key_returns_the_first_answer_a
     tab.events(1).await;
     tab.assert_no_event(Duration::from_millis(500)).await;
 
-    let reused = customer.post_json("/v1/customers", r#"{"email":"x@example.com"}"#, Some("key-1")).await;
+    let reused = customer
+        .post_json(
+            "/v1/customers",
+            r#"{"email":"x@example.com"}"#,
+            Some("key-1"),
+        )
+        .await;
     reused.assert_problem(422);
     let feed = customer.get("/v1/customers/idempotent/events").await;
-    assert_eq!(feed.body["events"].as_array().unwrap().len(), 1, "{}", feed.body);
+    assert_eq!(
+        feed.body["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        feed.body
+    );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_endpoint() {
     let app = spawn_app().await;
-    let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for path in [
         "/v1/customers",

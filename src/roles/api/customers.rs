@@ -17,7 +17,12 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 
-pub async fn submit_user_info(State(state): State<ApiState>, Customer(customer): Customer, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn submit_user_info(
+    State(state): State<ApiState>,
+    Customer(customer): Customer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let idempotency_key = match IdempotencyKey::from_headers(&headers) {
         Ok(key) => key,
         Err(problem) => return problem.into_response(),
@@ -53,12 +58,27 @@ async fn register(run: &mut StepRun, info: UserInfo) -> Result<StepOk, Problem> 
     if let Some(existing) = tx.applications_of(&customer).await?.first() {
         return Err(Problem::conflict(
             "already-submitted",
-            format!("this customer already submitted their information (application {})", existing.application_id),
+            format!(
+                "this customer already submitted their information (application {})",
+                existing.application_id
+            ),
         ));
     }
-    if tx.customer_id_by_email(&info.email).await?.is_some_and(|owner| owner != customer) {
-        return Err(Problem::new(StatusCode::CONFLICT, "duplicate-email", "this e-mail address is already registered to another customer")
-            .with_errors(ValidationErrors::single("email", "duplicate", "is already registered to another customer")));
+    if tx
+        .customer_id_by_email(&info.email)
+        .await?
+        .is_some_and(|owner| owner != customer)
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "duplicate-email",
+            "this e-mail address is already registered to another customer",
+        )
+        .with_errors(ValidationErrors::single(
+            "email",
+            "duplicate",
+            "is already registered to another customer",
+        )));
     }
     let now = Utc::now();
     if tx.customer(&customer).await?.is_none() {

@@ -50,19 +50,34 @@ pub async fn upload_document(
         Err(rejection) => Err(Problem::bad_request(
             "not-multipart",
             "body",
-            format!("the body must be multipart/form-data: {}", rejection.body_text()),
+            format!(
+                "the body must be multipart/form-data: {}",
+                rejection.body_text()
+            ),
         )),
     };
-    let mut sorted: Vec<(&String, &String)> = upload.as_ref().map(|u| u.parts.iter().collect()).unwrap_or_default();
+    let mut sorted: Vec<(&String, &String)> = upload
+        .as_ref()
+        .map(|u| u.parts.iter().collect())
+        .unwrap_or_default();
     sorted.sort();
-    let file_hash = upload.as_ref().ok().and_then(|u| u.file.as_ref()).map(|f| sha256_hex(f)).unwrap_or_default();
+    let file_hash = upload
+        .as_ref()
+        .ok()
+        .and_then(|u| u.file.as_ref())
+        .map(|f| sha256_hex(f))
+        .unwrap_or_default();
     let canonical = format!("{sorted:?}|{file_hash}");
     let request = StepRequest {
         customer,
         step: Step::ProcessDocuments,
         application_id: Some(application_id),
         idempotency_key,
-        fingerprint: fingerprint(&[b"POST documents", application_id.0.as_bytes(), canonical.as_bytes()]),
+        fingerprint: fingerprint(&[
+            b"POST documents",
+            application_id.0.as_bytes(),
+            canonical.as_bytes(),
+        ]),
         correlation_id: correlation_id(&headers),
     };
     let mut run = match StepRun::begin(&state, request).await {
@@ -74,7 +89,16 @@ pub async fn upload_document(
         let upload = upload?;
         run.application(application_id).await?;
         let (fields, file, kind) = validate(upload)?;
-        let document = store_file(&state, &mut run, application_id, fields, &file, kind, file_hash).await?;
+        let document = store_file(
+            &state,
+            &mut run,
+            application_id,
+            fields,
+            &file,
+            kind,
+            file_hash,
+        )
+        .await?;
         Ok(accepted(&run, document))
     }
     .await;
@@ -82,12 +106,18 @@ pub async fn upload_document(
 }
 
 async fn read_upload(mut multipart: Multipart) -> Result<Upload, Problem> {
-    let mut upload = Upload { parts: HashMap::new(), file: None, errors: ValidationErrors::new() };
+    let mut upload = Upload {
+        parts: HashMap::new(),
+        file: None,
+        errors: ValidationErrors::new(),
+    };
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_problem)? {
         let name = field.name().unwrap_or("").to_owned();
         let seen = upload.parts.contains_key(&name) || (name == "file" && upload.file.is_some());
         if seen {
-            upload.errors.push(&name, "duplicate_field", "must be sent only once");
+            upload
+                .errors
+                .push(&name, "duplicate_field", "must be sent only once");
             continue;
         }
         if name == "file" {
@@ -101,7 +131,11 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Problem> {
                 bytes.extend_from_slice(&chunk);
             }
             if too_large {
-                upload.errors.push("file", "too_large", format!("must be at most {} MiB", MAX_DOCUMENT_BYTES / (1024 * 1024)));
+                upload.errors.push(
+                    "file",
+                    "too_large",
+                    format!("must be at most {} MiB", MAX_DOCUMENT_BYTES / (1024 * 1024)),
+                );
             }
             upload.file = Some(bytes);
         } else if TEXT_PARTS.contains(&name.as_str()) {
@@ -110,8 +144,14 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Problem> {
                 Ok(text) if text.len() <= MAX_TEXT_PART_BYTES => {
                     upload.parts.insert(name, text);
                 }
-                Ok(_) => upload.errors.push(&name, "too_long", format!("must be at most {MAX_TEXT_PART_BYTES} bytes")),
-                Err(_) => upload.errors.push(&name, "invalid_encoding", "must be UTF-8 text"),
+                Ok(_) => upload.errors.push(
+                    &name,
+                    "too_long",
+                    format!("must be at most {MAX_TEXT_PART_BYTES} bytes"),
+                ),
+                Err(_) => upload
+                    .errors
+                    .push(&name, "invalid_encoding", "must be UTF-8 text"),
             }
         } else {
             upload.errors.push(
@@ -127,18 +167,35 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, Problem> {
 fn multipart_problem(error: MultipartError) -> Problem {
     let status = error.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::new(status, "payload-too-large", "the upload exceeds the size limit of 10 MiB")
+        Problem::new(
+            status,
+            "payload-too-large",
+            "the upload exceeds the size limit of 10 MiB",
+        )
     } else {
-        Problem::bad_request("malformed-multipart", "body", format!("the multipart body could not be read: {}", error.body_text()))
+        Problem::bad_request(
+            "malformed-multipart",
+            "body",
+            format!(
+                "the multipart body could not be read: {}",
+                error.body_text()
+            ),
+        )
     }
 }
 
 fn validate(upload: Upload) -> Result<(DocumentFields, Vec<u8>, ContentKind), Problem> {
     let mut errors = upload.errors;
-    let fields = DocumentFields::parse(&upload.parts).map_err(|e| errors.0.extend(e.0)).ok();
+    let fields = DocumentFields::parse(&upload.parts)
+        .map_err(|e| errors.0.extend(e.0))
+        .ok();
     let kind = match &upload.file {
         None => {
-            errors.push("file", "required", "is required (a PDF, JPEG or PNG of at most 10 MiB)");
+            errors.push(
+                "file",
+                "required",
+                "is required (a PDF, JPEG or PNG of at most 10 MiB)",
+            );
             None
         }
         Some(bytes) if bytes.is_empty() => {
@@ -148,7 +205,11 @@ fn validate(upload: Upload) -> Result<(DocumentFields, Vec<u8>, ContentKind), Pr
         Some(bytes) => {
             let kind = ContentKind::sniff(bytes);
             if kind.is_none() && !errors.0.iter().any(|e| e.field == "file") {
-                errors.push("file", "unsupported_type", "must be a PDF, JPEG or PNG file");
+                errors.push(
+                    "file",
+                    "unsupported_type",
+                    "must be a PDF, JPEG or PNG file",
+                );
             }
             kind
         }
@@ -170,7 +231,9 @@ async fn store_file(
     sha256: String,
 ) -> Result<DocumentRecord, Problem> {
     let document_id = DocumentId::new();
-    let relative = PathBuf::from("documents").join(application_id.to_string()).join(format!("{document_id}.{}", kind.extension()));
+    let relative = PathBuf::from("documents")
+        .join(application_id.to_string())
+        .join(format!("{document_id}.{}", kind.extension()));
     write_durably(&state.data_dir.join(&relative), file).await.map_err(|e| {
         tracing::error!(error = %e, application_id = %application_id, "Storing an uploaded document failed.");
         Problem::internal()
@@ -190,7 +253,13 @@ async fn store_file(
     };
     let tx = run.tx();
     tx.insert_document(&record).await?;
-    tx.update_application(application_id, ApplicationStatus::DocumentsProcessed, None, record.created_at).await?;
+    tx.update_application(
+        application_id,
+        ApplicationStatus::DocumentsProcessed,
+        None,
+        record.created_at,
+    )
+    .await?;
     Ok(record)
 }
 

@@ -16,9 +16,19 @@ pub struct Customer(pub CustomerId);
 impl FromRequestParts<ApiState> for Customer {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-        state.auth.verify_bearer(header).map(Customer).map_err(auth_problem)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        state
+            .auth
+            .verify_bearer(header)
+            .map(Customer)
+            .map_err(auth_problem)
     }
 }
 
@@ -34,7 +44,9 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 impl IdempotencyKey {
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Problem> {
-        let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+        let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+            return Ok(None);
+        };
         let text = value.to_str().unwrap_or("");
         if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Problem::bad_request(
@@ -52,22 +64,43 @@ pub fn correlation_id(headers: &HeaderMap) -> String {
     headers
         .get("x-correlation-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// Parses a JSON body into a value; the domain parsers then report field by field.
 /// An empty body is treated as `{}` only when `empty_ok`.
-pub fn json_body(headers: &HeaderMap, body: &Bytes, empty_ok: bool) -> Result<serde_json::Value, Problem> {
+pub fn json_body(
+    headers: &HeaderMap,
+    body: &Bytes,
+    empty_ok: bool,
+) -> Result<serde_json::Value, Problem> {
     if body.is_empty() || body.iter().all(u8::is_ascii_whitespace) {
         if empty_ok {
             return Ok(serde_json::Value::Object(Default::default()));
         }
-        return Err(Problem::bad_request("missing-body", "body", "a JSON body is required"));
+        return Err(Problem::bad_request(
+            "missing-body",
+            "body",
+            "a JSON body is required",
+        ));
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(Problem::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -76,6 +109,14 @@ pub fn json_body(headers: &HeaderMap, body: &Bytes, empty_ok: bool) -> Result<se
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        Problem::bad_request("malformed-json", "body", format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))
+        Problem::bad_request(
+            "malformed-json",
+            "body",
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
     })
 }

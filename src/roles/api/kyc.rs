@@ -65,17 +65,31 @@ fn no_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Problem> {
             }
             Err(Problem::validation(errors))
         }
-        None => Err(Problem::validation(ValidationErrors::single("body", "invalid_type", "must be empty or an empty JSON object"))),
+        None => Err(Problem::validation(ValidationErrors::single(
+            "body",
+            "invalid_type",
+            "must be empty or an empty JSON object",
+        ))),
     }
 }
 
-async fn decide(state: &ApiState, run: &mut StepRun, application_id: ApplicationId) -> Result<StepOk, Problem> {
+async fn decide(
+    state: &ApiState,
+    run: &mut StepRun,
+    application_id: ApplicationId,
+) -> Result<StepOk, Problem> {
     let customer_id = run.request().customer.clone();
     let correlation = run.request().correlation_id.clone();
     let tx = run.tx();
-    let customer = tx.customer(&customer_id).await?.ok_or_else(Problem::internal)?;
+    let customer = tx
+        .customer(&customer_id)
+        .await?
+        .ok_or_else(Problem::internal)?;
     let documents = tx.documents(application_id).await?;
-    let identity = documents.iter().rev().find(|d| d.document_type.proves_identity());
+    let identity = documents
+        .iter()
+        .rev()
+        .find(|d| d.document_type.proves_identity());
     let fields = identity.map(|d| crate::domain::document::DocumentFields {
         document_type: d.document_type,
         document_number: d.document_number.clone(),
@@ -106,17 +120,28 @@ async fn decide(state: &ApiState, run: &mut StepRun, application_id: Application
         checked_at: now,
     })
     .await?;
-    tx.update_application(application_id, status, None, now).await?;
+    tx.update_application(application_id, status, None, now)
+        .await?;
     let result = json!({
         "status": status,
         "decision": outcome.decision,
         "reasons": outcome.reasons,
         "documentId": identity.map(|d| d.document_id),
     });
-    let mut events = vec![EventDraft::new(Topic::KycVerified, customer_id.clone(), Some(application_id), correlation.clone(), result.clone())];
+    let mut events = vec![EventDraft::new(
+        Topic::KycVerified,
+        customer_id.clone(),
+        Some(application_id),
+        correlation.clone(),
+        result.clone(),
+    )];
     if outcome.decision == KycDecision::Rejected {
-        let failed: Vec<&str> =
-            outcome.reasons.iter().filter(|r| r.verdict == Verdict::Reject).map(|r| r.code.as_str()).collect();
+        let failed: Vec<&str> = outcome
+            .reasons
+            .iter()
+            .filter(|r| r.verdict == Verdict::Reject)
+            .map(|r| r.code.as_str())
+            .collect();
         events.push(EventDraft::new(
             Topic::WorkflowErrors,
             customer_id,
@@ -125,12 +150,19 @@ async fn decide(state: &ApiState, run: &mut StepRun, application_id: Application
             WorkflowErrorData {
                 step: Step::PerformKyc.as_str().into(),
                 code: "kyc-rejected".into(),
-                message: format!("KYC rejected the application; failed checks: {}", failed.join(", ")),
+                message: format!(
+                    "KYC rejected the application; failed checks: {}",
+                    failed.join(", ")
+                ),
                 fields: Vec::new(),
             },
         ));
     }
     let mut body = result;
     body["applicationId"] = json!(application_id);
-    Ok(StepOk { status: StatusCode::OK, body, events })
+    Ok(StepOk {
+        status: StatusCode::OK,
+        body,
+        events,
+    })
 }

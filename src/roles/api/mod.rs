@@ -33,11 +33,22 @@ pub fn router(state: ApiState) -> Router {
             post(documents::upload_document).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY_BYTES)),
         )
         .route("/v1/applications/{id}/kyc", post(kyc::perform_kyc))
-        .route("/v1/applications/{id}/policy-recommendation", post(policy::recommend_policy))
-        .route("/v1/applications/{id}/complete", post(policy::complete_workflow))
+        .route(
+            "/v1/applications/{id}/policy-recommendation",
+            post(policy::recommend_policy),
+        )
+        .route(
+            "/v1/applications/{id}/complete",
+            post(policy::complete_workflow),
+        )
         .route("/v1/applications/{id}", get(queries::get_application))
         .route("/v1/customers/{id}/events", get(queries::list_events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response() }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+            }),
+        )
         .with_state(state)
 }

@@ -28,9 +28,11 @@ async fn begin_json_step(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(StepRun, ApplicationId, Result<serde_json::Value, Problem>), Response> {
-    let application_id = ApplicationId::parse(raw_id)
-        .map_err(|_| Problem::not_found(format!("application {raw_id} does not exist")).into_response())?;
-    let idempotency_key = IdempotencyKey::from_headers(headers).map_err(IntoResponse::into_response)?;
+    let application_id = ApplicationId::parse(raw_id).map_err(|_| {
+        Problem::not_found(format!("application {raw_id} does not exist")).into_response()
+    })?;
+    let idempotency_key =
+        IdempotencyKey::from_headers(headers).map_err(IntoResponse::into_response)?;
     let parsed = json_body(headers, body, false);
     let canonical = parsed.as_ref().map(|v| v.to_string()).unwrap_or_default();
     let request = StepRequest {
@@ -38,7 +40,11 @@ async fn begin_json_step(
         step,
         application_id: Some(application_id),
         idempotency_key,
-        fingerprint: fingerprint(&[step.as_str().as_bytes(), application_id.0.as_bytes(), canonical.as_bytes()]),
+        fingerprint: fingerprint(&[
+            step.as_str().as_bytes(),
+            application_id.0.as_bytes(),
+            canonical.as_bytes(),
+        ]),
         correlation_id: correlation_id(headers),
     };
     match StepRun::begin(state, request).await {
@@ -55,11 +61,19 @@ pub async fn recommend_policy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut run, application_id, parsed) =
-        match begin_json_step(&state, customer, &raw_id, Step::RecommendPolicy, &headers, &body).await {
-            Ok(begun) => begun,
-            Err(response) => return response,
-        };
+    let (mut run, application_id, parsed) = match begin_json_step(
+        &state,
+        customer,
+        &raw_id,
+        Step::RecommendPolicy,
+        &headers,
+        &body,
+    )
+    .await
+    {
+        Ok(begun) => begun,
+        Err(response) => return response,
+    };
     let outcome = async {
         let request = RecommendationRequest::parse(&parsed?).map_err(Problem::validation)?;
         run.application(application_id).await?;
@@ -69,17 +83,31 @@ pub async fn recommend_policy(
     run.finish(outcome).await
 }
 
-async fn recommend(state: &ApiState, run: &mut StepRun, application_id: ApplicationId, request: RecommendationRequest) -> Result<StepOk, Problem> {
+async fn recommend(
+    state: &ApiState,
+    run: &mut StepRun,
+    application_id: ApplicationId,
+    request: RecommendationRequest,
+) -> Result<StepOk, Problem> {
     let customer_id = run.request().customer.clone();
     let correlation = run.request().correlation_id.clone();
     let tx = run.tx();
-    let customer = tx.customer(&customer_id).await?.ok_or_else(Problem::internal)?;
+    let customer = tx
+        .customer(&customer_id)
+        .await?
+        .ok_or_else(Problem::internal)?;
     let now = Utc::now();
     let age = age_on(customer.date_of_birth, now.date_naive());
     let chosen = state
         .catalogue
         .recommend(&request, age)
-        .map_err(|(field, message)| Problem::validation(ValidationErrors::single(field, "no_matching_product", message)))?;
+        .map_err(|(field, message)| {
+            Problem::validation(ValidationErrors::single(
+                field,
+                "no_matching_product",
+                message,
+            ))
+        })?;
     let record = RecommendationRecord {
         application_id,
         policy_id: chosen.product.policy_id.clone(),
@@ -92,7 +120,8 @@ async fn recommend(state: &ApiState, run: &mut StepRun, application_id: Applicat
     };
     tx.upsert_recommendation(&record).await?;
     let status = ApplicationStatus::PolicyRecommended;
-    tx.update_application(application_id, status, None, now).await?;
+    tx.update_application(application_id, status, None, now)
+        .await?;
     let data = json!({
         "status": status,
         "policyId": record.policy_id,
@@ -106,7 +135,13 @@ async fn recommend(state: &ApiState, run: &mut StepRun, application_id: Applicat
     Ok(StepOk {
         status: StatusCode::OK,
         body,
-        events: vec![EventDraft::new(Topic::PolicyRecommended, customer_id, Some(application_id), correlation, data)],
+        events: vec![EventDraft::new(
+            Topic::PolicyRecommended,
+            customer_id,
+            Some(application_id),
+            correlation,
+            data,
+        )],
     })
 }
 
@@ -117,11 +152,19 @@ pub async fn complete_workflow(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut run, application_id, parsed) =
-        match begin_json_step(&state, customer, &raw_id, Step::CompleteWorkflow, &headers, &body).await {
-            Ok(begun) => begun,
-            Err(response) => return response,
-        };
+    let (mut run, application_id, parsed) = match begin_json_step(
+        &state,
+        customer,
+        &raw_id,
+        Step::CompleteWorkflow,
+        &headers,
+        &body,
+    )
+    .await
+    {
+        Ok(begun) => begun,
+        Err(response) => return response,
+    };
     let outcome = async {
         let policy_id = parse_policy_choice(&parsed?)?;
         run.application(application_id).await?;
@@ -134,17 +177,27 @@ pub async fn complete_workflow(
 fn parse_policy_choice(body: &serde_json::Value) -> Result<String, Problem> {
     let mut errors = ValidationErrors::new();
     let Some(map) = body.as_object() else {
-        return Err(Problem::validation(ValidationErrors::single("body", "invalid_type", "must be a JSON object")));
+        return Err(Problem::validation(ValidationErrors::single(
+            "body",
+            "invalid_type",
+            "must be a JSON object",
+        )));
     };
     for name in map.keys().filter(|k| k.as_str() != "policyId") {
-        errors.push(name, "unknown_field", "is not a field of this request; expected policyId");
+        errors.push(
+            name,
+            "unknown_field",
+            "is not a field of this request; expected policyId",
+        );
     }
     let policy_id = match map.get("policyId") {
         None | Some(serde_json::Value::Null) => {
             errors.push("policyId", "required", "is required");
             None
         }
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 64 => Some(s.trim().to_owned()),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= 64 => {
+            Some(s.trim().to_owned())
+        }
         Some(serde_json::Value::String(_)) => {
             errors.push("policyId", "invalid_format", "must be 1 to 64 characters");
             None
@@ -158,11 +211,18 @@ fn parse_policy_choice(body: &serde_json::Value) -> Result<String, Problem> {
     policy_id.ok_or_else(Problem::internal)
 }
 
-async fn complete(run: &mut StepRun, application_id: ApplicationId, policy_id: String) -> Result<StepOk, Problem> {
+async fn complete(
+    run: &mut StepRun,
+    application_id: ApplicationId,
+    policy_id: String,
+) -> Result<StepOk, Problem> {
     let customer_id = run.request().customer.clone();
     let correlation = run.request().correlation_id.clone();
     let tx = run.tx();
-    let recommended = tx.recommendation(application_id).await?.ok_or_else(Problem::internal)?;
+    let recommended = tx
+        .recommendation(application_id)
+        .await?
+        .ok_or_else(Problem::internal)?;
     if recommended.policy_id != policy_id {
         return Err(Problem::validation(ValidationErrors::single(
             "policyId",
@@ -171,13 +231,21 @@ async fn complete(run: &mut StepRun, application_id: ApplicationId, policy_id: S
         )));
     }
     let status = ApplicationStatus::Completed;
-    tx.update_application(application_id, status, Some(&policy_id), Utc::now()).await?;
-    let data = json!({"status": status, "policyId": policy_id, "productName": recommended.product_name});
+    tx.update_application(application_id, status, Some(&policy_id), Utc::now())
+        .await?;
+    let data =
+        json!({"status": status, "policyId": policy_id, "productName": recommended.product_name});
     let mut body = data.clone();
     body["applicationId"] = json!(application_id);
     Ok(StepOk {
         status: StatusCode::OK,
         body,
-        events: vec![EventDraft::new(Topic::WorkflowCompleted, customer_id, Some(application_id), correlation, data)],
+        events: vec![EventDraft::new(
+            Topic::WorkflowCompleted,
+            customer_id,
+            Some(application_id),
+            correlation,
+            data,
+        )],
     })
 }

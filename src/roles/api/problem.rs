@@ -44,7 +44,11 @@ impl Problem {
 
     /// 422 naming every invalid field.
     pub fn validation(errors: ValidationErrors) -> Self {
-        let detail = format!("{} invalid field(s): {}", errors.0.len(), errors.field_names().join(", "));
+        let detail = format!(
+            "{} invalid field(s): {}",
+            errors.0.len(),
+            errors.field_names().join(", ")
+        );
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-error", detail).with_errors(errors)
     }
 
@@ -73,11 +77,19 @@ impl Problem {
 
     /// 500/503 without internals; the cause is logged where it happened.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "an internal error occurred; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "an internal error occurred; it has been logged",
+        )
     }
 
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is temporarily unavailable; retry shortly")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a dependency is temporarily unavailable; retry shortly",
+        )
     }
 
     pub fn to_body(&self) -> String {
@@ -88,11 +100,14 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status_code(), self.to_body()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
         if self.status == 401 {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -108,7 +123,10 @@ impl From<crate::ports::store::StoreError> for Problem {
             }
             StoreError::Conflict(_) => {
                 tracing::warn!(error = %error, "A concurrent write conflicted; answering 409.");
-                Problem::conflict("concurrent-update", "a concurrent request changed the same data; retry")
+                Problem::conflict(
+                    "concurrent-update",
+                    "a concurrent request changed the same data; retry",
+                )
             }
             _ => {
                 tracing::error!(error = %error, "A store operation failed; answering 500.");

@@ -11,17 +11,30 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-pub async fn get_application(State(state): State<ApiState>, Customer(customer): Customer, Path(raw_id): Path<String>) -> Response {
+pub async fn get_application(
+    State(state): State<ApiState>,
+    Customer(customer): Customer,
+    Path(raw_id): Path<String>,
+) -> Response {
     match application_view(&state, &customer, &raw_id).await {
         Ok(view) => Json(view).into_response(),
         Err(problem) => problem.into_response(),
     }
 }
 
-async fn application_view(state: &ApiState, customer: &CustomerId, raw_id: &str) -> Result<serde_json::Value, Problem> {
+async fn application_view(
+    state: &ApiState,
+    customer: &CustomerId,
+    raw_id: &str,
+) -> Result<serde_json::Value, Problem> {
     let not_found = || Problem::not_found(format!("application {raw_id} does not exist"));
     let id = ApplicationId::parse(raw_id).map_err(|_| not_found())?;
-    let application = state.store.application(id).await?.filter(|a| &a.customer_id == customer).ok_or_else(not_found)?;
+    let application = state
+        .store
+        .application(id)
+        .await?
+        .filter(|a| &a.customer_id == customer)
+        .ok_or_else(not_found)?;
     let documents = state.store.documents(id).await?;
     let kyc = state.store.kyc_result(id).await?;
     let recommendation = state.store.recommendation(id).await?;
@@ -70,7 +83,8 @@ pub async fn list_events(
     Query(query): Query<EventsQuery>,
 ) -> Response {
     if raw_customer != customer.as_str() {
-        return Problem::forbidden("a token can only read its own customer's events").into_response();
+        return Problem::forbidden("a token can only read its own customer's events")
+            .into_response();
     }
     match events_page(&state, &customer, query).await {
         Ok(page) => Json(page).into_response(),
@@ -78,13 +92,21 @@ pub async fn list_events(
     }
 }
 
-async fn events_page(state: &ApiState, customer: &CustomerId, query: EventsQuery) -> Result<serde_json::Value, Problem> {
+async fn events_page(
+    state: &ApiState,
+    customer: &CustomerId,
+    query: EventsQuery,
+) -> Result<serde_json::Value, Problem> {
     let mut errors = ValidationErrors::new();
     let limit = match query.limit.as_deref().map(str::parse::<i64>) {
         None => 100,
         Some(Ok(n)) if (1..=MAX_EVENTS_PAGE).contains(&n) => n,
         Some(_) => {
-            errors.push("limit", "out_of_range", format!("must be a whole number from 1 to {MAX_EVENTS_PAGE}"));
+            errors.push(
+                "limit",
+                "out_of_range",
+                format!("must be a whole number from 1 to {MAX_EVENTS_PAGE}"),
+            );
             0
         }
     };
@@ -99,7 +121,10 @@ async fn events_page(state: &ApiState, customer: &CustomerId, query: EventsQuery
         }
     }
     errors.into_result().map_err(Problem::validation)?;
-    let events = state.store.events_after(customer, after_sequence, limit).await?;
+    let events = state
+        .store
+        .events_after(customer, after_sequence, limit)
+        .await?;
     let next_after = events.last().map(|e| e.id);
     Ok(json!({"events": events, "nextAfter": next_after}))
 }

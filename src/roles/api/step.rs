@@ -65,7 +65,11 @@ impl StepRun {
                 return Ok(Begun::Replay(replay(&stored, &request.fingerprint)));
             }
         }
-        Ok(Begun::Running(StepRun { state: state.clone(), request, tx }))
+        Ok(Begun::Running(StepRun {
+            state: state.clone(),
+            request,
+            tx,
+        }))
     }
 
     pub fn tx(&mut self) -> &mut dyn StoreTx {
@@ -85,14 +89,20 @@ impl StepRun {
             .await?
             .filter(|a| a.customer_id == self.request.customer)
             .ok_or_else(|| Problem::not_found(format!("application {id} does not exist")))?;
-        self.request.step.check(application.status).map_err(|message| Problem::conflict("step-out-of-order", message))?;
+        self.request
+            .step
+            .check(application.status)
+            .map_err(|message| Problem::conflict("step-out-of-order", message))?;
         Ok(application)
     }
 
     /// Commits the outcome and answers the client.
     pub async fn finish(self, outcome: Result<StepOk, Problem>) -> Response {
         match outcome {
-            Ok(ok) => self.commit_success(ok).await.unwrap_or_else(IntoResponse::into_response),
+            Ok(ok) => self
+                .commit_success(ok)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
             Err(problem) => self.commit_failure(problem).await,
         }
     }
@@ -103,7 +113,11 @@ impl StepRun {
         }
         let body = ok.body.to_string();
         if let Some(key) = &self.request.idempotency_key {
-            let stored = IdempotentResponse { request_hash: self.request.fingerprint.clone(), status: ok.status.as_u16(), body: body.clone() };
+            let stored = IdempotentResponse {
+                request_hash: self.request.fingerprint.clone(),
+                status: ok.status.as_u16(),
+                body: body.clone(),
+            };
             save_or_conflict(self.tx.as_mut(), &self.request.customer, &key.0, &stored).await?;
         }
         self.tx.commit().await?;
@@ -130,7 +144,11 @@ impl StepRun {
     }
 }
 
-async fn record_failure(state: &ApiState, request: &StepRequest, problem: &Problem) -> Result<Option<Response>, Problem> {
+async fn record_failure(
+    state: &ApiState,
+    request: &StepRequest,
+    problem: &Problem,
+) -> Result<Option<Response>, Problem> {
     let mut tx = state.store.begin().await?;
     if let Some(key) = &request.idempotency_key {
         // A concurrent request with the same key may have finished first.
@@ -153,14 +171,23 @@ async fn record_failure(state: &ApiState, request: &StepRequest, problem: &Probl
     ))
     .await?;
     if let Some(key) = &request.idempotency_key {
-        let stored = IdempotentResponse { request_hash: request.fingerprint.clone(), status: problem.status, body: problem.to_body() };
+        let stored = IdempotentResponse {
+            request_hash: request.fingerprint.clone(),
+            status: problem.status,
+            body: problem.to_body(),
+        };
         save_or_conflict(tx.as_mut(), &request.customer, &key.0, &stored).await?;
     }
     tx.commit().await?;
     Ok(None)
 }
 
-async fn save_or_conflict(tx: &mut dyn StoreTx, customer: &CustomerId, key: &str, stored: &IdempotentResponse) -> Result<(), Problem> {
+async fn save_or_conflict(
+    tx: &mut dyn StoreTx,
+    customer: &CustomerId,
+    key: &str,
+    stored: &IdempotentResponse,
+) -> Result<(), Problem> {
     match tx.save_idempotent_response(customer, key, stored).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict(_)) => Err(Problem::conflict(
@@ -180,12 +207,21 @@ fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Response {
         )
         .into_response();
     }
-    let content_type = if stored.status >= 400 { PROBLEM_CONTENT_TYPE } else { "application/json" };
+    let content_type = if stored.status >= 400 {
+        PROBLEM_CONTENT_TYPE
+    } else {
+        "application/json"
+    };
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     json_response(status, stored.body.clone(), content_type, true)
 }
 
-fn json_response(status: StatusCode, body: String, content_type: &'static str, replayed: bool) -> Response {
+fn json_response(
+    status: StatusCode,
+    body: String,
+    content_type: &'static str,
+    replayed: bool,
+) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -3,11 +3,18 @@
 
 use crate::ports::bus::{BusError, ConsumedRecord, EventBus, OutgoingRecord};
 
-pub async fn send(bus: &dyn EventBus, record: &ConsumedRecord, reason: &str) -> Result<(), BusError> {
+pub async fn send(
+    bus: &dyn EventBus,
+    record: &ConsumedRecord,
+    reason: &str,
+) -> Result<(), BusError> {
     let mut headers = record.headers.clone();
     headers.extend([
         ("dlq-origin-topic".to_string(), record.topic.clone()),
-        ("dlq-origin-partition".to_string(), record.partition.to_string()),
+        (
+            "dlq-origin-partition".to_string(),
+            record.partition.to_string(),
+        ),
         ("dlq-origin-offset".to_string(), record.offset.to_string()),
         ("dlq-reason".to_string(), reason.chars().take(500).collect()),
         ("dlq-at".to_string(), chrono::Utc::now().to_rfc3339()),

@@ -77,7 +77,11 @@ pub struct ConsumerRole {
 
 impl ConsumerRole {
     /// Runs one member per topic until shutdown; ready once every member joined its group.
-    pub async fn run(self, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        readiness: Readiness,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut members = tokio::task::JoinSet::new();
         for topic in self.config.topics.clone() {
             let subscription = self
@@ -112,7 +116,12 @@ impl ConsumerRole {
         result
     }
 
-    async fn consume(&self, topic: Topic, mut subscription: Box<dyn Subscription>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn consume(
+        &self,
+        topic: Topic,
+        mut subscription: Box<dyn Subscription>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         tracing::info!(topic = %topic, group = %self.config.group, "Consumer joined its group.");
         'outer: while !shutdown.is_cancelled() {
             let batch = tokio::select! {
@@ -146,7 +155,11 @@ impl ConsumerRole {
         Ok(())
     }
 
-    async fn handle_with_retries(&self, record: &ConsumedRecord, shutdown: &CancellationToken) -> Handled {
+    async fn handle_with_retries(
+        &self,
+        record: &ConsumedRecord,
+        shutdown: &CancellationToken,
+    ) -> Handled {
         let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
         let mut poison_attempts = 0;
         loop {
@@ -159,7 +172,9 @@ impl ConsumerRole {
                 if poison_attempts >= self.config.max_attempts {
                     match dead_letter::send(self.bus.as_ref(), record, reason).await {
                         Ok(()) => return Handled::Done,
-                        Err(dlq_error) => tracing::error!(error = %dlq_error, "Dead-lettering a record failed; retrying."),
+                        Err(dlq_error) => {
+                            tracing::error!(error = %dlq_error, "Dead-lettering a record failed; retrying.")
+                        }
                     }
                 }
             }
@@ -179,15 +194,24 @@ impl ConsumerRole {
     /// Stores the event with its projection, audit row and notifications, then pushes it.
     #[tracing::instrument(skip_all, fields(topic = %record.topic, offset = record.offset, event_id))]
     async fn process(&self, record: &ConsumedRecord) -> Result<(), ProcessError> {
-        let event = Envelope::from_json(&record.value).map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
+        let event = Envelope::from_json(&record.value)
+            .map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
         tracing::Span::current().record("event_id", tracing::field::display(event.id));
         if event.topic.as_str() != record.topic {
-            return Err(ProcessError::Poison(format!("an event of type {} on topic {}", event.topic, record.topic)));
+            return Err(ProcessError::Poison(format!(
+                "an event of type {} on topic {}",
+                event.topic, record.topic
+            )));
         }
         // Claim check: contact data comes from the store, never from the event.
         let customer = self.store.customer(&event.customer_id).await?;
         let now = chrono::Utc::now();
-        let notifications = crate::roles::notify::notifications_for(&event, customer.as_ref(), &self.config.operator_address, now);
+        let notifications = crate::roles::notify::notifications_for(
+            &event,
+            customer.as_ref(),
+            &self.config.operator_address,
+            now,
+        );
         let audit = AuditEntry {
             event_id: event.id,
             customer_id: event.customer_id.clone(),
@@ -195,7 +219,10 @@ impl ConsumerRole {
             action: format!("{} consumed", event.topic),
             at: now,
         };
-        let outcome = self.store.record_event(&event, &audit, &notifications).await?;
+        let outcome = self
+            .store
+            .record_event(&event, &audit, &notifications)
+            .await?;
         if outcome == RecordOutcome::Inserted && !notifications.is_empty() {
             self.notifier_nudge.notify_one();
         }
@@ -205,7 +232,11 @@ impl ConsumerRole {
 
     /// Best effort: a client that misses a push catches up with `resume`.
     async fn push(&self, event: &Envelope) {
-        let connections = match self.store.connections_of(&event.customer_id, chrono::Utc::now()).await {
+        let connections = match self
+            .store
+            .connections_of(&event.customer_id, chrono::Utc::now())
+            .await
+        {
             Ok(connections) => connections,
             Err(error) => {
                 tracing::warn!(error = %error, "Listing the customer's connections failed; they will catch up on resume.");
@@ -216,11 +247,14 @@ impl ConsumerRole {
             match self.pusher.push_event(&connection, event).await {
                 Ok(PushOutcome::Delivered) => {}
                 Ok(PushOutcome::Gone) => {
-                    if let Err(error) = self.store.remove_connection(connection.connection_id).await {
+                    if let Err(error) = self.store.remove_connection(connection.connection_id).await
+                    {
                         tracing::warn!(error = %error, "Removing a gone connection failed; the sweeper will.");
                     }
                 }
-                Err(error) => tracing::warn!(error = %error, connection_id = %connection.connection_id, "Pushing an event failed."),
+                Err(error) => {
+                    tracing::warn!(error = %error, connection_id = %connection.connection_id, "Pushing an event failed.")
+                }
             }
         }
     }

@@ -118,8 +118,22 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(store: Arc<dyn Store>, auth: Authenticator, management_token: String, config: GatewayConfig, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self { store, auth, management_token, config, sessions: Sessions::default(), metrics: GatewayMetrics::default(), shutdown })
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: Authenticator,
+        management_token: String,
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            auth,
+            management_token,
+            config,
+            sessions: Sessions::default(),
+            metrics: GatewayMetrics::default(),
+            shutdown,
+        })
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -141,26 +155,41 @@ impl Gateway {
 
     /// Queues an event for a local session; `Gone` when it is not here, and a session whose
     /// queue is full is closed as too slow (and reported gone) rather than allowed to stall us.
-    pub fn push_local(&self, connection: ConnectionId, command_event: Arc<Envelope>) -> PushOutcome {
+    pub fn push_local(
+        &self,
+        connection: ConnectionId,
+        command_event: Arc<Envelope>,
+    ) -> PushOutcome {
         self.queue(connection, Command::Event(command_event))
     }
 
     fn queue(&self, connection: ConnectionId, command: Command) -> PushOutcome {
-        let Some(session) = self.sessions.get(&connection) else { return PushOutcome::Gone };
+        let Some(session) = self.sessions.get(&connection) else {
+            return PushOutcome::Gone;
+        };
         match session.commands.try_send(command) {
             Ok(()) => PushOutcome::Delivered,
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => PushOutcome::Gone,
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.slow_disconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics
+                    .slow_disconnects
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(connection_id = %connection, "A WebSocket client is too slow; disconnecting it.");
-                let _ = session.control.try_send(Control::Close(protocol::close_code::POLICY_VIOLATION, "send queue overflow: client too slow".into()));
+                let _ = session.control.try_send(Control::Close(
+                    protocol::close_code::POLICY_VIOLATION,
+                    "send queue overflow: client too slow".into(),
+                ));
                 PushOutcome::Gone
             }
         }
     }
 
     /// Deletes expired registry rows until shutdown.
-    pub async fn run_sweeper(self: Arc<Self>, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run_sweeper(
+        self: Arc<Self>,
+        readiness: Readiness,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         readiness.set(true);
         let mut tick = tokio::time::interval(self.config.sweep_interval);
         loop {
@@ -171,7 +200,9 @@ impl Gateway {
             match self.store.sweep_connections(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "Swept expired WebSocket registrations."),
-                Err(error) => tracing::warn!(error = %error, "Sweeping the connection registry failed."),
+                Err(error) => {
+                    tracing::warn!(error = %error, "Sweeping the connection registry failed.")
+                }
             }
         }
     }
@@ -180,12 +211,22 @@ impl Gateway {
         let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
             return true; // not a browser: wscat, onboard watch, servers
         };
-        if self.config.allowed_origins.iter().any(|o| o == "*" || o == origin) {
+        if self
+            .config
+            .allowed_origins
+            .iter()
+            .any(|o| o == "*" || o == origin)
+        {
             return true;
         }
         // Same origin: the page was served by this gateway.
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-        origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest == host)
     }
 }
 
@@ -193,8 +234,14 @@ struct LocalPusher(Arc<Gateway>);
 
 #[async_trait]
 impl Pusher for LocalPusher {
-    async fn push_event(&self, connection: &ConnectionRecord, event: &Envelope) -> Result<PushOutcome, PushError> {
-        Ok(self.0.push_local(connection.connection_id, Arc::new(event.clone())))
+    async fn push_event(
+        &self,
+        connection: &ConnectionRecord,
+        event: &Envelope,
+    ) -> Result<PushOutcome, PushError> {
+        Ok(self
+            .0
+            .push_local(connection.connection_id, Arc::new(event.clone())))
     }
 }
 
@@ -214,14 +261,26 @@ async fn connect(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(raw_customer) = query.customer_id.filter(|c| !c.is_empty()) else {
-        return Problem::bad_request("missing-customer-id", "customerId", "the customerId query parameter is required").into_response();
+        return Problem::bad_request(
+            "missing-customer-id",
+            "customerId",
+            "the customerId query parameter is required",
+        )
+        .into_response();
     };
     let Ok(customer) = CustomerId::parse(&raw_customer) else {
-        return Problem::bad_request("invalid-customer-id", "customerId", "customerId is not a valid customer id").into_response();
+        return Problem::bad_request(
+            "invalid-customer-id",
+            "customerId",
+            "customerId is not a valid customer id",
+        )
+        .into_response();
     };
     let verified = match (&query.token, headers.get(header::AUTHORIZATION)) {
         (Some(token), _) => gateway.auth.verify(token),
-        (None, header) => gateway.auth.verify_bearer(header.map(|h| h.to_str().unwrap_or(""))),
+        (None, header) => gateway
+            .auth
+            .verify_bearer(header.map(|h| h.to_str().unwrap_or(""))),
     };
     let subject = match verified {
         Ok(subject) => subject,
@@ -236,8 +295,12 @@ async fn connect(
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return Problem::bad_request("not-a-websocket", "Upgrade", format!("a WebSocket upgrade is required: {}", rejection.body_text()))
-                .into_response()
+            return Problem::bad_request(
+                "not-a-websocket",
+                "Upgrade",
+                format!("a WebSocket upgrade is required: {}", rejection.body_text()),
+            )
+            .into_response()
         }
     };
     let limit = gateway.config.max_message_bytes;

@@ -19,7 +19,10 @@ pub struct EventOrder {
 
 impl EventOrder {
     pub fn starting_after(cursor: u64) -> Self {
-        Self { cursor, pending: BTreeMap::new() }
+        Self {
+            cursor,
+            pending: BTreeMap::new(),
+        }
     }
 
     pub fn cursor(&self) -> u64 {
@@ -76,7 +79,13 @@ mod tests {
     use crate::domain::ids::CustomerId;
 
     fn event(seq: u64) -> Arc<Envelope> {
-        let draft = EventDraft::new(Topic::UserInfoSubmitted, CustomerId::parse("c").unwrap(), None, "c", serde_json::json!({}));
+        let draft = EventDraft::new(
+            Topic::UserInfoSubmitted,
+            CustomerId::parse("c").unwrap(),
+            None,
+            "c",
+            serde_json::json!({}),
+        );
         Arc::new(draft.into_envelope(seq))
     }
 

@@ -1,15 +1,21 @@
 //! The WebSocket protocol: client actions and server frames (docs/websocket.md).
 
 use crate::domain::event::Envelope;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A client action (the seed's API Gateway routes; anything unknown is the `$default` route).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientAction {
-    Ping { id: Option<serde_json::Value> },
+    Ping {
+        id: Option<serde_json::Value>,
+    },
     /// Replay stored events after this event id (from the beginning when `None`), then go on live.
-    Resume { after: Option<String> },
-    Ack { event_id: String },
+    Resume {
+        after: Option<String>,
+    },
+    Ack {
+        event_id: String,
+    },
 }
 
 /// Why a client message was refused; sent back as an error frame, the connection stays open.
@@ -21,27 +27,41 @@ pub struct ProtocolError {
 
 impl ClientAction {
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        let invalid = |message: &str| ProtocolError { code: "invalid_message", message: message.to_string() };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| invalid("messages must be JSON objects with an \"action\" member"))?;
-        let Some(object) = value.as_object() else { return Err(invalid("messages must be JSON objects")) };
+        let invalid = |message: &str| ProtocolError {
+            code: "invalid_message",
+            message: message.to_string(),
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|_| invalid("messages must be JSON objects with an \"action\" member"))?;
+        let Some(object) = value.as_object() else {
+            return Err(invalid("messages must be JSON objects"));
+        };
         let Some(action) = object.get("action").and_then(|a| a.as_str()) else {
             return Err(invalid("the \"action\" member is missing or not a string"));
         };
         match action {
-            "ping" => Ok(Self::Ping { id: object.get("id").cloned() }),
+            "ping" => Ok(Self::Ping {
+                id: object.get("id").cloned(),
+            }),
             "resume" => match object.get("after") {
                 None | Some(serde_json::Value::Null) => Ok(Self::Resume { after: None }),
-                Some(serde_json::Value::String(s)) => Ok(Self::Resume { after: Some(s.clone()) }),
+                Some(serde_json::Value::String(s)) => Ok(Self::Resume {
+                    after: Some(s.clone()),
+                }),
                 Some(_) => Err(invalid("\"after\" must be an event id string")),
             },
             "ack" => match object.get("eventId").and_then(|v| v.as_str()) {
-                Some(id) => Ok(Self::Ack { event_id: id.to_string() }),
+                Some(id) => Ok(Self::Ack {
+                    event_id: id.to_string(),
+                }),
                 None => Err(invalid("\"ack\" needs an \"eventId\" string")),
             },
             other => Err(ProtocolError {
                 code: "unknown_action",
-                message: format!("unknown action '{}'; expected ping, resume or ack", other.chars().take(64).collect::<String>()),
+                message: format!(
+                    "unknown action '{}'; expected ping, resume or ack",
+                    other.chars().take(64).collect::<String>()
+                ),
             }),
         }
     }
@@ -52,17 +72,33 @@ impl ClientAction {
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerFrame<'a> {
     #[serde(rename_all = "camelCase")]
-    Welcome { connection_id: String, customer_id: &'a str, last_sequence: u64, heartbeat_seconds: u64 },
-    Event { event: &'a Envelope },
+    Welcome {
+        connection_id: String,
+        customer_id: &'a str,
+        last_sequence: u64,
+        heartbeat_seconds: u64,
+    },
+    Event {
+        event: &'a Envelope,
+    },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<serde_json::Value>,
     },
     #[serde(rename_all = "camelCase")]
-    Resumed { after: Option<String>, replayed: u64, last_sequence: u64 },
+    Resumed {
+        after: Option<String>,
+        replayed: u64,
+        last_sequence: u64,
+    },
     #[serde(rename_all = "camelCase")]
-    Acked { event_id: String },
-    Error { code: &'a str, message: &'a str },
+    Acked {
+        event_id: String,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -86,22 +122,56 @@ mod tests {
 
     #[test]
     fn actions_parse_and_unknown_ones_are_named() {
-        assert_eq!(ClientAction::parse(r#"{"action":"ping"}"#).unwrap(), ClientAction::Ping { id: None });
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"ping"}"#).unwrap(),
+            ClientAction::Ping { id: None }
+        );
         assert_eq!(
             ClientAction::parse(r#"{"action":"resume","after":"x"}"#).unwrap(),
-            ClientAction::Resume { after: Some("x".into()) }
+            ClientAction::Resume {
+                after: Some("x".into())
+            }
         );
-        assert_eq!(ClientAction::parse(r#"{"action":"resume"}"#).unwrap(), ClientAction::Resume { after: None });
-        assert_eq!(ClientAction::parse(r#"{"action":"dance"}"#).unwrap_err().code, "unknown_action");
-        assert_eq!(ClientAction::parse("not json").unwrap_err().code, "invalid_message");
-        assert_eq!(ClientAction::parse(r#"{"action":"ack"}"#).unwrap_err().code, "invalid_message");
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"resume"}"#).unwrap(),
+            ClientAction::Resume { after: None }
+        );
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"dance"}"#)
+                .unwrap_err()
+                .code,
+            "unknown_action"
+        );
+        assert_eq!(
+            ClientAction::parse("not json").unwrap_err().code,
+            "invalid_message"
+        );
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"ack"}"#).unwrap_err().code,
+            "invalid_message"
+        );
     }
 
     #[test]
     fn frames_have_a_type_tag() {
-        let text = ServerFrame::Error { code: "unknown_action", message: "m" }.to_text();
-        assert_eq!(text, r#"{"type":"error","code":"unknown_action","message":"m"}"#);
-        let text = ServerFrame::Resumed { after: None, replayed: 2, last_sequence: 5 }.to_text();
-        assert_eq!(text, r#"{"type":"resumed","after":null,"replayed":2,"lastSequence":5}"#);
+        let text = ServerFrame::Error {
+            code: "unknown_action",
+            message: "m",
+        }
+        .to_text();
+        assert_eq!(
+            text,
+            r#"{"type":"error","code":"unknown_action","message":"m"}"#
+        );
+        let text = ServerFrame::Resumed {
+            after: None,
+            replayed: 2,
+            last_sequence: 5,
+        }
+        .to_text();
+        assert_eq!(
+            text,
+            r#"{"type":"resumed","after":null,"replayed":2,"lastSequence":5}"#
+        );
     }
 }

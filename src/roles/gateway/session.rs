@@ -57,7 +57,12 @@ enum Flow {
     Close(u16, String),
 }
 
-pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, customer_id: CustomerId, source_ip: String) {
+pub async fn run(
+    gateway: Arc<Gateway>,
+    socket: WebSocket,
+    customer_id: CustomerId,
+    source_ip: String,
+) {
     let connection_id = ConnectionId::new();
     let config = gateway.config.clone();
     let (commands_tx, mut commands) = mpsc::channel(config.send_queue);
@@ -90,15 +95,26 @@ pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, customer_id: Customer
         Ok(cursor) => cursor,
         Err(error) => {
             tracing::error!(error = %error, connection_id = %connection_id, "Registering a WebSocket connection failed; closing it.");
-            let _ = sink.send(close(close_code::INTERNAL_ERROR, "registry unavailable")).await;
+            let _ = sink
+                .send(close(close_code::INTERNAL_ERROR, "registry unavailable"))
+                .await;
             gateway.sessions.remove(&connection_id);
             return;
         }
     };
     tracing::info!(connection_id = %connection_id, customer_id = %customer_id, "WebSocket connected.");
-    gateway.metrics.connections_opened.fetch_add(1, Ordering::Relaxed);
+    gateway
+        .metrics
+        .connections_opened
+        .fetch_add(1, Ordering::Relaxed);
 
-    let mut session = Session { gateway: gateway.clone(), connection_id, handle: handle.clone(), order: EventOrder::starting_after(cursor), gap_deadline: None };
+    let mut session = Session {
+        gateway: gateway.clone(),
+        connection_id,
+        handle: handle.clone(),
+        order: EventOrder::starting_after(cursor),
+        gap_deadline: None,
+    };
     let welcome = ServerFrame::Welcome {
         connection_id: connection_id.to_string(),
         customer_id: customer_id.as_str(),
@@ -107,7 +123,8 @@ pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, customer_id: Customer
     };
     let mut outcome = send(&mut sink, welcome.to_text()).await;
 
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + config.heartbeat, config.heartbeat);
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + config.heartbeat, config.heartbeat);
     let shutdown = gateway.shutdown.clone();
     while let Flow::Continue = outcome {
         let gap_timer = async {
@@ -136,16 +153,28 @@ pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, customer_id: Customer
     if let Err(error) = gateway.store.remove_connection(connection_id).await {
         tracing::warn!(error = %error, connection_id = %connection_id, "Removing a registry row failed; the sweeper will expire it.");
     }
-    gateway.metrics.connections_closed.fetch_add(1, Ordering::Relaxed);
+    gateway
+        .metrics
+        .connections_closed
+        .fetch_add(1, Ordering::Relaxed);
 }
 
-async fn register(gateway: &Gateway, record: &ConnectionRecord) -> Result<u64, crate::ports::store::StoreError> {
+async fn register(
+    gateway: &Gateway,
+    record: &ConnectionRecord,
+) -> Result<u64, crate::ports::store::StoreError> {
     gateway.store.register_connection(record).await?;
-    gateway.store.last_stored_sequence(&record.customer_id).await
+    gateway
+        .store
+        .last_stored_sequence(&record.customer_id)
+        .await
 }
 
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.chars().take(120).collect::<String>().into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.chars().take(120).collect::<String>().into(),
+    }))
 }
 
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
@@ -154,7 +183,10 @@ async fn send(sink: &mut Sink, text: String) -> Flow {
     match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => Flow::Continue,
         Ok(Err(_)) => Flow::Close(close_code::GOING_AWAY, "connection lost".into()),
-        Err(_) => Flow::Close(close_code::POLICY_VIOLATION, "client too slow to receive".into()),
+        Err(_) => Flow::Close(
+            close_code::POLICY_VIOLATION,
+            "client too slow to receive".into(),
+        ),
     }
 }
 
@@ -167,16 +199,29 @@ struct Session {
 }
 
 impl Session {
-    async fn on_incoming(&mut self, sink: &mut Sink, incoming: Option<Result<Message, axum::Error>>) -> Flow {
+    async fn on_incoming(
+        &mut self,
+        sink: &mut Sink,
+        incoming: Option<Result<Message, axum::Error>>,
+    ) -> Flow {
         let message = match incoming {
             None => return Flow::Close(close_code::NORMAL, "client went away".into()),
             Some(Err(error)) => return incoming_error(error),
             Some(Ok(message)) => message,
         };
-        self.handle.last_active_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.handle
+            .last_active_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
         match message {
             Message::Text(text) => self.on_action(sink, text.as_str()).await,
-            Message::Binary(_) => self.error(sink, "invalid_message", "binary messages are not supported; send JSON text").await,
+            Message::Binary(_) => {
+                self.error(
+                    sink,
+                    "invalid_message",
+                    "binary messages are not supported; send JSON text",
+                )
+                .await
+            }
             Message::Close(_) => Flow::Close(close_code::NORMAL, "closed by client".into()),
             Message::Ping(_) | Message::Pong(_) => Flow::Continue,
         }
@@ -197,7 +242,13 @@ impl Session {
 
     async fn ack(&mut self, sink: &mut Sink, event_id: String) -> Flow {
         if EventId::parse(&event_id).is_err() {
-            return self.error(sink, "invalid_message", "\"eventId\" must be an event id (UUID)").await;
+            return self
+                .error(
+                    sink,
+                    "invalid_message",
+                    "\"eventId\" must be an event id (UUID)",
+                )
+                .await;
         }
         *self.handle.last_acked_event.lock().expect("ack lock") = Some(event_id.clone());
         send(sink, ServerFrame::Acked { event_id }.to_text()).await
@@ -209,11 +260,30 @@ impl Session {
             None => 0,
             Some(raw) => {
                 let Ok(id) = EventId::parse(raw) else {
-                    return self.error(sink, "invalid_message", "\"after\" must be an event id (UUID)").await;
+                    return self
+                        .error(
+                            sink,
+                            "invalid_message",
+                            "\"after\" must be an event id (UUID)",
+                        )
+                        .await;
                 };
-                match self.gateway.store.event_of_customer(&self.handle.customer_id, id).await {
+                match self
+                    .gateway
+                    .store
+                    .event_of_customer(&self.handle.customer_id, id)
+                    .await
+                {
                     Ok(Some(event)) => event.sequence,
-                    Ok(None) => return self.error(sink, "unknown_event", "\"after\" is not an event of this customer").await,
+                    Ok(None) => {
+                        return self
+                            .error(
+                                sink,
+                                "unknown_event",
+                                "\"after\" is not an event of this customer",
+                            )
+                            .await
+                    }
                     Err(error) => return self.store_failed(sink, error).await,
                 }
             }
@@ -222,7 +292,12 @@ impl Session {
         let mut replayed = 0u64;
         loop {
             let before = self.order.cursor();
-            let page = match self.gateway.store.events_after(&self.handle.customer_id, before, REPLAY_PAGE).await {
+            let page = match self
+                .gateway
+                .store
+                .events_after(&self.handle.customer_id, before, REPLAY_PAGE)
+                .await
+            {
                 Ok(page) => page,
                 Err(error) => return self.store_failed(sink, error).await,
             };
@@ -241,7 +316,11 @@ impl Session {
             }
         }
         self.arm_gap_timer();
-        let frame = ServerFrame::Resumed { after, replayed, last_sequence: self.order.cursor() };
+        let frame = ServerFrame::Resumed {
+            after,
+            replayed,
+            last_sequence: self.order.cursor(),
+        };
         send(sink, frame.to_text()).await
     }
 
@@ -265,7 +344,12 @@ impl Session {
     }
 
     async fn fill_from_store(&mut self) -> Vec<Arc<Envelope>> {
-        match self.gateway.store.events_after(&self.handle.customer_id, self.order.cursor(), REPLAY_PAGE).await {
+        match self
+            .gateway
+            .store
+            .events_after(&self.handle.customer_id, self.order.cursor(), REPLAY_PAGE)
+            .await
+        {
             Ok(events) => {
                 for event in events {
                     self.order.offer(Arc::new(event));
@@ -299,10 +383,15 @@ impl Session {
 
     async fn deliver(&mut self, sink: &mut Sink, events: Vec<Arc<Envelope>>) -> Flow {
         for event in events {
-            if let Flow::Close(code, reason) = send(sink, ServerFrame::Event { event: &event }.to_text()).await {
+            if let Flow::Close(code, reason) =
+                send(sink, ServerFrame::Event { event: &event }.to_text()).await
+            {
                 return Flow::Close(code, reason);
             }
-            self.gateway.metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
+            self.gateway
+                .metrics
+                .frames_sent
+                .fetch_add(1, Ordering::Relaxed);
         }
         Flow::Continue
     }
@@ -314,20 +403,38 @@ impl Session {
             return Flow::Close(close_code::GOING_AWAY, "idle timeout".into());
         }
         let expires = now + chrono::Duration::from_std(self.gateway.config.ttl).unwrap_or_default();
-        match self.gateway.store.touch_connection(self.connection_id, now, expires).await {
+        match self
+            .gateway
+            .store
+            .touch_connection(self.connection_id, now, expires)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return Flow::Close(close_code::GOING_AWAY, "registration expired".into()),
-            Err(error) => tracing::warn!(error = %error, connection_id = %self.connection_id, "Refreshing a registry row failed."),
+            Err(error) => {
+                tracing::warn!(error = %error, connection_id = %self.connection_id, "Refreshing a registry row failed.")
+            }
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default())))
+            .await
+        {
             Ok(Ok(())) => Flow::Continue,
             _ => Flow::Close(close_code::GOING_AWAY, "connection lost".into()),
         }
     }
 
-    async fn store_failed(&mut self, sink: &mut Sink, error: crate::ports::store::StoreError) -> Flow {
+    async fn store_failed(
+        &mut self,
+        sink: &mut Sink,
+        error: crate::ports::store::StoreError,
+    ) -> Flow {
         tracing::error!(error = %error, connection_id = %self.connection_id, "A store read for a WebSocket action failed.");
-        self.error(sink, "unavailable", "events are temporarily unavailable; retry the action").await
+        self.error(
+            sink,
+            "unavailable",
+            "events are temporarily unavailable; retry the action",
+        )
+        .await
     }
 }
 
@@ -336,8 +443,12 @@ fn incoming_error(error: axum::Error) -> Flow {
     use tokio_tungstenite::tungstenite::Error as WsError;
     let inner = error.into_inner();
     match inner.downcast_ref::<WsError>() {
-        Some(WsError::Capacity(_)) => Flow::Close(close_code::MESSAGE_TOO_BIG, "message too big".into()),
-        Some(WsError::Protocol(_)) | Some(WsError::Utf8(_)) => Flow::Close(1002, "protocol error".into()),
+        Some(WsError::Capacity(_)) => {
+            Flow::Close(close_code::MESSAGE_TOO_BIG, "message too big".into())
+        }
+        Some(WsError::Protocol(_)) | Some(WsError::Utf8(_)) => {
+            Flow::Close(1002, "protocol error".into())
+        }
         _ => Flow::Close(close_code::GOING_AWAY, "connection lost".into()),
     }
 }
