@@ -84,6 +84,7 @@ async fn resume_replays_what_was_missed_then_continues_live_without_duplicates()
     // Resuming from the start replays everything, once.
     tab.send(r#"{"action":"resume"}"#).await;
     assert_eq!(types(&tab.events(5).await), WORKFLOW_TOPICS);
+    assert_eq!(tab.next_frame().await.unwrap()["replayed"], 5);
     tab.send(r#"{"action":"resume","after":"0190a0a0-0000-7000-8000-000000000000"}"#)
         .await;
     let error = tab.next_frame().await.unwrap();

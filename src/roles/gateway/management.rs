@@ -59,25 +59,24 @@ pub async fn post_to_connection(
         return Problem::bad_request("invalid-encoding", "body", "posted data must be UTF-8 text")
             .into_response();
     };
-    let command =
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(value) if value.get("type").and_then(|t| t.as_str()) == Some("event") => match value
-                .get("event")
-                .cloned()
-                .map(serde_json::from_value::<Envelope>)
-            {
-                Some(Ok(event)) => Command::Event(Arc::new(event)),
-                _ => {
-                    return Problem::bad_request(
-                        "invalid-event",
-                        "event",
-                        "the event frame does not hold a valid envelope",
-                    )
-                    .into_response()
-                }
-            },
-            _ => Command::Raw(text),
-        };
+    let command = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(value) if value.get("type").and_then(|t| t.as_str()) == Some("event") => match value
+            .get("event")
+            .cloned()
+            .map(serde_json::from_value::<Envelope>)
+        {
+            Some(Ok(event)) => Command::Event(Arc::new(event)),
+            _ => {
+                return Problem::bad_request(
+                    "invalid-event",
+                    "event",
+                    "the event frame does not hold a valid envelope",
+                )
+                .into_response()
+            }
+        },
+        _ => Command::Raw(text),
+    };
     match gateway.queue(id, command) {
         crate::ports::pusher::PushOutcome::Delivered => StatusCode::OK.into_response(),
         crate::ports::pusher::PushOutcome::Gone => gone(&raw),
