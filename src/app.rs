@@ -2,9 +2,7 @@
 //! embedded defaults (`onboard up`). `Application::build` binds the listener, so tests can ask
 //! for port 0 and read the chosen port before running.
 
-use crate::adapters::embedded_bus::EmbeddedBus;
 use crate::adapters::maildir::MaildirNotifier;
-use crate::adapters::sqlite::SqliteStore;
 use crate::auth::{Authenticator, SecretSource};
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
@@ -18,6 +16,7 @@ use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
 use crate::roles::ops;
 use crate::roles::relay::OutboxRelay;
 use crate::roles::supervisor::{ReadinessBoard, Supervisor};
+use crate::wiring::{layout, BusSettings, StoreSettings};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub store: StoreSettings,
+    pub bus: BusSettings,
     pub secret: SecretSource,
     pub gateway: GatewayConfig,
     pub consumer: ConsumerConfig,
@@ -44,6 +45,8 @@ impl Settings {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
+            store: StoreSettings::embedded(&data_dir),
+            bus: BusSettings::embedded(&data_dir),
             data_dir,
             secret: SecretSource::from_env(),
             gateway: GatewayConfig::default(),
@@ -52,13 +55,6 @@ impl Settings {
             dev_token_endpoint: true,
         }
     }
-}
-
-/// File and folder names inside the data directory.
-pub mod layout {
-    pub const DATABASE: &str = "onboard.db";
-    pub const BUS: &str = "bus";
-    pub const MAILDIR: &str = "mail";
 }
 
 pub struct Application {
@@ -83,10 +79,13 @@ impl Application {
         let secret = settings.secret.resolve(&settings.data_dir, true)?;
         let auth = Authenticator::new(&secret);
         let management_token = crate::auth::management_token(&secret);
-        let store: Arc<dyn Store> =
-            SqliteStore::open(&settings.data_dir.join(layout::DATABASE)).await?;
-        let bus: Arc<dyn EventBus> = EmbeddedBus::open(&settings.data_dir.join(layout::BUS))?;
-        bus.create_topics(&onboarding_topic_specs(3, 1)).await?;
+        let store = settings.store.open().await?;
+        let bus = settings.bus.open().await?;
+        bus.create_topics(&onboarding_topic_specs(
+            3,
+            settings.bus.replication_factor(),
+        ))
+        .await?;
         let notifier: Arc<dyn Notifier> = Arc::new(MaildirNotifier::new(
             settings.data_dir.join(layout::MAILDIR),
             settings.mail_from.clone(),

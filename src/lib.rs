@@ -15,3 +15,4 @@ pub mod domain;
 pub mod ports;
 pub mod roles;
 pub mod testing;
+pub mod wiring;

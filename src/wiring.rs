@@ -1,0 +1,74 @@
+//! Choosing the adapters: which store and which event bus a process uses, from its settings.
+//!
+//! The embedded defaults (SQLite file, embedded log) live in the data directory; production
+//! adapters are selected by configuration (`DATABASE_URL`, `KAFKA_BROKERS`).
+
+use crate::adapters::embedded_bus::EmbeddedBus;
+use crate::adapters::sqlite::SqliteStore;
+use crate::ports::bus::EventBus;
+use crate::ports::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File and folder names inside the data directory.
+pub mod layout {
+    pub const DATABASE: &str = "onboard.db";
+    pub const BUS: &str = "bus";
+    pub const MAILDIR: &str = "mail";
+    pub const DOCUMENTS: &str = "documents";
+}
+
+/// Which store a process uses.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// One SQLite file (embedded default).
+    Sqlite { path: PathBuf },
+}
+
+impl StoreSettings {
+    /// The embedded default inside `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Self {
+        Self::Sqlite {
+            path: data_dir.join(layout::DATABASE),
+        }
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        match self {
+            Self::Sqlite { path } => Ok(SqliteStore::open(path).await?),
+        }
+    }
+}
+
+/// Which event bus a process uses.
+#[derive(Debug, Clone)]
+pub enum BusSettings {
+    /// The embedded single-process log (embedded default).
+    Embedded { dir: PathBuf },
+}
+
+impl BusSettings {
+    pub fn embedded(data_dir: &Path) -> Self {
+        Self::Embedded {
+            dir: data_dir.join(layout::BUS),
+        }
+    }
+
+    /// Replication factor for topics this process creates (the embedded log keeps one copy).
+    pub fn replication_factor(&self) -> i16 {
+        match self {
+            Self::Embedded { .. } => 1,
+        }
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn EventBus>> {
+        match self {
+            Self::Embedded { dir } => {
+                let dir = dir.clone();
+                // Opening scans every log: keep it off the async workers.
+                let bus = tokio::task::spawn_blocking(move || EmbeddedBus::open(&dir)).await??;
+                Ok(bus)
+            }
+        }
+    }
+}
