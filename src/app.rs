@@ -6,7 +6,7 @@ use crate::adapters::maildir::MaildirNotifier;
 use crate::auth::{Authenticator, SecretSource};
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
-use crate::ports::bus::{onboarding_topic_specs, EventBus};
+use crate::ports::bus::{EventBus, TopicNames};
 use crate::ports::notifier::Notifier;
 use crate::ports::store::Store;
 use crate::roles::api::{self, ApiContext, ApiState};
@@ -32,6 +32,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub store: StoreSettings,
     pub bus: BusSettings,
+    /// Bus names of the topics (an optional prefix).
+    pub topics: TopicNames,
     pub secret: SecretSource,
     pub gateway: GatewayConfig,
     pub consumer: ConsumerConfig,
@@ -47,6 +49,7 @@ impl Settings {
             listen,
             store: StoreSettings::embedded(&data_dir),
             bus: BusSettings::embedded(&data_dir),
+            topics: TopicNames::default(),
             data_dir,
             secret: SecretSource::from_env(),
             gateway: GatewayConfig::default(),
@@ -81,11 +84,8 @@ impl Application {
         let management_token = crate::auth::management_token(&secret);
         let store = settings.store.open().await?;
         let bus = settings.bus.open().await?;
-        bus.create_topics(&onboarding_topic_specs(
-            3,
-            settings.bus.replication_factor(),
-        ))
-        .await?;
+        bus.create_topics(&settings.topics.specs(3, settings.bus.replication_factor()))
+            .await?;
         let notifier: Arc<dyn Notifier> = Arc::new(MaildirNotifier::new(
             settings.data_dir.join(layout::MAILDIR),
             settings.mail_from.clone(),
@@ -149,12 +149,14 @@ impl Application {
             pusher: gateway.local_pusher(),
             notifier_nudge,
             config: self.settings.consumer.clone(),
+            topics: self.settings.topics.clone(),
         };
         let relay = OutboxRelay {
             store: self.store.clone(),
             bus: self.bus.clone(),
             nudge: outbox_nudge.clone(),
             readiness: board.register("relay"),
+            topics: self.settings.topics.clone(),
         };
         let api_state = ApiState(Arc::new(ApiContext {
             store: self.store.clone(),
@@ -170,6 +172,7 @@ impl Application {
             bus: self.bus.clone(),
             gateway: Some(gateway.clone()),
             group: self.settings.consumer.group.clone(),
+            topics: self.settings.topics.clone(),
             auth: self.settings.dev_token_endpoint.then(|| self.auth.clone()),
             management_token: self.management_token.clone(),
         };

@@ -28,6 +28,9 @@ pub struct UpArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Prefix of the bus topic names, so several environments can share one Kafka cluster.
+    #[arg(long, env = "ONBOARD_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
     /// Where operator alerts are addressed.
     #[arg(
         long,
@@ -43,6 +46,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     settings.consumer.batch_size = args.batch_size as usize;
     settings.consumer.operator_address = args.operator_email;
     settings.gateway.allowed_origins = args.allowed_origins;
+    settings.topics = crate::ports::bus::TopicNames::with_prefix(&args.topic_prefix)
+        .map_err(anyhow::Error::msg)?;
     let app = Application::build(settings).await?;
     print_welcome(&app, &args.data_dir);
     let shutdown = super::shutdown_on_signals();

@@ -6,6 +6,7 @@
 //! a time; a record counts as processed only once its offset is acknowledged *and* committed;
 //! after a crash or restart delivery resumes from the last committed offset (at-least-once).
 
+use crate::domain::event::Topic;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::time::Duration;
@@ -199,22 +200,71 @@ pub trait Subscription: Send {
     async fn close(self: Box<Self>) -> Result<(), BusError>;
 }
 
-/// The six onboarding topics and their dead-letter topics, as DESIGN.md §3 specifies them.
-pub fn onboarding_topic_specs(partitions: i32, replication_factor: i16) -> Vec<TopicSpec> {
-    let configs = vec![
-        ("retention.ms".to_string(), "604800000".to_string()),
-        ("cleanup.policy".to_string(), "delete".to_string()),
-    ];
-    crate::domain::event::Topic::ALL
-        .iter()
-        .flat_map(|t| [t.as_str().to_string(), t.dead_letter()])
-        .map(|name| TopicSpec {
-            name,
-            partitions,
-            replication_factor,
-            configs: configs.clone(),
+/// The bus names of the six onboarding topics and their dead-letter topics. An optional prefix
+/// (`ONBOARD_TOPIC_PREFIX`, e.g. `staging.`) lets several environments, or parallel test runs,
+/// share one Kafka cluster; the envelope's `type` stays the plain topic name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicNames {
+    prefix: String,
+}
+
+impl TopicNames {
+    pub fn with_prefix(prefix: &str) -> Result<Self, String> {
+        if prefix.len() > 100
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err("the topic prefix may only hold up to 100 of A-Z a-z 0-9 . _ -".into());
+        }
+        Ok(Self {
+            prefix: prefix.to_string(),
         })
-        .collect()
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn name(&self, topic: Topic) -> String {
+        format!("{}{}", self.prefix, topic.as_str())
+    }
+
+    pub fn dead_letter(&self, topic: Topic) -> String {
+        format!("{}{}", self.prefix, topic.dead_letter())
+    }
+
+    /// The topic a bus name stands for (without the dead-letter topics).
+    pub fn topic_of(&self, name: &str) -> Option<Topic> {
+        name.strip_prefix(self.prefix.as_str())
+            .and_then(|plain| Topic::parse(plain).ok())
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        Topic::ALL.iter().map(|t| self.name(*t)).collect()
+    }
+
+    pub fn dead_letters(&self) -> Vec<String> {
+        Topic::ALL.iter().map(|t| self.dead_letter(*t)).collect()
+    }
+
+    /// The six topics and their dead-letter topics as DESIGN.md §3 specifies them.
+    pub fn specs(&self, partitions: i32, replication_factor: i16) -> Vec<TopicSpec> {
+        let configs = vec![
+            ("retention.ms".to_string(), "604800000".to_string()),
+            ("cleanup.policy".to_string(), "delete".to_string()),
+        ];
+        self.all()
+            .into_iter()
+            .chain(self.dead_letters())
+            .map(|name| TopicSpec {
+                name,
+                partitions,
+                replication_factor,
+                configs: configs.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Kafka's default partitioner (murmur2 of the key, positive, modulo the partition count), so a
@@ -292,6 +342,23 @@ mod tests {
                 std::str::from_utf8(input)
             );
         }
+    }
+
+    #[test]
+    fn topic_names_carry_the_prefix_and_map_back() {
+        let names = TopicNames::with_prefix("staging.").unwrap();
+        assert_eq!(names.name(Topic::KycVerified), "staging.kyc-verified");
+        assert_eq!(
+            names.dead_letter(Topic::KycVerified),
+            "staging.kyc-verified.dlq"
+        );
+        assert_eq!(
+            names.topic_of("staging.kyc-verified"),
+            Some(Topic::KycVerified)
+        );
+        assert_eq!(names.topic_of("kyc-verified"), None);
+        assert_eq!(names.specs(3, 2).len(), 12);
+        assert!(TopicNames::with_prefix("bad prefix").is_err());
     }
 
     #[test]

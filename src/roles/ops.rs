@@ -2,9 +2,8 @@
 //! overview, and the development-only token endpoint of `onboard up`.
 
 use crate::auth::{Authenticator, DEFAULT_TOKEN_TTL_SECS};
-use crate::domain::event::Topic;
 use crate::domain::ids::CustomerId;
-use crate::ports::bus::EventBus;
+use crate::ports::bus::{EventBus, TopicNames};
 use crate::ports::store::Store;
 use crate::roles::api::problem::Problem;
 use crate::roles::gateway::Gateway;
@@ -26,6 +25,7 @@ pub struct OpsState {
     pub bus: Arc<dyn EventBus>,
     pub gateway: Option<Arc<Gateway>>,
     pub group: String,
+    pub topics: TopicNames,
     /// Set only where the development token endpoint is enabled (`onboard up`).
     pub auth: Option<Authenticator>,
     /// Bearer token the operator overview requires (the management token).
@@ -57,10 +57,6 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(json!({"status": if ready {"ready"} else {"not ready"}, "roles": roles, "store": store_ok}))).into_response()
-}
-
-fn group_topics() -> Vec<String> {
-    Topic::ALL.iter().map(|t| t.as_str().to_string()).collect()
 }
 
 async fn metrics(State(state): State<OpsState>) -> Response {
@@ -106,7 +102,7 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     }
     if let Ok(lags) = state
         .bus
-        .describe_group(&state.group, &group_topics())
+        .describe_group(&state.group, &state.topics.all())
         .await
     {
         let _ = writeln!(out, "# HELP onboard_consumer_lag Records not yet committed by the consumer group.\n# TYPE onboard_consumer_lag gauge");
@@ -166,10 +162,10 @@ async fn overview(State(state): State<OpsState>, headers: axum::http::HeaderMap)
         .unwrap_or_default();
     let lag = state
         .bus
-        .describe_group(&state.group, &group_topics())
+        .describe_group(&state.group, &state.topics.all())
         .await
         .unwrap_or_default();
-    let dead_letter_topics: Vec<String> = Topic::ALL.iter().map(|t| t.dead_letter()).collect();
+    let dead_letter_topics = state.topics.dead_letters();
     let dead_letters = state
         .bus
         .describe_topics(&dead_letter_topics)

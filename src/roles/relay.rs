@@ -1,7 +1,7 @@
 //! The outbox relay: publishes committed outbox rows to the event bus, in order, and marks them
 //! sent only after the bus acknowledged them (at-least-once; consumers de-duplicate by event id).
 
-use crate::ports::bus::{EventBus, OutgoingRecord};
+use crate::ports::bus::{EventBus, OutgoingRecord, TopicNames};
 use crate::ports::store::Store;
 use crate::roles::supervisor::Readiness;
 use bytes::Bytes;
@@ -20,6 +20,7 @@ pub struct OutboxRelay {
     pub bus: Arc<dyn EventBus>,
     pub nudge: Arc<Notify>,
     pub readiness: Readiness,
+    pub topics: TopicNames,
 }
 
 impl OutboxRelay {
@@ -68,7 +69,7 @@ impl OutboxRelay {
         let records = rows
             .iter()
             .map(|row| OutgoingRecord {
-                topic: row.envelope.topic.as_str().to_string(),
+                topic: self.topics.name(row.envelope.topic),
                 key: row.envelope.customer_id.as_str().to_string(),
                 headers: row.envelope.headers(),
                 value: Bytes::from(row.envelope.to_json()),

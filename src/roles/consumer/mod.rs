@@ -5,7 +5,9 @@
 mod dead_letter;
 
 use crate::domain::event::{Envelope, Topic};
-use crate::ports::bus::{ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription};
+use crate::ports::bus::{
+    ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription, TopicNames,
+};
 use crate::ports::pusher::{PushOutcome, Pusher};
 use crate::ports::store::{AuditEntry, RecordOutcome, Store, StoreError};
 use crate::roles::relay::Backoff;
@@ -73,6 +75,7 @@ pub struct ConsumerRole {
     /// Woken after a commit that wrote notifications.
     pub notifier_nudge: Arc<Notify>,
     pub config: ConsumerConfig,
+    pub topics: TopicNames,
 }
 
 impl ConsumerRole {
@@ -88,7 +91,7 @@ impl ConsumerRole {
                 .bus
                 .subscribe(SubscribeOptions {
                     group: self.config.group.clone(),
-                    topics: vec![topic.as_str().to_string()],
+                    topics: vec![self.topics.name(topic)],
                     start_from: self.config.start_from,
                     max_batch: self.config.batch_size,
                 })
@@ -197,7 +200,7 @@ impl ConsumerRole {
         let event = Envelope::from_json(&record.value)
             .map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
         tracing::Span::current().record("event_id", tracing::field::display(event.id));
-        if event.topic.as_str() != record.topic {
+        if self.topics.name(event.topic) != record.topic {
             return Err(ProcessError::Poison(format!(
                 "an event of type {} on topic {}",
                 event.topic, record.topic
