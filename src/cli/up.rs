@@ -43,11 +43,39 @@ pub struct CommonArgs {
     pub operator_email: String,
 }
 
+/// Timing of the WebSocket gateway.
+#[derive(Debug, Args)]
+pub struct GatewayTuning {
+    /// Seconds a connection's registry row lives without a heartbeat refreshing it.
+    #[arg(long, env = "ONBOARD_WS_TTL_SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(2..=86400))]
+    pub ws_ttl_seconds: u64,
+    /// Seconds between server pings (each also refreshes the registry row).
+    #[arg(long, env = "ONBOARD_WS_HEARTBEAT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ws_heartbeat_seconds: u64,
+    /// Seconds between sweeps of expired registry rows.
+    #[arg(long, env = "ONBOARD_WS_SWEEP_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ws_sweep_seconds: u64,
+}
+
+impl GatewayTuning {
+    fn apply(&self, config: &mut crate::roles::gateway::GatewayConfig) -> anyhow::Result<()> {
+        if self.ws_heartbeat_seconds >= self.ws_ttl_seconds {
+            anyhow::bail!("--ws-heartbeat-seconds must be shorter than --ws-ttl-seconds, or rows expire between heartbeats");
+        }
+        config.ttl = std::time::Duration::from_secs(self.ws_ttl_seconds);
+        config.heartbeat = std::time::Duration::from_secs(self.ws_heartbeat_seconds);
+        config.sweep_interval = std::time::Duration::from_secs(self.ws_sweep_seconds);
+        Ok(())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Address of the HTTP API, WebSocket gateway and operator endpoints.
     #[arg(long, env = "ONBOARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub gateway: GatewayTuning,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -85,6 +113,8 @@ pub struct GatewayArgs {
     #[arg(long, env = "ONBOARD_NODE_ID")]
     pub node_id: Option<String>,
     #[command(flatten)]
+    pub gateway: GatewayTuning,
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 
@@ -104,7 +134,8 @@ fn settings(listen: SocketAddr, common: CommonArgs, roles: Roles) -> anyhow::Res
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = args.common.data_dir.clone();
-    let settings = settings(args.listen, args.common, Roles::all())?;
+    let mut settings = settings(args.listen, args.common, Roles::all())?;
+    args.gateway.apply(&mut settings.gateway)?;
     let app = Application::build(settings).await?;
     print_welcome(&app, &data_dir);
     app.run(super::shutdown_on_signals()).await

@@ -23,14 +23,19 @@ async fn onboard_watch_prints_each_event_as_it_arrives_and_resumes_after_a_resta
     let created = customer.submit_seed_payload().await;
     let application = created.body["applicationId"].as_str().unwrap().to_string();
     let line = next_line(&mut lines).await;
-    assert!(line.contains("user-info-submitted") && line.contains(&application), "{line}");
+    assert!(
+        line.contains("user-info-submitted") && line.contains(&application),
+        "{line}"
+    );
 
     // The server restarts; watch reconnects and resumes, missing nothing and repeating nothing.
     let port = app.addr.port();
     let (tmp, data_dir) = app.stop().await;
     let app = spawn_app_in(&data_dir, port).await;
     let customer = app.customer("watcher");
-    customer.continue_workflow_from_documents(&application).await;
+    customer
+        .continue_workflow_from_documents(&application)
+        .await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         seen.push(next_line(&mut lines).await);
@@ -38,15 +43,31 @@ async fn onboard_watch_prints_each_event_as_it_arrives_and_resumes_after_a_resta
     for (line, topic) in seen.iter().zip(&WORKFLOW_TOPICS[1..]) {
         assert!(line.contains(topic), "expected {topic} in {line}");
     }
-    assert!(tokio::time::timeout(Duration::from_millis(700), lines.next_line()).await.is_err(), "no duplicate line");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), lines.next_line())
+            .await
+            .is_err(),
+        "no duplicate line"
+    );
     child.kill().await.unwrap();
     drop(tmp);
 }
 
 async fn wait_for_connection(app: &TestApp) {
     for _ in 0..200 {
-        let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        if metrics.lines().any(|l| l.starts_with("onboard_ws_connections ") && !l.ends_with(" 0")) {
+        let metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics
+            .lines()
+            .any(|l| l.starts_with("onboard_ws_connections ") && !l.ends_with(" 0"))
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
