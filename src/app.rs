@@ -41,6 +41,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Serve `POST /dev/token` (development sign-in); never enabled on production roles.
     pub dev_token_endpoint: bool,
+    /// The built web app served at `/` (see `roles::web`).
+    pub web_dir: PathBuf,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
+            web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
     }
 }
@@ -179,6 +182,7 @@ impl Application {
         let router = api::router(api_state)
             .merge(gateway.router())
             .merge(ops::router(ops_state))
+            .merge(crate::roles::web::router(self.settings.web_dir.clone()))
             .layer(tower_http::trace::TraceLayer::new_for_http());
 
         let http_ready = board.register("http");

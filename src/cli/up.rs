@@ -38,6 +38,9 @@ pub struct UpArgs {
         default_value = "operators@onboard.local"
     )]
     pub operator_email: String,
+    /// The built web app to serve at `/` (`npx ng build` in `web/` writes it here).
+    #[arg(long, env = "ONBOARD_WEB_DIR", default_value = crate::roles::web::DEFAULT_WEB_DIR)]
+    pub web_dir: PathBuf,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -46,23 +49,33 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     settings.consumer.batch_size = args.batch_size as usize;
     settings.consumer.operator_address = args.operator_email;
     settings.gateway.allowed_origins = args.allowed_origins;
+    settings.web_dir = args.web_dir.clone();
     settings.topics = crate::ports::bus::TopicNames::with_prefix(&args.topic_prefix)
         .map_err(anyhow::Error::msg)?;
     let app = Application::build(settings).await?;
-    print_welcome(&app, &args.data_dir);
+    print_welcome(&app, &args.data_dir, &args.web_dir);
     let shutdown = super::shutdown_on_signals();
     app.run(shutdown).await
 }
 
-fn print_welcome(app: &Application, data_dir: &std::path::Path) {
+fn print_welcome(app: &Application, data_dir: &std::path::Path, web_dir: &std::path::Path) {
     let addr = app.local_addr();
     let customer = CustomerId::parse("test-customer-123").expect("a valid example id");
     let token = app.authenticator().issue(&customer, DEFAULT_TOKEN_TTL_SECS);
     let base = format!("http://{addr}");
+    let page = if crate::roles::web::is_built(web_dir) {
+        format!("{base}/  (customers; operators: {base}/operator)")
+    } else {
+        format!(
+            "not built: run `{}` (or start with scripts/up.sh)",
+            crate::roles::web::BUILD_HINT
+        )
+    };
     let payload = r#"{"email":"test@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}"#;
     println!(
         r#"
 Onboard is up.
+  Web page     {page}
   API          {base}/v1  (OpenAPI: {base}/openapi.json)
   WebSocket    ws://{addr}/ws?customerId=…
   Operators    {base}/healthz  {base}/readyz  {base}/metrics
