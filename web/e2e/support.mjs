@@ -2,7 +2,7 @@
 // directory, drives Debian's Chromium through playwright-core, and keeps screenshots.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, mkdtempSync, existsSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,7 @@ export class OnboardServer {
     this.port = 0;
     this.child = null;
     mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(join(ARTIFACTS, 'onboard-up.log'), '');
   }
 
   get base() {

@@ -53,7 +53,7 @@ export class TimelineComponent {
       case 'reconnecting': {
         const retry = this.retry();
         return retry
-          ? `Reconnecting… (attempt ${retry.attempt}, next try within ${Math.ceil(retry.delayMs / 1000)} s)`
+          ? `Reconnecting… (try ${retry.attempt} within ${Math.ceil(retry.delayMs / 1000)} s)`
           : 'Reconnecting…';
       }
       default:

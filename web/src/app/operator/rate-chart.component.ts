@@ -19,7 +19,6 @@ const PAD = { left: 40, right: 8, top: 10, bottom: 22 };
       [attr.viewBox]="'0 0 ' + width + ' ' + height"
       role="img"
       [attr.aria-label]="summary()"
-      preserveAspectRatio="none"
       data-testid="rate-chart"
     >
       <line class="axis" [attr.x1]="pad.left" [attr.y1]="height - pad.bottom" [attr.x2]="width - pad.right" [attr.y2]="height - pad.bottom" />
