@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => cli::up::run(args).await,
         Command::Token(args) => cli::token::run(args).map(|token| println!("{token}")),
         Command::Watch(args) => cli::watch::run(args).await,
+        Command::Migrate(args) => cli::migrate::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,4 +2,6 @@
 
 pub mod embedded_bus;
 pub mod maildir;
+pub mod postgres;
+mod sql_store;
 pub mod sqlite;

@@ -42,6 +42,7 @@ pub struct UpArgs {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut settings = Settings::new(args.listen, args.data_dir.clone());
+    settings.store = crate::wiring::StoreSettings::from_env(&args.data_dir)?;
     settings.consumer.group = args.group;
     settings.consumer.batch_size = args.batch_size as usize;
     settings.consumer.operator_address = args.operator_email;
