@@ -56,6 +56,31 @@ pub(crate) fn corrupt(column: &str, what: &str) -> StoreError {
     StoreError::Corrupt(format!("{column} {what}"))
 }
 
+/// Classifies the sqlx errors that do not come from the database itself: no connection to be
+/// had, a broken connection or a closed store -> `Unavailable`; a value that cannot be decoded
+/// -> `Corrupt`; anything else -> `Other`. Adapters classify `sqlx::Error::Database` themselves.
+pub(crate) fn driver_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::PoolTimedOut => {
+            StoreError::Unavailable("timed out waiting for a database connection".into())
+        }
+        sqlx::Error::PoolClosed => StoreError::Unavailable("the store was closed".into()),
+        sqlx::Error::Io(e) => StoreError::Unavailable(format!("i/o: {e}")),
+        sqlx::Error::Tls(e) => StoreError::Unavailable(format!("tls: {e}")),
+        // A connection broken mid-message shows up as a protocol error.
+        sqlx::Error::Protocol(e) => StoreError::Unavailable(format!("protocol: {e}")),
+        sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable("a database connection worker stopped".into())
+        }
+        e @ (sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
+        e => StoreError::Other(e.to_string()),
+    }
+}
+
 /// A failed migration: the statement's own failure keeps its class (through the adapter's `db`);
 /// a database that was migrated by a newer build (or edited by hand) cannot be used by this one.
 pub(crate) fn migrate_error(err: MigrateError, db: fn(sqlx::Error) -> StoreError) -> StoreError {

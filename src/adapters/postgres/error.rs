@@ -52,22 +52,6 @@ pub(super) fn db(err: sqlx::Error) -> StoreError {
             }
             StoreError::Other(format!("{} (SQLSTATE {code})", e.message()))
         }
-        sqlx::Error::PoolTimedOut => StoreError::Unavailable(
-            "timed out waiting for a database connection (is PostgreSQL reachable?)".into(),
-        ),
-        sqlx::Error::PoolClosed => StoreError::Unavailable("the store was closed".into()),
-        sqlx::Error::Io(e) => StoreError::Unavailable(format!("i/o: {e}")),
-        sqlx::Error::Tls(e) => StoreError::Unavailable(format!("tls: {e}")),
-        // A broken connection mid-message shows up as a protocol error.
-        sqlx::Error::Protocol(e) => StoreError::Unavailable(format!("protocol: {e}")),
-        sqlx::Error::WorkerCrashed => {
-            StoreError::Unavailable("a database connection worker stopped".into())
-        }
-        e @ (sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        e => StoreError::Other(e.to_string()),
+        e => crate::adapters::sql_store::driver_error(e),
     }
 }

@@ -9,7 +9,8 @@ use std::str::FromStr;
 #[derive(Clone)]
 pub struct DatabaseUrl {
     raw: String,
-    options: PgConnectOptions,
+    /// Boxed: the options are large and settings enums carry this by value.
+    options: Box<PgConnectOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +30,12 @@ impl DatabaseUrl {
             PgConnectOptions::from_str(raw).map_err(|e| InvalidDatabaseUrl(e.to_string()))?;
         Ok(Self {
             raw: raw.to_owned(),
-            options,
+            options: Box::new(options),
         })
     }
 
     pub fn connect_options(&self) -> PgConnectOptions {
-        self.options.clone()
+        (*self.options).clone()
     }
 
     /// The URL with its password, for handing to a child process through its environment.

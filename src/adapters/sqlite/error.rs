@@ -42,19 +42,6 @@ pub(super) fn db(err: sqlx::Error) -> StoreError {
                 _ => StoreError::Other(e.message().to_owned()),
             }
         }
-        sqlx::Error::PoolTimedOut => {
-            StoreError::Unavailable("timed out waiting for a database connection".into())
-        }
-        sqlx::Error::PoolClosed => StoreError::Unavailable("the store was closed".into()),
-        sqlx::Error::Io(e) => StoreError::Unavailable(format!("i/o: {e}")),
-        sqlx::Error::WorkerCrashed => {
-            StoreError::Unavailable("the SQLite worker thread stopped".into())
-        }
-        e @ (sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        e => StoreError::Other(e.to_string()),
+        e => crate::adapters::sql_store::driver_error(e),
     }
 }
