@@ -1,4 +1,4 @@
-//! The command line: `onboard up | token | watch | migrate`, parsed with clap; `main.rs` only dispatches.
+//! The command line: `onboard up | token | watch`, parsed with clap; `main.rs` only dispatches.
 
 pub mod migrate;
 pub mod token;
