@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
         Command::Gateway(args) => cli::up::gateway(args).await,
         Command::Token(args) => cli::token::run(args).map(|token| println!("{token}")),
         Command::Watch(args) => cli::watch::run(args).await,
+        Command::Migrate(args) => cli::migrate::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

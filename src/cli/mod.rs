@@ -1,5 +1,6 @@
 //! The command line: `onboard up | token | watch`, parsed with clap; `main.rs` only dispatches.
 
+pub mod migrate;
 pub mod token;
 pub mod up;
 pub mod watch;
@@ -31,6 +32,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Follow a customer's events live over the WebSocket, like a browser would.
     Watch(watch::WatchArgs),
+    /// Apply pending schema migrations to the store (`DATABASE_URL`, else the SQLite file).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Sets up logging to stderr: human-readable, or JSON with `ONBOARD_LOG_FORMAT=json`.

@@ -117,7 +117,7 @@ pub(super) async fn record(
     )
     .bind(event.id.to_string())
     .bind(event.customer_id.as_str())
-    .bind(sequence_param(event.sequence))
+    .bind(codec::sequence_param(event.sequence))
     .bind(event.application_id.map(|a| a.to_string()))
     .bind(event.topic.as_str())
     .bind(codec::ts(event.occurred_at))
@@ -184,7 +184,7 @@ async fn project(
         .and_then(|s| s.as_str())
         .and_then(ApplicationStatus::parse)
         .map(ApplicationStatus::as_str);
-    let sequence = sequence_param(event.sequence);
+    let sequence = codec::sequence_param(event.sequence);
     sqlx::query(
         "INSERT INTO application_projections
            (application_id, customer_id, last_event_id, last_event_type, last_sequence, status,
@@ -218,11 +218,6 @@ async fn project(
     Ok(())
 }
 
-/// Sequences above `i64::MAX` cannot be produced by the store; clamp rather than wrap.
-fn sequence_param(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
-}
-
 #[derive(FromRow)]
 struct EnvelopeRow {
     envelope: String,
@@ -254,7 +249,7 @@ pub(super) async fn events_after(
              ORDER BY sequence, event_id LIMIT ?",
         )
         .bind(customer.as_str())
-        .bind(sequence_param(after_sequence))
+        .bind(codec::sequence_param(after_sequence))
         .bind(limit),
     )
     .await
