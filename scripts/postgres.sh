@@ -5,6 +5,7 @@
 #   scripts/postgres.sh start    install PostgreSQL (Debian packages) if missing, create and start
 #                                the cluster, wait until it answers; safe to run again
 #   scripts/postgres.sh env      print `export DATABASE_URL=…` (eval it)
+#   scripts/postgres.sh outage N stop the server for N seconds, keeping its data (failure tests)
 #   scripts/postgres.sh status   exit 0 when the cluster is running
 #   scripts/postgres.sh stop     stop the cluster and delete its directory
 #
@@ -137,9 +138,22 @@ stop() {
   echo "postgres.sh: stopped and removed $PG_DIR" >&2
 }
 
+# Stops the server (keeping its data) for `seconds`, then starts it again: for failure tests.
+outage() {
+  local bin seconds=${1:-3}
+  bin=$(pg_bin) || die "PostgreSQL is not installed"
+  is_running || die "the server is not running"
+  as_owner "$bin/pg_ctl" stop -D "$DATA" -m fast -w -s >/dev/null
+  sleep "$seconds"
+  as_owner "$bin/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 -s >/dev/null ||
+    die "the server did not start again; see $LOG"
+  echo "postgres.sh: the server was down for ${seconds}s and is back" >&2
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  outage) outage "${2:-3}" ;;
   status)
     if is_running; then
       echo "running on $PG_HOST:$PG_PORT (data in $DATA)"
