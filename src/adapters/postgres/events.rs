@@ -7,7 +7,8 @@ use crate::domain::event::{Envelope, Topic};
 use crate::domain::ids::{ApplicationId, CustomerId, EventId};
 use crate::domain::workflow::ApplicationStatus;
 use crate::ports::store::{
-    ApplicationProjection, AuditEntry, Notification, RecordOutcome, StoreError, StoreResult,
+    ApplicationProjection, AuditEntry, EventRecord, Notification, RecordOutcome, StoreError,
+    StoreResult,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnection};
@@ -15,8 +16,7 @@ use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 /// Stores the event with its projection, audit row and notifications in one transaction, or
-/// nothing at all when the event id was already stored. A concurrent delivery of the same event
-/// waits on the primary key until the first commits, then inserts nothing.
+/// nothing at all when the event id was already stored.
 pub(super) async fn record(
     pool: &PgPool,
     event: &Envelope,
@@ -25,6 +25,35 @@ pub(super) async fn record(
 ) -> StoreResult<RecordOutcome> {
     let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db)?;
+    let outcome = record_in(&mut tx, event, audit, notifications, &now).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(outcome)
+}
+
+/// Stores a consumer's whole poll batch in one transaction (one commit, one fsync), each event
+/// as [`record`] would.
+pub(super) async fn record_batch(
+    pool: &PgPool,
+    batch: &[EventRecord],
+) -> StoreResult<Vec<RecordOutcome>> {
+    let now = Utc::now();
+    let mut tx = pool.begin().await.map_err(db)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for item in batch {
+        outcomes
+            .push(record_in(&mut tx, &item.event, &item.audit, &item.notifications, &now).await?);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(outcomes)
+}
+
+async fn record_in(
+    tx: &mut PgConnection,
+    event: &Envelope,
+    audit: &AuditEntry,
+    notifications: &[Notification],
+    now: &chrono::DateTime<Utc>,
+) -> StoreResult<RecordOutcome> {
     let inserted = sqlx::query(
         "INSERT INTO events
            (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope, stored_at)
@@ -43,11 +72,11 @@ pub(super) async fn record(
     .await
     .map_err(db)?;
     if inserted.rows_affected() == 0 {
-        // Dropping `tx` rolls back; the first delivery already wrote everything else.
+        // The first delivery already wrote everything else; nothing was written now.
         return Ok(RecordOutcome::Duplicate);
     }
     if let Some(application) = event.application_id {
-        project(&mut tx, application, event, now).await?;
+        project(tx, application, event, *now).await?;
     }
     sqlx::query(
         "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
@@ -81,7 +110,6 @@ pub(super) async fn record(
         .await
         .map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
     Ok(RecordOutcome::Inserted)
 }
 

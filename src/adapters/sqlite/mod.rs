@@ -26,8 +26,8 @@ use crate::domain::event::Envelope;
 use crate::domain::ids::{ApplicationId, ConnectionId, CustomerId, EventId};
 use crate::ports::store::{
     ApplicationProjection, ApplicationRecord, AuditEntry, ConnectionRecord, CustomerRecord,
-    DocumentRecord, KycRecord, Notification, OutboxRecord, RecommendationRecord, RecordOutcome,
-    Store, StoreError, StoreResult, StoreStats, StoreTx,
+    DocumentRecord, EventRecord, KycRecord, Notification, OutboxRecord, RecommendationRecord,
+    RecordOutcome, Store, StoreError, StoreResult, StoreStats, StoreTx,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -170,6 +170,10 @@ impl Store for SqliteStore {
         notifications: &[Notification],
     ) -> StoreResult<RecordOutcome> {
         events::record(&self.write, event, audit, notifications).await
+    }
+
+    async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
+        events::record_batch(&self.write, batch).await
     }
 
     async fn events_after(
