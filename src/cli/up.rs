@@ -48,6 +48,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     settings.gateway.allowed_origins = args.allowed_origins;
     settings.topics = crate::ports::bus::TopicNames::with_prefix(&args.topic_prefix)
         .map_err(anyhow::Error::msg)?;
+    settings.notifier = crate::wiring::NotifierSettings::from_env(&args.data_dir)?;
     let app = Application::build(settings).await?;
     print_welcome(&app, &args.data_dir);
     let shutdown = super::shutdown_on_signals();
