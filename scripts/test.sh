@@ -16,6 +16,7 @@ eval "$(scripts/postgres.sh env)"
 # PostgreSQL tests fail rather than skip if the server is missing.
 export ONBOARD_REQUIRE_POSTGRES=1
 
+scripts/test-deps.sh
 cargo test --locked --all-targets "$@"
 
 echo "== the end-to-end suite again, on PostgreSQL"

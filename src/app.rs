@@ -3,7 +3,6 @@
 //! for port 0 and read the chosen port before running.
 
 use crate::adapters::http_pusher::{HttpPusher, RoutingPusher};
-use crate::adapters::maildir::MaildirNotifier;
 use crate::auth::{Authenticator, SecretSource};
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
@@ -17,7 +16,7 @@ use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
 use crate::roles::ops;
 use crate::roles::relay::OutboxRelay;
 use crate::roles::supervisor::{ReadinessBoard, Supervisor};
-use crate::wiring::{layout, BusSettings, StoreSettings};
+use crate::wiring::{BusSettings, NotifierSettings, StoreSettings};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +32,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub store: StoreSettings,
     pub bus: BusSettings,
+    pub notifier: NotifierSettings,
     /// Bus names of the topics (an optional prefix).
     pub topics: TopicNames,
     pub secret: SecretSource,
@@ -61,6 +61,7 @@ impl Settings {
             listen,
             store: StoreSettings::embedded(&data_dir),
             bus: BusSettings::embedded(&data_dir),
+            notifier: NotifierSettings::embedded(&data_dir),
             topics: TopicNames::default(),
             data_dir,
             secret: SecretSource::from_env(),
@@ -100,10 +101,7 @@ impl Application {
         let bus = settings.bus.open().await?;
         bus.create_topics(&settings.topics.specs(3, settings.bus.replication_factor()))
             .await?;
-        let notifier: Arc<dyn Notifier> = Arc::new(MaildirNotifier::new(
-            settings.data_dir.join(layout::MAILDIR),
-            settings.mail_from.clone(),
-        )?);
+        let notifier = settings.notifier.open(&settings.mail_from)?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -1,8 +1,12 @@
 //! Adapters: one folder per external dependency, each implementing a port of [`crate::ports`].
 
+pub mod email;
 pub mod embedded_bus;
 pub mod http_pusher;
 pub mod maildir;
 pub mod postgres;
+pub mod secret;
+pub mod smtp;
 mod sql_store;
 pub mod sqlite;
+pub mod webhook;

@@ -131,6 +131,7 @@ fn settings(listen: SocketAddr, common: CommonArgs, roles: Roles) -> anyhow::Res
     settings.web_dir = common.web_dir;
     settings.topics = crate::ports::bus::TopicNames::with_prefix(&common.topic_prefix)
         .map_err(anyhow::Error::msg)?;
+    settings.notifier = crate::wiring::NotifierSettings::from_env(&settings.data_dir)?;
     settings.dev_token_endpoint = roles.is_all();
     settings.roles = roles;
     Ok(settings)

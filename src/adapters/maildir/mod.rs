@@ -12,13 +12,13 @@
 //! `new/`, so a crash leaves at most an orphan in `tmp/`, which readers ignore and which
 //! [`MaildirNotifier::new`] removes once it is 36 hours old (the Maildir convention).
 
-mod message;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 pub use reader::{parse_message, read_maildir, StoredMail};
 
+use crate::adapters::email::{self, escaped_id};
 use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store::Notification;
 use async_trait::async_trait;
@@ -86,7 +86,7 @@ impl Notifier for MaildirNotifier {
     }
 
     async fn deliver(&self, notification: &Notification) -> Result<(), NotifyError> {
-        let bytes = message::render(notification, &self.from)?;
+        let bytes = email::render(notification, &self.from)?;
         let name = file_name(&notification.id);
         let tmp_name = format!(
             "{name}.{}.{}",
@@ -105,22 +105,6 @@ impl Notifier for MaildirNotifier {
 /// The Maildir file name of a notification.
 fn file_name(notification_id: &str) -> String {
     format!("{}{FILE_SUFFIX}", escaped_id(notification_id))
-}
-
-/// The id with every byte outside `[A-Za-z0-9_-.]` (and a leading dot, which would hide the
-/// file) escaped as `%XX`: the mapping is injective, and the result can never contain `/` or
-/// the `:` that starts Maildir flags, and is valid inside a `Message-ID`.
-fn escaped_id(notification_id: &str) -> String {
-    let mut name = String::with_capacity(notification_id.len());
-    for (i, b) in notification_id.bytes().enumerate() {
-        let safe = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if safe {
-            name.push(char::from(b));
-        } else {
-            name.push_str(&format!("%{b:02X}"));
-        }
-    }
-    name
 }
 
 /// Whether a message with this name sits in `new/` or (read by a client) in `cur/`.

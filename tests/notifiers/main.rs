@@ -1,0 +1,9 @@
+//! The notifier's production adapters against real servers started by the tests: an SMTP
+//! server (aiosmtpd, in a child process) and an HTTP receiver (axum, in the test).
+
+mod support;
+
+mod outage;
+mod smtp;
+mod up;
+mod webhook;
