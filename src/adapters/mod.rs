@@ -1,5 +1,6 @@
 //! Adapters: one folder per external dependency, each implementing a port of [`crate::ports`].
 
 pub mod embedded_bus;
+pub mod kafka;
 pub mod maildir;
 pub mod sqlite;

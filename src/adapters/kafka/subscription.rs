@@ -1,0 +1,212 @@
+//! One Kafka consumer-group member. At-least-once: `enable.auto.offset.store=false`, so an
+//! offset is stored only when the caller acknowledges the record (after its store transaction
+//! committed); stored offsets are committed periodically by librdkafka, on `commit`, before a
+//! rebalance revokes partitions (see the client context) and on `close`.
+
+use super::context::OnboardContext;
+use super::{blocking, error, KafkaSettings};
+use crate::ports::bus::{BusError, ConsumedRecord, StartFrom, SubscribeOptions, Subscription};
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// A member that stops heartbeating (killed process) loses its partitions after this long.
+const SESSION_TIMEOUT_MS: &str = "10000";
+/// How often stored (acknowledged) offsets are committed in the background.
+const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
+
+type Consumer_ = BaseConsumer<OnboardContext>;
+type Batch = Result<Vec<ConsumedRecord>, BusError>;
+
+pub struct KafkaSubscription {
+    consumer: Option<Arc<Consumer_>>,
+    max_batch: usize,
+    /// A poll whose caller stopped waiting: its records are handed out by the next `poll`, so
+    /// none is skipped (skipping one and acknowledging a later offset would lose it).
+    in_flight: Option<JoinHandle<Batch>>,
+}
+
+impl KafkaSubscription {
+    pub fn join(settings: &KafkaSettings, options: SubscribeOptions) -> Result<Self, BusError> {
+        let mut config = settings.client_config();
+        config
+            .set("group.id", &options.group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", AUTO_COMMIT_INTERVAL_MS)
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                match options.start_from {
+                    StartFrom::Earliest => "earliest",
+                    StartFrom::Latest => "latest",
+                },
+            )
+            .set("session.timeout.ms", SESSION_TIMEOUT_MS)
+            .set("heartbeat.interval.ms", "1000")
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false");
+        let consumer: Consumer_ = config
+            .create_with_context(OnboardContext::default())
+            .map_err(|e| error::map(&e, "creating the Kafka consumer"))?;
+        let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| error::map(&e, &format!("subscribing to {}", topics.join(", "))))?;
+        Ok(Self {
+            consumer: Some(Arc::new(consumer)),
+            max_batch: options.max_batch.max(1),
+            in_flight: None,
+        })
+    }
+
+    fn consumer(&self) -> Result<Arc<Consumer_>, BusError> {
+        self.consumer.clone().ok_or(BusError::Closed)
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn poll(&mut self, max_wait: Duration) -> Result<Vec<ConsumedRecord>, BusError> {
+        if self.in_flight.is_none() {
+            let consumer = self.consumer()?;
+            let max_batch = self.max_batch;
+            self.in_flight = Some(tokio::task::spawn_blocking(move || {
+                poll_batch(&consumer, max_wait, max_batch)
+            }));
+        }
+        let Some(handle) = self.in_flight.as_mut() else {
+            return Err(BusError::Closed);
+        };
+        let joined = handle.await;
+        self.in_flight = None;
+        joined.map_err(|e| BusError::Unavailable(format!("a Kafka poll task failed: {e}")))?
+    }
+
+    fn ack(&mut self, record: &ConsumedRecord) {
+        let Some(consumer) = &self.consumer else {
+            return;
+        };
+        // librdkafka stores offset + 1, the next one to read. A partition this member no longer
+        // owns answers with a state error: ignored, the new owner reads the record again.
+        if let Err(e) = consumer.store_offset(&record.topic, record.partition, record.offset) {
+            tracing::debug!(topic = %record.topic, partition = record.partition, error = %e,
+                "Not storing the offset of a partition this member no longer owns.");
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        let consumer = self.consumer()?;
+        blocking(move || commit_stored(&consumer)).await?
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), BusError> {
+        if let Some(handle) = self.in_flight.take() {
+            // Records of an abandoned poll were never acknowledged: they are read again later.
+            let _ = handle.await;
+        }
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        blocking(move || {
+            let committed = commit_stored(&consumer);
+            // Dropping the last handle closes the consumer: it leaves the group, so its
+            // partitions move to the other members at once.
+            drop(consumer);
+            committed
+        })
+        .await?
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        // Leaving the group waits for the broker; keep that off the async workers.
+        if let Some(consumer) = self.consumer.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(move || drop(consumer));
+                }
+                Err(_) => drop(consumer),
+            }
+        }
+    }
+}
+
+fn commit_stored(consumer: &Consumer_) -> Result<(), BusError> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        // Nothing acknowledged since the last commit.
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
+        Err(e) => Err(error::map(&e, "committing offsets")),
+    }
+}
+
+/// Waits up to `max_wait` for a first record, then takes whatever else is ready, up to `max_batch`.
+fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Batch {
+    let deadline = Instant::now() + max_wait;
+    let mut batch = Vec::new();
+    while batch.len() < max_batch {
+        let wait = if batch.is_empty() {
+            deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        match consumer.poll(wait) {
+            Some(Ok(message)) => batch.push(to_record(&message)),
+            Some(Err(e)) => consume_error(e)?,
+            None if !batch.is_empty() || Instant::now() >= deadline => break,
+            // A rebalance or commit event was served; keep waiting.
+            None => {}
+        }
+    }
+    Ok(batch)
+}
+
+/// Errors that end the poll (fatal, authentication) are returned; passing ones are logged.
+fn consume_error(error: KafkaError) -> Result<(), BusError> {
+    match &error {
+        KafkaError::PartitionEOF(_) => Ok(()),
+        KafkaError::MessageConsumptionFatal(_) => Err(error::map(&error, "consuming")),
+        _ => match error::map(&error, "consuming") {
+            auth @ BusError::Auth(_) => Err(auth),
+            other => {
+                // Broker restarts, leader moves and topics still propagating pass by themselves.
+                tracing::warn!(error = %other, "A Kafka consumer reported a problem; it keeps trying.");
+                Ok(())
+            }
+        },
+    }
+}
+
+fn to_record(message: &BorrowedMessage<'_>) -> ConsumedRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ConsumedRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        headers,
+        value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+    }
+}
