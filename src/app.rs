@@ -2,6 +2,7 @@
 //! embedded defaults (`onboard up`). `Application::build` binds the listener, so tests can ask
 //! for port 0 and read the chosen port before running.
 
+use crate::adapters::http_pusher::{HttpPusher, RoutingPusher};
 use crate::adapters::maildir::MaildirNotifier;
 use crate::auth::{Authenticator, SecretSource};
 use crate::domain::kyc::WatchList;
@@ -41,9 +42,18 @@ pub struct Settings {
     pub mail_from: String,
     /// Serve `POST /dev/token` (development sign-in); never enabled on production roles.
     pub dev_token_endpoint: bool,
+    pub roles: Roles,
 }
 
 impl Settings {
+    /// Defaults with the adapters chosen from the environment (`DATABASE_URL`, `KAFKA_BROKERS`).
+    pub fn from_env(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<Self> {
+        let mut settings = Self::new(listen, data_dir);
+        settings.store = StoreSettings::from_env(&settings.data_dir)?;
+        settings.bus = BusSettings::from_env(&settings.data_dir)?;
+        Ok(settings)
+    }
+
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
@@ -56,6 +66,7 @@ impl Settings {
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
+            roles: Roles::all(),
         }
     }
 }
@@ -114,6 +125,10 @@ impl Application {
         self.local_addr.port()
     }
 
+    pub fn roles(&self) -> &Roles {
+        &self.settings.roles
+    }
+
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
     }
@@ -122,69 +137,102 @@ impl Application {
         &self.management_token
     }
 
-    /// Runs every role until `shutdown` is cancelled (or a role fails), then drains and stops.
+    /// Runs the selected roles until `shutdown` is cancelled (or a role fails), then drains and stops.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let roles = self.settings.roles.clone();
         let board = ReadinessBoard::default();
         let mut supervisor = Supervisor::new(shutdown.clone());
-        let outbox_nudge = Arc::new(Notify::new());
-        let mut gateway_config = self.settings.gateway.clone();
-        gateway_config.node_url = format!("http://{}", self.local_addr);
-        let gateway = Gateway::new(
-            self.store.clone(),
-            self.auth.clone(),
-            self.management_token.clone(),
-            gateway_config,
-            shutdown.clone(),
-        );
+        let mut router = axum::Router::new();
 
-        let dispatcher = NotificationDispatcher::new(
-            self.store.clone(),
-            self.notifier.clone(),
-            DispatcherConfig::default(),
-        );
-        let notifier_nudge = dispatcher.nudge_handle();
-        let consumers = ConsumerRole {
-            store: self.store.clone(),
-            bus: self.bus.clone(),
-            pusher: gateway.local_pusher(),
-            notifier_nudge,
-            config: self.settings.consumer.clone(),
-            topics: self.settings.topics.clone(),
-        };
-        let relay = OutboxRelay {
-            store: self.store.clone(),
-            bus: self.bus.clone(),
-            nudge: outbox_nudge.clone(),
-            readiness: board.register("relay"),
-            topics: self.settings.topics.clone(),
-        };
-        let api_state = ApiState(Arc::new(ApiContext {
-            store: self.store.clone(),
-            auth: self.auth.clone(),
-            watch_list: WatchList::bundled(),
-            catalogue: Catalogue::bundled(),
-            data_dir: self.settings.data_dir.clone(),
-            outbox_nudge,
-        }));
+        let gateway = roles.gateway.then(|| {
+            let mut config = self.settings.gateway.clone();
+            if config.node_url.is_empty() {
+                config.node_url = format!("http://{}", self.local_addr);
+            }
+            Gateway::new(
+                self.store.clone(),
+                self.auth.clone(),
+                self.management_token.clone(),
+                config,
+                shutdown.clone(),
+            )
+        });
+        if let Some(gateway) = &gateway {
+            router = router.merge(gateway.router());
+            let ready = board.register("gateway");
+            supervisor.spawn(
+                "gateway",
+                gateway.clone().run_sweeper(ready, shutdown.clone()),
+            );
+        }
+
+        if roles.api {
+            let outbox_nudge = Arc::new(Notify::new());
+            let api_state = ApiState(Arc::new(ApiContext {
+                store: self.store.clone(),
+                auth: self.auth.clone(),
+                watch_list: WatchList::bundled(),
+                catalogue: Catalogue::bundled(),
+                data_dir: self.settings.data_dir.clone(),
+                outbox_nudge: outbox_nudge.clone(),
+            }));
+            router = router.merge(api::router(api_state));
+            let relay = OutboxRelay {
+                store: self.store.clone(),
+                bus: self.bus.clone(),
+                nudge: outbox_nudge,
+                readiness: board.register("relay"),
+                topics: self.settings.topics.clone(),
+            };
+            supervisor.spawn("relay", relay.run(shutdown.clone()));
+        }
+
+        if roles.consumers {
+            let dispatcher = NotificationDispatcher::new(
+                self.store.clone(),
+                self.notifier.clone(),
+                DispatcherConfig::default(),
+            );
+            let pusher = RoutingPusher::new(
+                gateway.clone(),
+                HttpPusher::new(self.management_token.clone()),
+            );
+            let consumers = ConsumerRole {
+                store: self.store.clone(),
+                bus: self.bus.clone(),
+                pusher: Arc::new(pusher),
+                notifier_nudge: dispatcher.nudge_handle(),
+                config: self.settings.consumer.clone(),
+                topics: self.settings.topics.clone(),
+            };
+            let consumers_ready = board.register("consumers");
+            supervisor.spawn(
+                "consumers",
+                consumers.run(consumers_ready, shutdown.clone()),
+            );
+            let notifier_ready = board.register("notifier");
+            let token = shutdown.clone();
+            supervisor.spawn("notifier", async move {
+                notifier_ready.set(true);
+                dispatcher.run(token).await;
+                Ok(())
+            });
+        }
+
         let ops_state = ops::OpsState {
             board: board.clone(),
             store: self.store.clone(),
             bus: self.bus.clone(),
-            gateway: Some(gateway.clone()),
+            gateway: gateway.clone(),
             group: self.settings.consumer.group.clone(),
             topics: self.settings.topics.clone(),
             auth: self.settings.dev_token_endpoint.then(|| self.auth.clone()),
             management_token: self.management_token.clone(),
         };
-        let router = api::router(api_state)
-            .merge(gateway.router())
+        let router = router
             .merge(ops::router(ops_state))
             .layer(tower_http::trace::TraceLayer::new_for_http());
-
         let http_ready = board.register("http");
-        let consumers_ready = board.register("consumers");
-        let notifier_ready = board.register("notifier");
-        let sweeper_ready = board.register("gateway");
         let listener = self.listener;
         let http_shutdown = shutdown.clone();
         supervisor.spawn("http", async move {
@@ -197,24 +245,46 @@ impl Application {
             .await
             .context("the HTTP server failed")
         });
-        supervisor.spawn("relay", relay.run(shutdown.clone()));
-        supervisor.spawn(
-            "consumers",
-            consumers.run(consumers_ready, shutdown.clone()),
-        );
-        supervisor.spawn("notifier", {
-            let token = shutdown.clone();
-            async move {
-                notifier_ready.set(true);
-                dispatcher.run(token).await;
-                Ok(())
-            }
-        });
-        supervisor.spawn(
-            "gateway",
-            gateway.clone().run_sweeper(sweeper_ready, shutdown.clone()),
-        );
-        tracing::info!(address = %self.local_addr, "Onboard is running.");
+        tracing::info!(address = %self.local_addr, roles = %roles, "Onboard is running.");
         supervisor.wait().await
+    }
+}
+
+/// Which roles a process runs: `onboard up` runs all, `onboard api|consumer|gateway` one each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// The producer API and the outbox relay.
+    pub api: bool,
+    /// The consumers (topics in `Settings::consumer`) and the notification dispatcher.
+    pub consumers: bool,
+    /// The WebSocket gateway, its registry sweeper and the management API.
+    pub gateway: bool,
+}
+
+impl Roles {
+    pub fn all() -> Self {
+        Self {
+            api: true,
+            consumers: true,
+            gateway: true,
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.api && self.consumers && self.gateway
+    }
+}
+
+impl std::fmt::Display for Roles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = [
+            (self.api, "api"),
+            (self.consumers, "consumer"),
+            (self.gateway, "gateway"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        f.write_str(&names.join("+"))
     }
 }

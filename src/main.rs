@@ -9,7 +9,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging();
     let result = match cli.command {
-        Command::Up(args) => cli::up::run(args).await,
+        Command::Up(args) => cli::up::up(args).await,
+        Command::Api(args) => cli::up::api(args).await,
+        Command::Consumer(args) => cli::up::consumer(args).await,
+        Command::Gateway(args) => cli::up::gateway(args).await,
         Command::Token(args) => cli::token::run(args).map(|token| println!("{token}")),
         Command::Watch(args) => cli::watch::run(args).await,
     };

@@ -33,6 +33,11 @@ impl StoreSettings {
         }
     }
 
+    /// The store the environment asks for; the embedded default otherwise.
+    pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self::embedded(data_dir))
+    }
+
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             Self::Sqlite { path } => Ok(SqliteStore::open(path).await?),
@@ -51,6 +56,18 @@ impl BusSettings {
     pub fn embedded(data_dir: &Path) -> Self {
         Self::Embedded {
             dir: data_dir.join(layout::BUS),
+        }
+    }
+
+    /// The bus the environment asks for; the embedded default otherwise.
+    pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
+        Ok(Self::embedded(data_dir))
+    }
+
+    /// Whether several processes can share this bus (the embedded log belongs to one process).
+    pub fn is_shared(&self) -> bool {
+        match self {
+            Self::Embedded { .. } => false,
         }
     }
 

@@ -21,6 +21,12 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process on the embedded defaults (SQLite, embedded bus, Maildir).
     Up(up::UpArgs),
+    /// Run the producer API and its outbox relay (production: beside consumers and gateways).
+    Api(up::ApiArgs),
+    /// Run the consumers (all topics, or one with --topic / KAFKA_TOPIC) and the notifier.
+    Consumer(up::ConsumerArgs),
+    /// Run a WebSocket gateway node.
+    Gateway(up::GatewayArgs),
     /// Print a customer token signed with the configured (or the data directory's) secret.
     Token(token::TokenArgs),
     /// Follow a customer's events live over the WebSocket, like a browser would.

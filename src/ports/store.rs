@@ -219,6 +219,9 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long a dispatcher owns the notifications it claimed before another may take them.
+pub const NOTIFICATION_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Short adapter name for logs and `/readyz` (`sqlite`, `postgres`).
@@ -297,7 +300,10 @@ pub trait Store: Send + Sync + 'static {
     }
 
     // ---- notifications -----------------------------------------------------------------
-    /// Undelivered notifications whose next attempt is due at `now`, oldest first.
+    /// Claims undelivered notifications whose next attempt is due at `now`, oldest first: each
+    /// one's next attempt moves to `now + NOTIFICATION_LEASE`, so concurrent dispatchers (one per
+    /// consumer process) never deliver the same notification at once, and one whose dispatcher
+    /// died is taken up again after the lease.
     async fn notifications_due(
         &self,
         now: DateTime<Utc>,

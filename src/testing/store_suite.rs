@@ -51,7 +51,7 @@ macro_rules! store_suite {
             customers_never_read_each_others_events,
             timelines_follow_sequence_order_and_recent_events_come_newest_first,
             the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
-            a_notification_is_due_until_delivered_and_waits_after_a_failure,
+            a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_its_lease_ends,
             the_registry_hides_expired_connections_and_sweeps_them,
             touching_a_connection_extends_its_life_and_removing_it_deletes_it,
             connections_of_returns_only_that_customers_live_connections,
@@ -828,7 +828,7 @@ pub async fn the_projection_follows_the_newest_event_even_when_events_arrive_out
     );
 }
 
-pub async fn a_notification_is_due_until_delivered_and_waits_after_a_failure(
+pub async fn a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_its_lease_ends(
     store: Arc<dyn Store>,
 ) {
     let who = customer_id("c-1");
@@ -848,30 +848,44 @@ pub async fn a_notification_is_due_until_delivered_and_waits_after_a_failure(
         "not created yet"
     );
     assert_eq!(
-        store.notifications_due(at(1), 10).await.expect("due"),
-        vec![email.clone()]
-    );
-    assert_eq!(
-        store.notifications_due(at(2), 10).await.expect("due"),
-        vec![email.clone(), alert.clone()],
+        store.notifications_due(at(2), 1).await.expect("due"),
+        vec![email.clone()],
         "oldest first"
     );
     assert_eq!(
-        store.notifications_due(at(2), 1).await.expect("due"),
-        vec![email.clone()]
+        store.notifications_due(at(2), 10).await.expect("due"),
+        vec![alert.clone()],
+        "a claimed notification is not handed out again"
     );
+    assert!(store
+        .notifications_due(at(3), 10)
+        .await
+        .expect("due")
+        .is_empty());
 
     store
-        .notification_failed(&email.id, "smtp: connection refused", at(60))
+        .notification_failed(&email.id, "smtp: connection refused", at(30))
         .await
         .expect("failed");
-    assert_eq!(
-        store.notifications_due(at(30), 10).await.expect("due"),
-        vec![alert.clone()]
-    );
-    let retried = store.notifications_due(at(60), 10).await.expect("due");
+    assert!(store
+        .notifications_due(at(29), 10)
+        .await
+        .expect("due")
+        .is_empty());
+    let retried = store.notifications_due(at(30), 10).await.expect("due");
+    assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].id, email.id);
     assert_eq!(retried[0].attempts, 1);
+
+    // A dispatcher that claimed the alert and died: after the lease another one takes it up.
+    let lease = crate::ports::store::NOTIFICATION_LEASE.as_secs() as i64;
+    assert_eq!(
+        store
+            .notifications_due(at(2 + lease), 10)
+            .await
+            .expect("due"),
+        vec![alert.clone()]
+    );
 
     store
         .notification_delivered(&email.id, at(61))

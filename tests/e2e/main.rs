@@ -7,5 +7,6 @@ mod support;
 mod auth_and_isolation;
 mod invalid_input;
 mod restart;
+mod watch_cli;
 mod websocket;
 mod workflow;

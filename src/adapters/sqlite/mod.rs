@@ -209,7 +209,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Notification>> {
-        notifications::due(&self.read, now, limit).await
+        notifications::claim_due(&self.write, now, limit).await
     }
 
     async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {

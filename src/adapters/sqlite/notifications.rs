@@ -2,7 +2,7 @@
 
 use super::codec;
 use super::error::db;
-use crate::ports::store::{Notification, NotificationKind, StoreResult};
+use crate::ports::store::{Notification, NotificationKind, StoreResult, NOTIFICATION_LEASE};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, SqlitePool};
 
@@ -35,25 +35,33 @@ impl TryFrom<NotificationRow> for Notification {
     }
 }
 
-pub(super) async fn due(
-    pool: &SqlitePool,
+/// Claims due notifications for [`NOTIFICATION_LEASE`]: their next attempt moves past the lease,
+/// so a second dispatcher never takes the same one while the first delivers it.
+pub(super) async fn claim_due(
+    write: &SqlitePool,
     now: DateTime<Utc>,
     limit: i64,
 ) -> StoreResult<Vec<Notification>> {
-    sqlx::query_as::<_, NotificationRow>(
-        "SELECT id, event_id, kind, recipient, subject, body, created_at, attempts
-         FROM notifications
-         WHERE delivered_at IS NULL AND next_attempt_at <= ?
-         ORDER BY created_at, id LIMIT ?",
+    let lease_end = now + chrono::Duration::from_std(NOTIFICATION_LEASE).unwrap_or_default();
+    let mut claimed = sqlx::query_as::<_, NotificationRow>(
+        "UPDATE notifications SET next_attempt_at = ?
+         WHERE id IN (SELECT id FROM notifications
+                      WHERE delivered_at IS NULL AND next_attempt_at <= ?
+                      ORDER BY created_at, id LIMIT ?)
+         RETURNING id, event_id, kind, recipient, subject, body, created_at, attempts",
     )
+    .bind(codec::ts(lease_end))
     .bind(codec::ts(now))
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(write)
     .await
     .map_err(db)?
     .into_iter()
     .map(Notification::try_from)
-    .collect()
+    .collect::<StoreResult<Vec<_>>>()?;
+    // RETURNING does not keep the subquery's order.
+    claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(claimed)
 }
 
 /// Marks the notification delivered; a repeated call keeps the first delivery time.

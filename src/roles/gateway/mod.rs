@@ -10,11 +10,10 @@ mod session;
 use crate::auth::Authenticator;
 use crate::domain::event::Envelope;
 use crate::domain::ids::{ConnectionId, CustomerId};
-use crate::ports::pusher::{PushError, PushOutcome, Pusher};
-use crate::ports::store::{ConnectionRecord, Store};
+use crate::ports::pusher::PushOutcome;
+use crate::ports::store::Store;
 use crate::roles::api::problem::Problem;
 use crate::roles::supervisor::Readiness;
-use async_trait::async_trait;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap};
@@ -58,7 +57,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
-            node_url: "http://127.0.0.1:8080".into(),
+            node_url: String::new(),
             ttl: Duration::from_secs(120),
             heartbeat: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
@@ -148,11 +147,6 @@ impl Gateway {
             .with_state(self.clone())
     }
 
-    /// The pusher that reaches this node's sessions directly.
-    pub fn local_pusher(self: &Arc<Self>) -> Arc<dyn Pusher> {
-        Arc::new(LocalPusher(self.clone()))
-    }
-
     /// Queues an event for a local session; `Gone` when it is not here, and a session whose
     /// queue is full is closed as too slow (and reported gone) rather than allowed to stall us.
     pub fn push_local(
@@ -227,21 +221,6 @@ impl Gateway {
         origin
             .split_once("://")
             .is_some_and(|(_, rest)| rest == host)
-    }
-}
-
-struct LocalPusher(Arc<Gateway>);
-
-#[async_trait]
-impl Pusher for LocalPusher {
-    async fn push_event(
-        &self,
-        connection: &ConnectionRecord,
-        event: &Envelope,
-    ) -> Result<PushOutcome, PushError> {
-        Ok(self
-            .0
-            .push_local(connection.connection_id, Arc::new(event.clone())))
     }
 }
 

@@ -113,9 +113,9 @@ impl NotificationDispatcher {
         tracing::info!("Notification dispatcher stopped.");
     }
 
-    /// One round: delivers the notifications due at `now` and records each outcome. Stops early
-    /// (between deliveries) when `shutdown` is cancelled, and on the first store error, since
-    /// outcomes that cannot be recorded would only be delivered again.
+    /// One round: claims the notifications due at `now`, delivers them and records each outcome.
+    /// Stops on the first store error, since outcomes that cannot be recorded would only be
+    /// delivered again (after the claim's lease).
     pub async fn dispatch_due(
         &self,
         now: DateTime<Utc>,
@@ -130,8 +130,18 @@ impl NotificationDispatcher {
             ..DispatchReport::default()
         };
         for notification in &due {
-            if shutdown.is_cancelled() {
-                break;
+            // Claimed notifications are delivered even while stopping (a graceful stop drains),
+            // unless the notifier is failing: then the rest are handed back at once rather than
+            // waiting out their lease or holding up the stop.
+            if shutdown.is_cancelled() && report.retried > 0 {
+                self.store
+                    .notification_failed(
+                        &notification.id,
+                        "not attempted: the dispatcher stopped",
+                        Utc::now(),
+                    )
+                    .await?;
+                continue;
             }
             let result = tokio::time::timeout(
                 self.config.delivery_timeout,
