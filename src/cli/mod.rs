@@ -1,6 +1,7 @@
 //! The command line: `onboard up | token | watch`, parsed with clap; `main.rs` only dispatches.
 
 pub mod token;
+pub mod topics;
 pub mod up;
 pub mod watch;
 
@@ -31,6 +32,10 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Follow a customer's events live over the WebSocket, like a browser would.
     Watch(watch::WatchArgs),
+    /// Create, list and describe the bus topics (like kafka-topics.sh).
+    Topics(topics::TopicsArgs),
+    /// Committed offsets and lag of a consumer group (like kafka-consumer-groups.sh).
+    Groups(topics::GroupsArgs),
 }
 
 /// Sets up logging to stderr: human-readable, or JSON with `ONBOARD_LOG_FORMAT=json`.

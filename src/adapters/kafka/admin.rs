@@ -214,12 +214,25 @@ async fn watermarks(
     blocking(move || {
         let mut marks = BTreeMap::new();
         for (topic, partition) in wanted {
-            let mark = producer
-                .client()
-                .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
-                .map_err(|e| {
-                    error::map(&e, &format!("reading the offsets of {topic} [{partition}]"))
-                })?;
+            // A leader that was just elected (new topic, broker restart) answers "not leader"
+            // for a moment: retry transient answers within the metadata timeout.
+            let started = Instant::now();
+            let mark = loop {
+                match producer
+                    .client()
+                    .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
+                {
+                    Ok(mark) => break mark,
+                    Err(e) => {
+                        let mapped =
+                            error::map(&e, &format!("reading the offsets of {topic} [{partition}]"));
+                        if !mapped.is_transient() || started.elapsed() > METADATA_TIMEOUT {
+                            return Err(mapped);
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            };
             marks.insert((topic, partition), mark);
         }
         Ok(marks)
@@ -302,9 +315,20 @@ pub async fn describe_group(
         let reader: BaseConsumer = config
             .create()
             .map_err(|e| error::map(&e, "creating a Kafka consumer"))?;
-        reader
-            .committed_offsets(tpl, METADATA_TIMEOUT)
-            .map_err(|e| error::map(&e, "reading the group's committed offsets"))
+        // The group coordinator may still be loading (a fresh cluster, a moved coordinator).
+        let started = Instant::now();
+        loop {
+            match reader.committed_offsets(tpl.clone(), METADATA_TIMEOUT) {
+                Ok(committed) => return Ok(committed),
+                Err(e) => {
+                    let mapped = error::map(&e, "reading the group's committed offsets");
+                    if !mapped.is_transient() || started.elapsed() > METADATA_TIMEOUT {
+                        return Err(mapped);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
     })
     .await??;
     let mut lags = Vec::new();

@@ -55,10 +55,11 @@ impl ClientContext for OnboardContext {
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
             | RDKafkaLogLevel::Error => tracing::warn!(target: "librdkafka", facility = fac, "{message}"),
-            RDKafkaLogLevel::Warning | RDKafkaLogLevel::Notice => {
-                tracing::info!(target: "librdkafka", facility = fac, "{message}")
-            }
-            RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug => {
+            // Retries during broker start-up or leader moves pass by themselves.
+            RDKafkaLogLevel::Warning
+            | RDKafkaLogLevel::Notice
+            | RDKafkaLogLevel::Info
+            | RDKafkaLogLevel::Debug => {
                 tracing::debug!(target: "librdkafka", facility = fac, "{message}")
             }
         }
