@@ -102,7 +102,9 @@ fn free_port() -> u16 {
 }
 
 fn start_binary(data_dir: &std::path::Path, port: u16) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_onboard"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
+    bus_env(&mut command, data_dir);
+    command
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("ONBOARD_JWT_SECRET", SECRET)

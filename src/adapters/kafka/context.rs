@@ -6,6 +6,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The last error librdkafka reported on a client.
@@ -34,11 +35,17 @@ impl ClientIssue {
 #[derive(Debug, Default, Clone)]
 pub struct OnboardContext {
     last_issue: Arc<Mutex<Option<ClientIssue>>>,
+    /// Set once a consumer received its first assignment (possibly empty).
+    assigned: Arc<AtomicBool>,
 }
 
 impl OnboardContext {
     pub fn last_issue(&self) -> Option<ClientIssue> {
         self.last_issue.lock().ok().and_then(|guard| guard.clone())
+    }
+
+    pub fn assigned(&self) -> bool {
+        self.assigned.load(Ordering::Acquire)
     }
 
     pub fn clear_issue(&self) {
@@ -86,6 +93,12 @@ impl ClientContext for OnboardContext {
 impl ConsumerContext for OnboardContext {
     /// Before partitions move to another member, commit what this member acknowledged, so the
     /// next owner starts right after it (nothing acknowledged is delivered twice needlessly).
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assigned.store(true, Ordering::Release);
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             if partitions.count() == 0 {

@@ -256,7 +256,7 @@ impl EventBus for KafkaBus {
             return Err(BusError::Invalid("a subscription needs a topic".into()));
         }
         self.ensure_topics(&topics).await?;
-        let subscription = subscription::KafkaSubscription::join(&self.settings, options)?;
+        let subscription = subscription::KafkaSubscription::join(&self.settings, options).await?;
         Ok(Box::new(subscription))
     }
 

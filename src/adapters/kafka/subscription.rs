@@ -19,6 +19,9 @@ use tokio::task::JoinHandle;
 const SESSION_TIMEOUT_MS: &str = "10000";
 /// How often stored (acknowledged) offsets are committed in the background.
 const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
+/// How long joining waits for the first assignment before going on (a restarted process may
+/// wait for the session of its killed predecessor to expire).
+const JOIN_WAIT: Duration = Duration::from_secs(5);
 
 type Consumer_ = BaseConsumer<OnboardContext>;
 type Batch = Result<Vec<ConsumedRecord>, BusError>;
@@ -29,10 +32,15 @@ pub struct KafkaSubscription {
     /// A poll whose caller stopped waiting: its records are handed out by the next `poll`, so
     /// none is skipped (skipping one and acknowledging a later offset would lose it).
     in_flight: Option<JoinHandle<Batch>>,
+    /// Records fetched while joining, handed out first.
+    early: Vec<ConsumedRecord>,
 }
 
 impl KafkaSubscription {
-    pub fn join(settings: &KafkaSettings, options: SubscribeOptions) -> Result<Self, BusError> {
+    /// Joins the group and waits (boundedly) until the member got its first assignment, so a
+    /// process is ready only once its consumers own partitions; records fetched meanwhile are
+    /// kept for the first `poll`.
+    pub async fn join(settings: &KafkaSettings, options: SubscribeOptions) -> Result<Self, BusError> {
         let mut config = settings.client_config();
         config
             .set("group.id", &options.group)
@@ -46,21 +54,44 @@ impl KafkaSubscription {
                     StartFrom::Latest => "latest",
                 },
             )
+            // Incremental rebalances: a member joining or leaving moves only the partitions that
+            // must move; everyone else keeps consuming (the six consumers of a process share a
+            // group but not topics, so one joining never stops the others).
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS)
-            .set("heartbeat.interval.ms", "1000")
+            .set("heartbeat.interval.ms", "500")
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false");
+        let context = OnboardContext::default();
         let consumer: Consumer_ = config
-            .create_with_context(OnboardContext::default())
+            .create_with_context(context.clone())
             .map_err(|e| error::map(&e, "creating the Kafka consumer"))?;
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
             .map_err(|e| error::map(&e, &format!("subscribing to {}", topics.join(", "))))?;
+        let consumer = Arc::new(consumer);
+        let max_batch = options.max_batch.max(1);
+        let joining = consumer.clone();
+        let early = blocking(move || {
+            let started = Instant::now();
+            let mut early = Vec::new();
+            while !context.assigned() && started.elapsed() < JOIN_WAIT {
+                early.extend(poll_batch(&joining, Duration::from_millis(100), max_batch)?);
+            }
+            if !context.assigned() {
+                tracing::warn!(
+                    "The consumer group has not assigned partitions yet; it keeps joining in the background."
+                );
+            }
+            Ok::<_, BusError>(early)
+        })
+        .await??;
         Ok(Self {
-            consumer: Some(Arc::new(consumer)),
-            max_batch: options.max_batch.max(1),
+            consumer: Some(consumer),
+            max_batch,
             in_flight: None,
+            early,
         })
     }
 
@@ -72,6 +103,10 @@ impl KafkaSubscription {
 #[async_trait]
 impl Subscription for KafkaSubscription {
     async fn poll(&mut self, max_wait: Duration) -> Result<Vec<ConsumedRecord>, BusError> {
+        if !self.early.is_empty() {
+            let take = self.early.len().min(self.max_batch);
+            return Ok(self.early.drain(..take).collect());
+        }
         if self.in_flight.is_none() {
             let consumer = self.consumer()?;
             let max_batch = self.max_batch;
