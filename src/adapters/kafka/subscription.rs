@@ -22,6 +22,8 @@ const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 /// How long joining waits for the first assignment before going on (a restarted process may
 /// wait for the session of its killed predecessor to expire).
 const JOIN_WAIT: Duration = Duration::from_secs(5);
+/// How long `commit` keeps serving a rebalance and retrying before it reports failure.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
 
 type Consumer_ = BaseConsumer<OnboardContext>;
 type Batch = Result<Vec<ConsumedRecord>, BusError>;
@@ -135,8 +137,38 @@ impl Subscription for KafkaSubscription {
     }
 
     async fn commit(&mut self) -> Result<(), BusError> {
+        if let Some(handle) = self.in_flight.take() {
+            // Keep what an abandoned poll fetched: the commit below may poll too.
+            let fetched = handle
+                .await
+                .map_err(|e| BusError::Unavailable(format!("a Kafka poll task failed: {e}")))??;
+            self.early.extend(fetched);
+        }
         let consumer = self.consumer()?;
-        blocking(move || commit_stored(&consumer)).await?
+        let max_batch = self.max_batch;
+        let (result, fetched) = blocking(move || {
+            let started = Instant::now();
+            let mut fetched = Vec::new();
+            loop {
+                match commit_stored(&consumer) {
+                    // A rebalance is under way: serve it (a poll does), then commit again.
+                    Err(CommitError::Rebalancing(_)) if started.elapsed() < COMMIT_PATIENCE => {
+                        match poll_batch(&consumer, Duration::from_millis(100), max_batch) {
+                            Ok(batch) => fetched.extend(batch),
+                            Err(error) => return (Err(error), fetched),
+                        }
+                    }
+                    Err(CommitError::Rebalancing(error) | CommitError::Other(error)) => {
+                        return (Err(error), fetched)
+                    }
+                    Ok(()) => return (Ok(()), fetched),
+                }
+            }
+        })
+        .await?;
+        // Records fetched while serving the rebalance are handed out by the next poll, in order.
+        self.early.extend(fetched);
+        result
     }
 
     async fn close(mut self: Box<Self>) -> Result<(), BusError> {
@@ -148,7 +180,13 @@ impl Subscription for KafkaSubscription {
             return Ok(());
         };
         blocking(move || {
-            let committed = commit_stored(&consumer);
+            let committed = match commit_stored(&consumer) {
+                // Closing with auto-commit on commits the stored offsets once more, after the
+                // rebalance; what moved meanwhile is re-read by its new owner (at-least-once).
+                Err(CommitError::Rebalancing(_)) => Ok(()),
+                Err(CommitError::Other(error)) => Err(error),
+                Ok(()) => Ok(()),
+            };
             // Dropping the last handle closes the consumer: it leaves the group, so its
             // partitions move to the other members at once.
             drop(consumer);
@@ -172,12 +210,24 @@ impl Drop for KafkaSubscription {
     }
 }
 
-fn commit_stored(consumer: &Consumer_) -> Result<(), BusError> {
+enum CommitError {
+    /// The group is rebalancing; committing again after serving the rebalance succeeds.
+    Rebalancing(BusError),
+    Other(BusError),
+}
+
+fn commit_stored(consumer: &Consumer_) -> Result<(), CommitError> {
+    use RDKafkaErrorCode as C;
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => Ok(()),
-        // Nothing acknowledged since the last commit.
-        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
-        Err(e) => Err(error::map(&e, "committing offsets")),
+        Err(e) => match e.rdkafka_error_code() {
+            // Nothing acknowledged since the last commit.
+            Some(C::NoOffset) => Ok(()),
+            Some(C::RebalanceInProgress | C::IllegalGeneration | C::UnknownMemberId) => Err(
+                CommitError::Rebalancing(error::map(&e, "committing offsets during a rebalance")),
+            ),
+            _ => Err(CommitError::Other(error::map(&e, "committing offsets"))),
+        },
     }
 }
 
