@@ -109,7 +109,8 @@ impl KafkaSettings {
             password: None,
             ca_file: None,
             replication_factor: DEFAULT_REPLICATION_FACTOR,
-            client_id: "onboard".into(),
+            // The pid tells the members of several processes apart (kafka-consumer-groups --members).
+            client_id: format!("onboard-{}", std::process::id()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
