@@ -35,7 +35,9 @@ async fn killing_a_broker_under_load_loses_no_acknowledged_record() {
             std::env::var("ONBOARD_REQUIRE_KAFKA").is_err(),
             "this test needs a 3-broker cluster (scripts/kafka.sh start --nodes 3), found {brokers_up}"
         );
-        eprintln!("\n*** SKIPPED: needs a 3-broker cluster (scripts/kafka.sh start --nodes 3). ***\n");
+        eprintln!(
+            "\n*** SKIPPED: needs a 3-broker cluster (scripts/kafka.sh start --nodes 3). ***\n"
+        );
         return;
     }
     let topic = kafka_support::unique("failover");
@@ -81,7 +83,10 @@ async fn killing_a_broker_under_load_loses_no_acknowledged_record() {
     // Once a third of the load is acknowledged, kill broker 3 without warning.
     let started = Instant::now();
     while acked.lock().unwrap().len() < total / 3 {
-        assert!(started.elapsed() < Duration::from_secs(60), "publishing stalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "publishing stalled"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _restart = RestartOnDrop;

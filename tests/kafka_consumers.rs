@@ -91,7 +91,12 @@ impl System {
             .send()
             .await
             .expect("the API answers");
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
         true
     }
 
@@ -154,7 +159,11 @@ impl System {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         for id in customers {
-            assert_eq!(self.stored_events(id).await, 1, "duplicate event rows for {id}");
+            assert_eq!(
+                self.stored_events(id).await,
+                1,
+                "duplicate event rows for {id}"
+            );
         }
         let mails = self.mails_per_customer();
         assert_eq!(mails.len(), customers.len());
@@ -352,6 +361,8 @@ fn an_assignment_is_parsed_from_the_consumer_protocol() {
     let mut bytes = vec![0, 1, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2];
     bytes.extend(0i32.to_be_bytes());
     bytes.extend(2i32.to_be_bytes());
-    assert_eq!(parse_assignment(&bytes), vec![("t".to_string(), vec![0, 2])]);
+    assert_eq!(
+        parse_assignment(&bytes),
+        vec![("t".to_string(), vec![0, 2])]
+    );
 }
-

@@ -104,7 +104,10 @@ async fn a_poison_record_lands_in_the_dead_letter_topic_and_the_partition_keeps_
         {
             break r;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no dead letter");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dead letter"
+        );
     };
     assert_eq!(dead.value, Bytes::from_static(b"{this is not an envelope"));
     assert_eq!(dead.key.as_deref(), Some("poisoned"));
@@ -132,9 +135,15 @@ async fn a_poison_record_lands_in_the_dead_letter_topic_and_the_partition_keeps_
         .await
         .expect("describe the group");
     let started = Instant::now();
-    let mut lag = lags.iter().find(|l| l.partition == poison.partition).cloned();
+    let mut lag = lags
+        .iter()
+        .find(|l| l.partition == poison.partition)
+        .cloned();
     while lag.as_ref().is_some_and(|l| l.lag() != 0) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the partition is stuck: {lag:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the partition is stuck: {lag:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
         lag = bus
             .describe_group(&id, std::slice::from_ref(&topic))

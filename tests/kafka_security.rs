@@ -5,15 +5,19 @@ mod kafka_support;
 
 use bytes::Bytes;
 use onboard::adapters::kafka::KafkaBus;
-use onboard::ports::bus::{BusError, EventBus, OutgoingRecord, StartFrom, SubscribeOptions, TopicSpec};
+use onboard::ports::bus::{
+    BusError, EventBus, OutgoingRecord, StartFrom, SubscribeOptions, TopicSpec,
+};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scram_over_tls_publishes_and_consumes() {
     kafka_or_skip!();
-    let bus = KafkaBus::connect(kafka_support::scram_settings(&kafka_support::scram_password()))
-        .await
-        .expect("SCRAM-SHA-512 over TLS connects");
+    let bus = KafkaBus::connect(kafka_support::scram_settings(
+        &kafka_support::scram_password(),
+    ))
+    .await
+    .expect("SCRAM-SHA-512 over TLS connects");
     let topic = kafka_support::unique("scram");
     bus.create_topics(&[TopicSpec {
         name: topic.clone(),
@@ -49,7 +53,10 @@ async fn scram_over_tls_publishes_and_consumes() {
         if let Some(r) = batch.into_iter().next() {
             break r;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing arrived");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing arrived"
+        );
     };
     assert_eq!(record.value, Bytes::from_static(b"over tls"));
     assert_eq!(record.header("event-id"), Some("e-1"));
@@ -67,7 +74,10 @@ async fn a_wrong_password_fails_with_an_authentication_error_within_seconds() {
     match result {
         Err(BusError::Auth(message)) => {
             assert!(message.contains("refused the credentials"), "{message}");
-            assert!(!message.contains("not-the-password"), "the password leaked: {message}");
+            assert!(
+                !message.contains("not-the-password"),
+                "the password leaked: {message}"
+            );
         }
         Err(other) => panic!("expected an authentication error, got {other:?}"),
         Ok(_) => panic!("a wrong password was accepted"),

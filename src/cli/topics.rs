@@ -13,7 +13,12 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 pub struct BusTarget {
     /// Data directory of the embedded bus.
-    #[arg(long, global = true, env = "ONBOARD_DATA_DIR", default_value = "./onboard-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ONBOARD_DATA_DIR",
+        default_value = "./onboard-data"
+    )]
     pub data_dir: PathBuf,
     /// Prefix of the topic names (as given to `onboard up`).
     #[arg(long, global = true, env = "ONBOARD_TOPIC_PREFIX", default_value = "")]
@@ -28,7 +33,10 @@ impl BusTarget {
         TopicNames::with_prefix(&self.topic_prefix).map_err(anyhow::Error::msg)
     }
 
-    async fn open(&self, replication_factor: Option<i16>) -> anyhow::Result<(BusSettings, Arc<dyn EventBus>)> {
+    async fn open(
+        &self,
+        replication_factor: Option<i16>,
+    ) -> anyhow::Result<(BusSettings, Arc<dyn EventBus>)> {
         let settings = BusSettings::choose(self.bus, &self.data_dir)?
             .with_replication_factor(replication_factor);
         let bus = settings.open().await?;
@@ -59,9 +67,7 @@ pub enum TopicsCommand {
     List,
     /// Partitions (leader, replicas, in-sync replicas, offsets) and configs of topics
     /// (default: Onboard's topics and dead-letter topics).
-    Describe {
-        topics: Vec<String>,
-    },
+    Describe { topics: Vec<String> },
 }
 
 #[derive(Debug, Args)]
@@ -115,7 +121,11 @@ pub async fn topics(args: TopicsArgs) -> anyhow::Result<()> {
         TopicsCommand::Describe { topics } => {
             let (_, bus) = args.target.open(None).await?;
             let topics = if topics.is_empty() {
-                names.all().into_iter().chain(names.dead_letters()).collect()
+                names
+                    .all()
+                    .into_iter()
+                    .chain(names.dead_letters())
+                    .collect()
             } else {
                 topics
             };
@@ -292,6 +302,9 @@ mod tests {
         assert!(text.starts_with(
             "Topic: t  PartitionCount: 1  ReplicationFactor: 2  Configs: retention.ms=604800000\n"
         ));
-        assert!(text.contains("    0          2       2,3       2    0             5\n"), "{text}");
+        assert!(
+            text.contains("    0          2       2,3       2    0             5\n"),
+            "{text}"
+        );
     }
 }

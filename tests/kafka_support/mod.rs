@@ -85,5 +85,8 @@ pub fn scram_password() -> String {
 
 /// A name no other test (or earlier run on the same broker) uses.
 pub fn unique(base: &str) -> String {
-    format!("{base}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{base}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }

@@ -3,9 +3,7 @@
 
 use super::{blocking, error, KafkaBus, METADATA_TIMEOUT};
 use crate::ports::bus::{BusError, PartitionInfo, PartitionLag, TopicInfo, TopicSpec};
-use rdkafka::admin::{
-    AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
@@ -224,8 +222,10 @@ async fn watermarks(
                 {
                     Ok(mark) => break mark,
                     Err(e) => {
-                        let mapped =
-                            error::map(&e, &format!("reading the offsets of {topic} [{partition}]"));
+                        let mapped = error::map(
+                            &e,
+                            &format!("reading the offsets of {topic} [{partition}]"),
+                        );
                         if !mapped.is_transient() || started.elapsed() > METADATA_TIMEOUT {
                             return Err(mapped);
                         }
@@ -240,7 +240,10 @@ async fn watermarks(
     .await?
 }
 
-pub async fn describe_topics(bus: &KafkaBus, topics: &[String]) -> Result<Vec<TopicInfo>, BusError> {
+pub async fn describe_topics(
+    bus: &KafkaBus,
+    topics: &[String],
+) -> Result<Vec<TopicInfo>, BusError> {
     let views = topic_views(bus, topics).await?;
     let marks = watermarks(bus, &views).await?;
     let specifiers: Vec<ResourceSpecifier<'_>> = topics
@@ -255,7 +258,10 @@ pub async fn describe_topics(bus: &KafkaBus, topics: &[String]) -> Result<Vec<To
     let mut out = Vec::with_capacity(views.len());
     for (view, config) in views.into_iter().zip(configs) {
         let resource = config.map_err(|code| {
-            error::map_code(code, &format!("describing the configs of {}: {code}", view.name))
+            error::map_code(
+                code,
+                &format!("describing the configs of {}: {code}", view.name),
+            )
         })?;
         // Like kafka-topics.sh: only what is set on the topic itself, not broker defaults.
         let mut topic_configs: Vec<(String, String)> = resource

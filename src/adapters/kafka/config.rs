@@ -220,7 +220,10 @@ impl KafkaSettings {
                     self.security_protocol.as_str()
                 ));
             } else if !ca.is_file() {
-                problems.push(format!("KAFKA_CA_FILE {} is not a readable file", ca.display()));
+                problems.push(format!(
+                    "KAFKA_CA_FILE {} is not a readable file",
+                    ca.display()
+                ));
             }
         }
         if self.replication_factor < 1 {

@@ -61,7 +61,9 @@ impl ClientContext for OnboardContext {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::warn!(target: "librdkafka", facility = fac, "{message}"),
+            | RDKafkaLogLevel::Error => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{message}")
+            }
             // Retries during broker start-up or leader moves pass by themselves.
             RDKafkaLogLevel::Warning
             | RDKafkaLogLevel::Notice
@@ -106,8 +108,7 @@ impl ConsumerContext for OnboardContext {
             }
             match consumer.commit_consumer_state(CommitMode::Sync) {
                 Ok(()) => tracing::debug!("Committed acknowledged offsets before a rebalance."),
-                Err(error)
-                    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+                Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
                 Err(error) => tracing::warn!(
                     error = %error,
                     "Committing before a rebalance failed; the next owner may see some records again."

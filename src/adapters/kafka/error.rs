@@ -38,7 +38,11 @@ pub fn map_code(code: RDKafkaErrorCode, message: &str) -> BusError {
 }
 
 /// The error for a cluster that did not answer in time, explained by what librdkafka last saw.
-pub fn unreachable(brokers: &str, waited: std::time::Duration, issue: Option<ClientIssue>) -> BusError {
+pub fn unreachable(
+    brokers: &str,
+    waited: std::time::Duration,
+    issue: Option<ClientIssue>,
+) -> BusError {
     match issue {
         Some(issue) if issue.is_auth() => BusError::Auth(format!(
             "the Kafka brokers at {brokers} refused the credentials (check KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SASL_MECHANISM): {}",

@@ -42,7 +42,10 @@ impl KafkaSubscription {
     /// Joins the group and waits (boundedly) until the member got its first assignment, so a
     /// process is ready only once its consumers own partitions; records fetched meanwhile are
     /// kept for the first `poll`.
-    pub async fn join(settings: &KafkaSettings, options: SubscribeOptions) -> Result<Self, BusError> {
+    pub async fn join(
+        settings: &KafkaSettings,
+        options: SubscribeOptions,
+    ) -> Result<Self, BusError> {
         let mut config = settings.client_config();
         config
             .set("group.id", &options.group)
