@@ -28,8 +28,9 @@ async fn main() -> anyhow::Result<()> {
     let bus: Arc<dyn EventBus> = match kind {
         "embedded" => EmbeddedBus::open(_dir.path())?,
         "kafka" => {
-            let mut settings = KafkaSettings::from_env()?
-                .ok_or_else(|| anyhow::anyhow!("set KAFKA_BROKERS (eval \"$(scripts/kafka.sh env)\")"))?;
+            let mut settings = KafkaSettings::from_env()?.ok_or_else(|| {
+                anyhow::anyhow!("set KAFKA_BROKERS (eval \"$(scripts/kafka.sh env)\")")
+            })?;
             settings.replication_factor = 1;
             KafkaBus::connect(settings).await?
         }
@@ -99,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
     let total_elapsed = started.elapsed();
     latencies.sort_unstable();
     call_times.sort_unstable();
-    let pct = |v: &[u64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0;
+    let pct =
+        |v: &[u64], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0;
     println!(
         "bus={kind} records={records} batch={batch} value={VALUE_BYTES}B replication={replication}\n\
          publish: {:.0} records/s ({:.2}s); publish call p50 {:.2} ms, p99 {:.2} ms\n\
