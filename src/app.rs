@@ -43,6 +43,8 @@ pub struct Settings {
     /// Serve `POST /dev/token` (development sign-in); never enabled on production roles.
     pub dev_token_endpoint: bool,
     pub roles: Roles,
+    /// The built web app served at `/` by processes that run the API (see `roles::web`).
+    pub web_dir: PathBuf,
 }
 
 impl Settings {
@@ -67,6 +69,7 @@ impl Settings {
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
             roles: Roles::all(),
+            web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
     }
 }
@@ -229,6 +232,9 @@ impl Application {
             auth: self.settings.dev_token_endpoint.then(|| self.auth.clone()),
             management_token: self.management_token.clone(),
         };
+        if roles.api {
+            router = router.merge(crate::roles::web::router(self.settings.web_dir.clone()));
+        }
         let router = router
             .merge(ops::router(ops_state))
             .layer(tower_http::trace::TraceLayer::new_for_http());

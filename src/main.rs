@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
         Command::Watch(args) => cli::watch::run(args).await,
         Command::Topics(args) => cli::topics::topics(args).await,
         Command::Groups(args) => cli::topics::groups(args).await,
+        Command::Migrate(args) => cli::migrate::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

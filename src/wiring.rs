@@ -5,6 +5,7 @@
 
 use crate::adapters::embedded_bus::EmbeddedBus;
 use crate::adapters::kafka::{KafkaBus, KafkaSettings};
+use crate::adapters::postgres::{AppliedMigration, DatabaseUrl, PostgresStore};
 use crate::adapters::sqlite::SqliteStore;
 use crate::ports::bus::EventBus;
 use crate::ports::store::Store;
@@ -24,6 +25,8 @@ pub mod layout {
 pub enum StoreSettings {
     /// One SQLite file (embedded default).
     Sqlite { path: PathBuf },
+    /// A PostgreSQL database shared by every process (`DATABASE_URL`); prints without password.
+    Postgres { url: DatabaseUrl },
 }
 
 impl StoreSettings {
@@ -34,14 +37,49 @@ impl StoreSettings {
         }
     }
 
-    /// The store the environment asks for; the embedded default otherwise.
+    /// PostgreSQL when `DATABASE_URL` is set (and not empty), else the embedded default.
     pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
-        Ok(Self::embedded(data_dir))
+        match std::env::var("DATABASE_URL") {
+            Ok(raw) if !raw.trim().is_empty() => Ok(Self::Postgres {
+                url: DatabaseUrl::parse(&raw)?,
+            }),
+            _ => Ok(Self::embedded(data_dir)),
+        }
     }
 
+    /// Opens the store, applying pending migrations.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             Self::Sqlite { path } => Ok(SqliteStore::open(path).await?),
+            Self::Postgres { url } => Ok(PostgresStore::open(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("PostgreSQL at {url}: {e}"))?),
+        }
+    }
+
+    /// Applies pending migrations and lists the ones applied (empty when up to date).
+    pub async fn migrate(&self) -> anyhow::Result<Vec<AppliedMigration>> {
+        match self {
+            Self::Sqlite { path } => {
+                let (store, applied) = SqliteStore::open_migrated(path).await?;
+                store.close().await;
+                Ok(applied)
+            }
+            Self::Postgres { url } => {
+                let failed = |e| anyhow::anyhow!("PostgreSQL at {url}: {e}");
+                let store = PostgresStore::connect(url).await.map_err(failed)?;
+                let applied = store.migrate().await.map_err(failed);
+                store.close().await;
+                applied
+            }
+        }
+    }
+
+    /// Where the store lives, for messages (never with a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("SQLite file {}", path.display()),
+            Self::Postgres { url } => format!("PostgreSQL {url}"),
         }
     }
 }

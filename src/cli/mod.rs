@@ -1,5 +1,6 @@
 //! The command line: `onboard up | token | watch`, parsed with clap; `main.rs` only dispatches.
 
+pub mod migrate;
 pub mod token;
 pub mod topics;
 pub mod up;
@@ -36,6 +37,8 @@ pub enum Command {
     Topics(topics::TopicsArgs),
     /// Committed offsets and lag of a consumer group (like kafka-consumer-groups.sh).
     Groups(topics::GroupsArgs),
+    /// Apply pending schema migrations to the store (`DATABASE_URL`, else the SQLite file).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Sets up logging to stderr: human-readable, or JSON with `ONBOARD_LOG_FORMAT=json`.

@@ -47,6 +47,9 @@ pub struct CommonArgs {
         default_value = "operators@onboard.local"
     )]
     pub operator_email: String,
+    /// The built web app to serve at `/` (`npx ng build` in `web/` writes it here).
+    #[arg(long, env = "ONBOARD_WEB_DIR", default_value = crate::roles::web::DEFAULT_WEB_DIR)]
+    pub web_dir: PathBuf,
 }
 
 /// Timing of the WebSocket gateway.
@@ -133,6 +136,7 @@ fn settings(listen: SocketAddr, common: CommonArgs, roles: Roles) -> anyhow::Res
     settings.consumer.start_from = common.starting_position;
     settings.consumer.operator_address = common.operator_email;
     settings.gateway.allowed_origins = common.allowed_origins;
+    settings.web_dir = common.web_dir;
     settings.topics = crate::ports::bus::TopicNames::with_prefix(&common.topic_prefix)
         .map_err(anyhow::Error::msg)?;
     settings.dev_token_endpoint = roles.is_all();
@@ -142,10 +146,11 @@ fn settings(listen: SocketAddr, common: CommonArgs, roles: Roles) -> anyhow::Res
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = args.common.data_dir.clone();
+    let web_dir = args.common.web_dir.clone();
     let mut settings = settings(args.listen, args.common, Roles::all())?;
     args.gateway.apply(&mut settings.gateway)?;
     let app = Application::build(settings).await?;
-    print_welcome(&app, &data_dir);
+    print_welcome(&app, &data_dir, &web_dir);
     app.run(super::shutdown_on_signals()).await
 }
 
@@ -211,15 +216,24 @@ async fn run_role(settings: Settings) -> anyhow::Result<()> {
     app.run(super::shutdown_on_signals()).await
 }
 
-fn print_welcome(app: &Application, data_dir: &std::path::Path) {
+fn print_welcome(app: &Application, data_dir: &std::path::Path, web_dir: &std::path::Path) {
     let addr = app.local_addr();
     let customer = CustomerId::parse("test-customer-123").expect("a valid example id");
     let token = app.authenticator().issue(&customer, DEFAULT_TOKEN_TTL_SECS);
     let base = format!("http://{addr}");
+    let page = if crate::roles::web::is_built(web_dir) {
+        format!("{base}/  (customers; operators: {base}/operator)")
+    } else {
+        format!(
+            "not built: run `{}` (or start with scripts/up.sh)",
+            crate::roles::web::BUILD_HINT
+        )
+    };
     let payload = r#"{"email":"test@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}"#;
     println!(
         r#"
 Onboard is up.
+  Web page     {page}
   API          {base}/v1  (OpenAPI: {base}/openapi.json)
   WebSocket    ws://{addr}/ws?customerId=…
   Operators    {base}/healthz  {base}/readyz  {base}/metrics

@@ -93,6 +93,14 @@ pub struct OutboxRecord {
     pub envelope: Envelope,
 }
 
+/// One consumed event with what its transaction writes besides it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub event: Envelope,
+    pub audit: AuditEntry,
+    pub notifications: Vec<Notification>,
+}
+
 /// What the consumer's transaction did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
@@ -259,6 +267,19 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEntry,
         notifications: &[Notification],
     ) -> StoreResult<RecordOutcome>;
+
+    /// [`Store::record_event`] for a whole poll batch in one transaction: all or nothing, one
+    /// outcome per item in order. Adapters override it to pay one commit for the batch.
+    async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(
+                self.record_event(&item.event, &item.audit, &item.notifications)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
+    }
 
     /// The customer's stored events with `sequence > after_sequence`, in sequence order.
     async fn events_after(

@@ -7,3 +7,4 @@ pub mod notify;
 pub mod ops;
 pub mod relay;
 pub mod supervisor;
+pub mod web;

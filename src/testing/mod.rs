@@ -4,4 +4,5 @@
 //! as Kafka and PostgreSQL) can run the very same cases.
 
 pub mod bus_suite;
+pub mod postgres;
 pub mod store_suite;

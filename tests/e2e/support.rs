@@ -1,9 +1,12 @@
 //! Test support: spawning the app, a customer client and a WebSocket tab.
 
 use futures::{SinkExt, StreamExt};
+use onboard::adapters::postgres::DatabaseUrl;
 use onboard::app::{Application, Settings};
 use onboard::auth::SecretSource;
+use onboard::wiring::StoreSettings;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -35,12 +38,52 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
         file: None,
     };
     settings.gateway.gap_wait = Duration::from_millis(500);
+    if let Some(url) = postgres_for(data_dir) {
+        settings.store = StoreSettings::Postgres { url };
+    }
     if let Some(kafka) = kafka_bus(data_dir) {
         settings.bus = onboard::wiring::BusSettings::Kafka(kafka.settings);
         settings.topics = onboard::ports::bus::TopicNames::with_prefix(&kafka.prefix).unwrap();
         settings.consumer.group = kafka.group;
     }
     settings
+}
+
+/// `ONBOARD_TEST_STORE=postgres` runs the suite on PostgreSQL (`DATABASE_URL`) instead of SQLite.
+pub const STORE_SWITCH: &str = "ONBOARD_TEST_STORE";
+
+/// With the switch set: the database of the app whose data directory is `data_dir`, created on
+/// first use and named after the directory, so an app restarted on the same directory (or
+/// started as a child process) finds its data again.
+pub fn postgres_for(data_dir: &Path) -> Option<DatabaseUrl> {
+    match std::env::var(STORE_SWITCH).as_deref() {
+        Ok("postgres") => {}
+        Ok("sqlite") | Err(_) => return None,
+        Ok(other) => panic!("{STORE_SWITCH}={other}: expected postgres or sqlite"),
+    }
+    let server = onboard::testing::postgres::server_from_env("e2e")
+        .unwrap_or_else(|| panic!("{STORE_SWITCH}=postgres needs DATABASE_URL"));
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let name = format!("onboard_e2e_{}", hex::encode(&digest[..10]));
+    // Creating it is async; tests call this from sync and async code alike.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(onboard::testing::postgres::create_database(&server, &name))
+    })
+    .join()
+    .expect("the database is created")
+    .into()
+}
+
+/// Points a child `onboard` process at the same store `settings` would choose for `data_dir`.
+pub fn store_env(command: &mut std::process::Command, data_dir: &Path) {
+    command.env_remove("DATABASE_URL");
+    if let Some(url) = postgres_for(data_dir) {
+        command.env("DATABASE_URL", url.expose_secret());
+    }
 }
 
 /// With `ONBOARD_TEST_BUS=kafka` (scripts/test.sh's second e2e run) apps use the Kafka at
@@ -64,8 +107,7 @@ pub fn kafka_bus(data_dir: &Path) -> Option<KafkaBusForTest> {
         .ok()
         .and_then(|rf| rf.parse().ok())
         .unwrap_or(1);
-    use sha2::Digest;
-    let digest = hex::encode(sha2::Sha256::digest(data_dir.to_string_lossy().as_bytes()));
+    let digest = hex::encode(Sha256::digest(data_dir.to_string_lossy().as_bytes()));
     let id = &digest[..12];
     Some(KafkaBusForTest {
         settings,

@@ -1,7 +1,6 @@
 //! Maps sqlx and SQLite failures onto the store port's error kinds.
 
 use crate::ports::store::StoreError;
-use sqlx::migrate::MigrateError;
 
 /// SQLite primary result codes (the low byte of an extended code) that mean "try again later".
 const SQLITE_BUSY: i64 = 5;
@@ -43,31 +42,6 @@ pub(super) fn db(err: sqlx::Error) -> StoreError {
                 _ => StoreError::Other(e.message().to_owned()),
             }
         }
-        sqlx::Error::PoolTimedOut => {
-            StoreError::Unavailable("timed out waiting for a database connection".into())
-        }
-        sqlx::Error::PoolClosed => StoreError::Unavailable("the store was closed".into()),
-        sqlx::Error::Io(e) => StoreError::Unavailable(format!("i/o: {e}")),
-        sqlx::Error::WorkerCrashed => {
-            StoreError::Unavailable("the SQLite worker thread stopped".into())
-        }
-        e @ (sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        e => StoreError::Other(e.to_string()),
-    }
-}
-
-/// A failed migration: the statement's own failure keeps its class; a database that was
-/// migrated by a newer build (or edited by hand) cannot be used by this one.
-pub(super) fn migrate(err: MigrateError) -> StoreError {
-    match err {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db(e),
-        e @ (MigrateError::VersionMissing(_)
-        | MigrateError::VersionMismatch(_)
-        | MigrateError::Dirty(_)) => StoreError::Corrupt(format!("schema migrations: {e}")),
-        e => StoreError::Other(format!("schema migrations: {e}")),
+        e => crate::adapters::sql_store::driver_error(e),
     }
 }

@@ -7,8 +7,8 @@ use crate::domain::event::{Envelope, EventDraft, Topic};
 use crate::domain::ids::{ApplicationId, CustomerId, EventId};
 use crate::domain::workflow::ApplicationStatus;
 use crate::ports::store::{
-    ApplicationProjection, AuditEntry, Notification, OutboxRecord, RecordOutcome, StoreError,
-    StoreResult,
+    ApplicationProjection, AuditEntry, EventRecord, Notification, OutboxRecord, RecordOutcome,
+    StoreError, StoreResult,
 };
 use chrono::Utc;
 use sqlx::{Executor, FromRow, Sqlite, SqliteConnection, SqlitePool};
@@ -109,6 +109,35 @@ pub(super) async fn record(
 ) -> StoreResult<RecordOutcome> {
     let now = codec::ts(Utc::now());
     let mut tx = write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let outcome = record_in(&mut tx, event, audit, notifications, &now).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(outcome)
+}
+
+/// Stores a consumer's whole poll batch in one transaction (one commit, one fsync), each event
+/// as [`record`] would.
+pub(super) async fn record_batch(
+    write: &SqlitePool,
+    batch: &[EventRecord],
+) -> StoreResult<Vec<RecordOutcome>> {
+    let now = codec::ts(Utc::now());
+    let mut tx = write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for item in batch {
+        outcomes
+            .push(record_in(&mut tx, &item.event, &item.audit, &item.notifications, &now).await?);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(outcomes)
+}
+
+async fn record_in(
+    tx: &mut SqliteConnection,
+    event: &Envelope,
+    audit: &AuditEntry,
+    notifications: &[Notification],
+    now: &str,
+) -> StoreResult<RecordOutcome> {
     let inserted = sqlx::query(
         "INSERT INTO events
            (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope, stored_at)
@@ -117,21 +146,21 @@ pub(super) async fn record(
     )
     .bind(event.id.to_string())
     .bind(event.customer_id.as_str())
-    .bind(sequence_param(event.sequence))
+    .bind(codec::sequence_param(event.sequence))
     .bind(event.application_id.map(|a| a.to_string()))
     .bind(event.topic.as_str())
     .bind(codec::ts(event.occurred_at))
     .bind(codec::json(event)?)
-    .bind(&now)
+    .bind(now)
     .execute(&mut *tx)
     .await
     .map_err(db)?;
     if inserted.rows_affected() == 0 {
-        // Dropping `tx` rolls back; the first delivery already wrote everything else.
+        // The first delivery already wrote everything else; nothing was written now.
         return Ok(RecordOutcome::Duplicate);
     }
     if let Some(application) = event.application_id {
-        project(&mut tx, application, event, &now).await?;
+        project(tx, application, event, now).await?;
     }
     sqlx::query(
         "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
@@ -166,7 +195,6 @@ pub(super) async fn record(
         .await
         .map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
     Ok(RecordOutcome::Inserted)
 }
 
@@ -184,7 +212,7 @@ async fn project(
         .and_then(|s| s.as_str())
         .and_then(ApplicationStatus::parse)
         .map(ApplicationStatus::as_str);
-    let sequence = sequence_param(event.sequence);
+    let sequence = codec::sequence_param(event.sequence);
     sqlx::query(
         "INSERT INTO application_projections
            (application_id, customer_id, last_event_id, last_event_type, last_sequence, status,
@@ -218,11 +246,6 @@ async fn project(
     Ok(())
 }
 
-/// Sequences above `i64::MAX` cannot be produced by the store; clamp rather than wrap.
-fn sequence_param(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
-}
-
 #[derive(FromRow)]
 struct EnvelopeRow {
     envelope: String,
@@ -254,7 +277,7 @@ pub(super) async fn events_after(
              ORDER BY sequence, event_id LIMIT ?",
         )
         .bind(customer.as_str())
-        .bind(sequence_param(after_sequence))
+        .bind(codec::sequence_param(after_sequence))
         .bind(limit),
     )
     .await

@@ -19,14 +19,15 @@ mod registry;
 mod state;
 mod tx;
 
+pub use crate::adapters::sql_store::AppliedMigration;
 pub use tx::SqliteTx;
 
 use crate::domain::event::Envelope;
 use crate::domain::ids::{ApplicationId, ConnectionId, CustomerId, EventId};
 use crate::ports::store::{
     ApplicationProjection, ApplicationRecord, AuditEntry, ConnectionRecord, CustomerRecord,
-    DocumentRecord, KycRecord, Notification, OutboxRecord, RecommendationRecord, RecordOutcome,
-    Store, StoreError, StoreResult, StoreStats, StoreTx,
+    DocumentRecord, EventRecord, KycRecord, Notification, OutboxRecord, RecommendationRecord,
+    RecordOutcome, Store, StoreError, StoreResult, StoreStats, StoreTx,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -37,6 +38,9 @@ use sqlx::sqlite::{
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The schema, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Connections of the read pool; SQLite readers in WAL mode do not block each other.
 const READ_CONNECTIONS: u32 = 4;
@@ -56,6 +60,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating the file and its parent directories if needed) and migrates the database.
     pub async fn open(path: &Path) -> Result<Arc<SqliteStore>, StoreError> {
+        Ok(Self::open_migrated(path).await?.0)
+    }
+
+    /// [`open`](Self::open), also listing the migrations this call applied (for `onboard migrate`).
+    pub async fn open_migrated(
+        path: &Path,
+    ) -> Result<(Arc<SqliteStore>, Vec<AppliedMigration>), StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
                 StoreError::Unavailable(format!(
@@ -79,10 +90,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&write)
-            .await
-            .map_err(error::migrate)?;
+        let applied = crate::adapters::sql_store::run_migrations(&MIGRATOR, &write, db).await?;
 
         // Opened after the migration so readers never see a half-built schema.
         let read = SqlitePoolOptions::new()
@@ -92,7 +100,7 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         tracing::info!(path = %path.display(), "Opened the SQLite store.");
-        Ok(Arc::new(SqliteStore { write, read }))
+        Ok((Arc::new(SqliteStore { write, read }), applied))
     }
 
     /// Closes both pools, waiting for connections in use to be returned; later calls fail with
@@ -162,6 +170,10 @@ impl Store for SqliteStore {
         notifications: &[Notification],
     ) -> StoreResult<RecordOutcome> {
         events::record(&self.write, event, audit, notifications).await
+    }
+
+    async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
+        events::record_batch(&self.write, batch).await
     }
 
     async fn events_after(

@@ -9,7 +9,7 @@ use crate::ports::bus::{
     ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription, TopicNames,
 };
 use crate::ports::pusher::{PushOutcome, Pusher};
-use crate::ports::store::{AuditEntry, RecordOutcome, Store, StoreError};
+use crate::ports::store::{AuditEntry, EventRecord, RecordOutcome, Store, StoreError};
 use crate::roles::relay::Backoff;
 use crate::roles::supervisor::Readiness;
 use std::sync::Arc;
@@ -140,12 +140,10 @@ impl ConsumerRole {
                 }
                 Err(error) => return Err(error.into()),
             };
-            for record in &records {
-                match self.handle_with_retries(record, &shutdown).await {
-                    Handled::Done => subscription.ack(record),
-                    // Not acknowledged: the record is delivered again after restart.
-                    Handled::ShuttingDown => break 'outer,
-                }
+            match self.handle_batch(&records, &shutdown).await {
+                Handled::Done => records.iter().for_each(|r| subscription.ack(r)),
+                // Not acknowledged: the records are delivered again after restart.
+                Handled::ShuttingDown => break 'outer,
             }
             if !records.is_empty() {
                 if let Err(error) = subscription.commit().await {
@@ -194,12 +192,63 @@ impl ConsumerRole {
         }
     }
 
-    /// Stores the event with its projection, audit row and notifications, then pushes it.
-    #[tracing::instrument(skip_all, fields(topic = %record.topic, offset = record.offset, event_id))]
-    async fn process(&self, record: &ConsumedRecord) -> Result<(), ProcessError> {
+    /// Stores a poll batch in one transaction (one commit for the batch), then pushes its
+    /// events. A batch with an unreadable record, or one the store refuses for good, is handled
+    /// record by record instead, so the bad record is retried and dead-lettered on its own.
+    async fn handle_batch(
+        &self,
+        records: &[ConsumedRecord],
+        shutdown: &CancellationToken,
+    ) -> Handled {
+        let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            let prepared: Result<Vec<EventRecord>, ProcessError> = async {
+                let mut items = Vec::with_capacity(records.len());
+                for record in records {
+                    items.push(self.prepare(record).await?);
+                }
+                Ok(items)
+            }
+            .await;
+            let error = match prepared {
+                Ok(items) => match self.store.record_events(&items).await {
+                    Ok(outcomes) => {
+                        self.after_commit(&items, &outcomes).await;
+                        return Handled::Done;
+                    }
+                    Err(error) => ProcessError::from(error),
+                },
+                Err(error) => error,
+            };
+            if let ProcessError::Poison(_) = error {
+                return self.handle_one_by_one(records, shutdown).await;
+            }
+            let delay = backoff.next_delay();
+            tracing::warn!(error = %error, records = records.len(), retry_in_ms = delay.as_millis() as u64, "Storing a batch failed; retrying.");
+            tokio::select! {
+                _ = shutdown.cancelled() => return Handled::ShuttingDown,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn handle_one_by_one(
+        &self,
+        records: &[ConsumedRecord],
+        shutdown: &CancellationToken,
+    ) -> Handled {
+        for record in records {
+            if let Handled::ShuttingDown = self.handle_with_retries(record, shutdown).await {
+                return Handled::ShuttingDown;
+            }
+        }
+        Handled::Done
+    }
+
+    /// Reads the record and builds what its transaction writes.
+    async fn prepare(&self, record: &ConsumedRecord) -> Result<EventRecord, ProcessError> {
         let event = Envelope::from_json(&record.value)
             .map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
-        tracing::Span::current().record("event_id", tracing::field::display(event.id));
         if self.topics.name(event.topic) != record.topic {
             return Err(ProcessError::Poison(format!(
                 "an event of type {} on topic {}",
@@ -222,14 +271,36 @@ impl ConsumerRole {
             action: format!("{} consumed", event.topic),
             at: now,
         };
-        let outcome = self
-            .store
-            .record_event(&event, &audit, &notifications)
-            .await?;
-        if outcome == RecordOutcome::Inserted && !notifications.is_empty() {
+        Ok(EventRecord {
+            event,
+            audit,
+            notifications,
+        })
+    }
+
+    /// Wakes the notifier for new notifications and pushes every event, in order.
+    async fn after_commit(&self, items: &[EventRecord], outcomes: &[RecordOutcome]) {
+        let new_mail = items.iter().zip(outcomes).any(|(item, outcome)| {
+            *outcome == RecordOutcome::Inserted && !item.notifications.is_empty()
+        });
+        if new_mail {
             self.notifier_nudge.notify_one();
         }
-        self.push(&event).await;
+        for item in items {
+            self.push(&item.event).await;
+        }
+    }
+
+    /// Stores one record with its projection, audit row and notifications, then pushes it.
+    #[tracing::instrument(skip_all, fields(topic = %record.topic, offset = record.offset))]
+    async fn process(&self, record: &ConsumedRecord) -> Result<(), ProcessError> {
+        let item = self.prepare(record).await?;
+        let outcome = self
+            .store
+            .record_events(std::slice::from_ref(&item))
+            .await?;
+        self.after_commit(std::slice::from_ref(&item), &outcome)
+            .await;
         Ok(())
     }
 

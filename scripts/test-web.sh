@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The web page's tests: unit tests (vitest, `ng test`) and end-to-end tests (playwright-core
+# driving Debian's Chromium against the real `onboard up` binary). Installs Chromium if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null; then
+  echo "== web: installing Debian's chromium"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+export CHROME_BIN="${CHROME_BIN:-$(command -v chromium)}"
+
+scripts/web-build.sh
+
+echo "== web: unit tests"
+(cd web && NG_CLI_ANALYTICS=false npx ng test --watch=false)
+
+echo "== web: end-to-end tests"
+cargo build --locked --bin onboard
+target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+# A private copy: another build sharing the target directory cannot swap it mid-test.
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+cp "$target_dir/debug/onboard" "$bin_dir/onboard"
+(cd web && ONBOARD_BIN="$bin_dir/onboard" node --test --test-concurrency=1 e2e/)

@@ -1,0 +1,368 @@
+//! Runs the store behaviour suite against a real PostgreSQL server (`DATABASE_URL`), one fresh
+//! database per case, plus what only a shared server can show: row locks between concurrent
+//! transactions, racing idempotency keys, one active outbox relay, and losing the server.
+//!
+//! Without `DATABASE_URL` the cases skip with a message, unless `ONBOARD_REQUIRE_POSTGRES=1`
+//! (set by scripts/test.sh), which makes them fail.
+
+use async_trait::async_trait;
+use onboard::adapters::postgres::{DatabaseUrl, PostgresStore};
+use onboard::domain::event::Topic;
+use onboard::domain::workflow::ApplicationStatus;
+use onboard::ports::store::{IdempotentResponse, Store, StoreError};
+use onboard::testing::postgres::{create_database, server_from_env, unique_database_name};
+use onboard::testing::store_suite::{self, StoreHarness};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Each `fresh` store is a new database on the `DATABASE_URL` server.
+struct PostgresHarness {
+    server: Option<DatabaseUrl>,
+}
+
+impl PostgresHarness {
+    fn new() -> Self {
+        Self {
+            server: server_from_env("store_postgres"),
+        }
+    }
+}
+
+#[async_trait]
+impl StoreHarness for PostgresHarness {
+    async fn fresh(&self) -> Arc<dyn Store> {
+        open_fresh(self.server.as_ref().expect("a server")).await.1
+    }
+
+    fn available(&self) -> bool {
+        self.server.is_some()
+    }
+}
+
+onboard::store_suite!(PostgresHarness::new());
+
+/// A new database and a store on it.
+async fn open_fresh(server: &DatabaseUrl) -> (DatabaseUrl, Arc<PostgresStore>) {
+    let url = create_database(server, &unique_database_name("onboard_test")).await;
+    let store = PostgresStore::open(&url).await.expect("open the store");
+    (url, store)
+}
+
+/// The server for a PostgreSQL-only case, or `None` to skip.
+fn server(test: &str) -> Option<DatabaseUrl> {
+    server_from_env(test)
+}
+
+const LOCK_WAIT: Duration = Duration::from_millis(400);
+
+#[tokio::test]
+async fn two_transactions_on_one_application_take_turns_through_its_row_lock() {
+    let Some(server) = server("row lock") else {
+        return;
+    };
+    let (_, store) = open_fresh(&server).await;
+    let (_, application) = store_suite::seed_customer(&*store, "c-1", "ada@example.com").await;
+    let id = application.application_id;
+
+    let mut first = store.begin().await.expect("begin");
+    first
+        .application_for_update(id)
+        .await
+        .expect("lock")
+        .expect("the application");
+
+    let second_store = store.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = second_store.begin().await.expect("begin");
+        let seen = tx
+            .application_for_update(id)
+            .await
+            .expect("lock")
+            .expect("the application");
+        tx.commit().await.expect("commit");
+        seen.status
+    });
+    tokio::time::sleep(LOCK_WAIT).await;
+    assert!(
+        !second.is_finished(),
+        "the second transaction must wait for the first one's row lock"
+    );
+
+    first
+        .update_application(
+            id,
+            ApplicationStatus::DocumentsProcessed,
+            None,
+            store_suite::at(5),
+        )
+        .await
+        .expect("update");
+    first.commit().await.expect("commit");
+    let seen = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("the second transaction proceeds once the first committed")
+        .expect("no panic");
+    assert_eq!(
+        seen,
+        ApplicationStatus::DocumentsProcessed,
+        "the second transaction reads what the first committed"
+    );
+}
+
+#[tokio::test]
+async fn racing_requests_with_one_idempotency_key_store_one_answer_and_the_other_conflicts() {
+    let Some(server) = server("idempotency race") else {
+        return;
+    };
+    let (_, store) = open_fresh(&server).await;
+    let customer = store_suite::customer_id("c-1");
+    let answer = |body: &str| IdempotentResponse {
+        request_hash: "h".into(),
+        status: 201,
+        body: body.into(),
+    };
+
+    let mut first = store.begin().await.expect("begin");
+    let mut second = store.begin().await.expect("begin");
+    assert_eq!(
+        first.idempotent_response(&customer, "k").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        second.idempotent_response(&customer, "k").await.unwrap(),
+        None
+    );
+    first
+        .save_idempotent_response(&customer, "k", &answer("first"))
+        .await
+        .expect("the first insert goes through");
+
+    let customer_2 = customer.clone();
+    let loser = tokio::spawn(async move {
+        second
+            .save_idempotent_response(&customer_2, "k", &answer("second"))
+            .await
+    });
+    tokio::time::sleep(LOCK_WAIT).await;
+    assert!(
+        !loser.is_finished(),
+        "the second insert waits for the first transaction to decide"
+    );
+    first.commit().await.expect("commit");
+
+    let outcome = tokio::time::timeout(Duration::from_secs(5), loser)
+        .await
+        .expect("decided once the first committed")
+        .expect("no panic");
+    match outcome {
+        Err(StoreError::Conflict(rule)) => {
+            assert!(rule.contains("idempotency_keys"), "rule: {rule}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(
+        tx.idempotent_response(&customer, "k").await.unwrap(),
+        Some(answer("first"))
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_names_the_rule_but_never_the_value() {
+    let Some(server) = server("conflict message") else {
+        return;
+    };
+    let (_, store) = open_fresh(&server).await;
+    store_suite::seed_customer(&*store, "c-1", "ada@example.com").await;
+    let mut tx = store.begin().await.expect("begin");
+    let err = tx
+        .insert_customer(&store_suite::customer("c-2", "ada@example.com"))
+        .await
+        .expect_err("the e-mail is taken");
+    let message = err.to_string();
+    assert!(message.contains("customers_email_unique"), "{message}");
+    assert!(!message.contains("ada@example.com"), "{message}");
+}
+
+#[tokio::test]
+async fn only_one_store_relays_the_outbox_at_a_time_and_another_takes_over_when_it_goes() {
+    let Some(server) = server("relay lease") else {
+        return;
+    };
+    let (url, first) = open_fresh(&server).await;
+    let second = PostgresStore::open(&url).await.expect("a second process");
+    let customer = store_suite::customer_id("c-1");
+    let mut tx = first.begin().await.expect("begin");
+    let sent = tx
+        .enqueue_event(store_suite::draft(
+            &customer,
+            None,
+            Topic::UserInfoSubmitted,
+        ))
+        .await
+        .expect("enqueue");
+    tx.commit().await.expect("commit");
+
+    let pending = first.outbox_pending(10).await.expect("outbox");
+    assert_eq!(pending.len(), 1, "the first relay to ask takes the lease");
+    assert_eq!(pending[0].envelope, sent);
+    assert!(
+        second.outbox_pending(10).await.expect("outbox").is_empty(),
+        "a second relay stands by while the first holds the lease"
+    );
+
+    // The active relay's process goes away (closing its connections, as an exit would).
+    first.close().await;
+    let pending = second.outbox_pending(10).await.expect("outbox");
+    assert_eq!(
+        pending.len(),
+        1,
+        "the standby relay takes over the unsent row"
+    );
+    second
+        .outbox_mark_sent(&[pending[0].seq])
+        .await
+        .expect("mark sent");
+    assert!(second.outbox_pending(10).await.expect("outbox").is_empty());
+}
+
+#[tokio::test]
+async fn instants_keep_microseconds_and_dates_and_json_round_trip() {
+    let Some(server) = server("precision") else {
+        return;
+    };
+    let (_, store) = open_fresh(&server).await;
+    let mut customer = store_suite::customer("c-1", "ada@example.com");
+    customer.created_at = store_suite::at(0) + chrono::Duration::microseconds(123_456);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_customer(&customer).await.expect("insert");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store.customer(&customer.customer_id).await.expect("read"),
+        Some(customer)
+    );
+}
+
+#[tokio::test]
+async fn migrating_again_applies_nothing_and_a_new_database_gets_the_whole_schema() {
+    let Some(server) = server("migrations") else {
+        return;
+    };
+    let (url, store) = open_fresh(&server).await;
+    assert!(store.migrate().await.expect("migrate").is_empty());
+
+    let other = create_database(&server, &unique_database_name("onboard_test")).await;
+    let bare = PostgresStore::connect(&other).await.expect("connect");
+    let applied = bare.migrate().await.expect("migrate");
+    assert_eq!(
+        applied.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_ne!(url.expose_secret(), other.expose_secret());
+}
+
+#[tokio::test]
+async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_back() {
+    let Some(server) = server("server loss") else {
+        return;
+    };
+    let (url, direct) = open_fresh(&server).await;
+    let (customer, _) = store_suite::seed_customer(&*direct, "c-1", "ada@example.com").await;
+
+    // The store reaches the server only through a proxy the test can cut.
+    let upstream = url.server();
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
+    let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
+        &upstream,
+        &proxy.addr.to_string(),
+        1,
+    ))
+    .expect("a URL");
+    let store = PostgresStore::open(&via_proxy).await.expect("open");
+    store.ping().await.expect("reachable");
+
+    let addr = proxy.addr;
+    proxy.stop().await;
+    // What the roles call: readiness, a producer step, a consumer storing an event.
+    let event = store_suite::envelope(
+        &customer.customer_id,
+        None,
+        1,
+        Topic::UserInfoSubmitted,
+        serde_json::json!({}),
+    );
+    let audit = store_suite::audit_of(&event);
+    let (ping, begin, record) = tokio::join!(
+        store.ping(),
+        store.begin(),
+        store.record_event(&event, &audit, &[])
+    );
+    for outcome in [ping.err(), begin.err(), record.err()] {
+        let err = outcome.expect("the server is gone");
+        assert!(err.is_transient(), "got {err:?}");
+    }
+
+    let proxy = Proxy::start(addr, upstream).await;
+    store.ping().await.expect("reachable again");
+    store
+        .record_event(&event, &audit, &[])
+        .await
+        .expect("the consumer's retry succeeds");
+    assert_eq!(
+        store.customer(&customer.customer_id).await.expect("read"),
+        Some(customer)
+    );
+    proxy.stop().await;
+}
+
+/// A TCP proxy to the server whose stop drops the listener and every proxied connection, as a
+/// server that went away would.
+struct Proxy {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(listen: SocketAddr, upstream: String) -> Proxy {
+        let listener = TcpListener::bind(listen).await.expect("bind the proxy");
+        let addr = listener.local_addr().expect("address");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let connections = tokio_util::task::TaskTracker::new();
+            loop {
+                let accepted = tokio::select! {
+                    _ = token.cancelled() => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut client, _)) = accepted else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                let token = token.clone();
+                connections.spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    }
+                });
+            }
+            drop(listener);
+            connections.close();
+            connections.wait().await;
+        });
+        Proxy { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.expect("the proxy stops");
+    }
+}
