@@ -59,10 +59,10 @@ impl KafkaSubscription {
                     StartFrom::Latest => "latest",
                 },
             )
-            // Incremental rebalances: a member joining or leaving moves only the partitions that
-            // must move; everyone else keeps consuming (the six consumers of a process share a
-            // group but not topics, so one joining never stops the others).
-            .set("partition.assignment.strategy", "cooperative-sticky")
+            // Eager rebalancing (range): with cooperative-sticky, librdkafka 2.12 was seen to
+            // resume a partition re-assigned to the same member past records it never
+            // delivered (the bus suite caught it); losing records is not a trade-off to make.
+            .set("partition.assignment.strategy", "range,roundrobin")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS)
             .set("heartbeat.interval.ms", "500")
             .set("enable.partition.eof", "false")
