@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command of the README: every unit, behaviour-suite and end-to-end test (on SQLite),
-# the end-to-end suite again on PostgreSQL, then the web page's unit and browser tests
-# (scripts/test-web.sh). Extra arguments go to the first `cargo test`.
+# The test command of the README: every unit, behaviour-suite and end-to-end test (on SQLite and
+# the embedded bus), the end-to-end suite again on PostgreSQL, again on Apache Kafka, then the
+# web page's unit and browser tests (scripts/test-web.sh). Extra arguments go to the first
+# `cargo test`. The services are started here and stopped at the end; tests that need them fail
+# (not skip) without them (ONBOARD_REQUIRE_POSTGRES=1, ONBOARD_REQUIRE_KAFKA=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,17 +12,45 @@ cd "$(dirname "$0")/.."
 pg_key=$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)
 export ONBOARD_PG_DIR=/tmp/onboard-pg-test-$pg_key
 export ONBOARD_PG_PORT=$((56000 + pg_key % 1000))
-trap 'scripts/postgres.sh stop' EXIT
+
+# ---- Kafka: a three-broker KRaft cluster on 127.0.0.1 (scripts/kafka.sh; its ports are fixed,
+# so a cluster that already runs is reused and left running).
+started_kafka=0
+cleanup() {
+  scripts/postgres.sh stop || true
+  if ((started_kafka)); then
+    scripts/kafka.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
 scripts/postgres.sh start
 eval "$(scripts/postgres.sh env)"
-# PostgreSQL tests fail rather than skip if the server is missing.
 export ONBOARD_REQUIRE_POSTGRES=1
 
 scripts/test-deps.sh
+if scripts/kafka.sh status >/dev/null 2>&1; then
+  if [[ "$(cat "${ONBOARD_KAFKA_RUN_DIR:-/tmp/onboard-kafka}/nodes")" != 3 ]]; then
+    echo "test.sh: a Kafka cluster without 3 nodes is running; stop it (scripts/kafka.sh stop) so the tests can start theirs" >&2
+    exit 1
+  fi
+else
+  scripts/kafka.sh stop >/dev/null 2>&1 || true
+  started_kafka=1
+  scripts/kafka.sh start --nodes 3
+fi
+eval "$(scripts/kafka.sh env)"
+export ONBOARD_REQUIRE_KAFKA=1
+# The test apps pick their bus explicitly; a developer's shell settings must not leak in.
+unset ONBOARD_BUS ONBOARD_TOPIC_PREFIX ONBOARD_CONSUMER_GROUP
+
 cargo test --locked --all-targets "$@"
 
 echo "== the end-to-end suite again, on PostgreSQL"
 ONBOARD_TEST_STORE=postgres cargo test --locked --test e2e
+
+echo "== the end-to-end suite again, on Kafka"
+ONBOARD_TEST_BUS=kafka cargo test --locked --test e2e
 
 echo "== the web page"
 scripts/test-web.sh

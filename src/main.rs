@@ -15,6 +15,8 @@ async fn main() -> ExitCode {
         Command::Gateway(args) => cli::up::gateway(args).await,
         Command::Token(args) => cli::token::run(args).map(|token| println!("{token}")),
         Command::Watch(args) => cli::watch::run(args).await,
+        Command::Topics(args) => cli::topics::topics(args).await,
+        Command::Groups(args) => cli::topics::groups(args).await,
         Command::Migrate(args) => cli::migrate::run(args).await,
     };
     match result {

@@ -5,6 +5,7 @@
 //! `ONBOARD_NOTIFIER`).
 
 use crate::adapters::embedded_bus::EmbeddedBus;
+use crate::adapters::kafka::{KafkaBus, KafkaSettings};
 use crate::adapters::maildir::MaildirNotifier;
 use crate::adapters::postgres::{AppliedMigration, DatabaseUrl, PostgresStore};
 use crate::adapters::secret::Secret;
@@ -94,6 +95,25 @@ impl StoreSettings {
 pub enum BusSettings {
     /// The embedded single-process log (embedded default).
     Embedded { dir: PathBuf },
+    /// Apache Kafka or MSK (production); the settings keep the password out of `Debug`.
+    Kafka(KafkaSettings),
+}
+
+/// The bus asked for on the command line (`--bus`), overriding the environment's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    Embedded,
+    Kafka,
+}
+
+impl BusKind {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "embedded" => Ok(Self::Embedded),
+            "kafka" => Ok(Self::Kafka),
+            other => Err(format!("unknown bus '{other}'; expected embedded or kafka")),
+        }
+    }
 }
 
 impl BusSettings {
@@ -103,15 +123,39 @@ impl BusSettings {
         }
     }
 
-    /// The bus the environment asks for; the embedded default otherwise.
+    /// The bus the environment asks for: Kafka when `KAFKA_BROKERS` is set, the embedded
+    /// default otherwise.
     pub fn from_env(data_dir: &Path) -> anyhow::Result<Self> {
-        Ok(Self::embedded(data_dir))
+        Self::choose(None, data_dir)
+    }
+
+    /// `kind` (from `--bus`) wins over the environment; Kafka needs `KAFKA_BROKERS`.
+    pub fn choose(kind: Option<BusKind>, data_dir: &Path) -> anyhow::Result<Self> {
+        if kind == Some(BusKind::Embedded) {
+            return Ok(Self::embedded(data_dir));
+        }
+        match (kind, KafkaSettings::from_env()?) {
+            (_, Some(kafka)) => Ok(Self::Kafka(kafka)),
+            (None | Some(BusKind::Embedded), None) => Ok(Self::embedded(data_dir)),
+            (Some(BusKind::Kafka), None) => anyhow::bail!(
+                "--bus kafka needs KAFKA_BROKERS (host:port,...); for a local broker: eval \"$(scripts/kafka.sh env)\""
+            ),
+        }
+    }
+
+    /// Overrides the replication factor of topics created on Kafka (`--replication-factor`).
+    pub fn with_replication_factor(mut self, factor: Option<i16>) -> Self {
+        if let (Self::Kafka(kafka), Some(factor)) = (&mut self, factor) {
+            kafka.replication_factor = factor;
+        }
+        self
     }
 
     /// Whether several processes can share this bus (the embedded log belongs to one process).
     pub fn is_shared(&self) -> bool {
         match self {
             Self::Embedded { .. } => false,
+            Self::Kafka(_) => true,
         }
     }
 
@@ -119,6 +163,7 @@ impl BusSettings {
     pub fn replication_factor(&self) -> i16 {
         match self {
             Self::Embedded { .. } => 1,
+            Self::Kafka(kafka) => kafka.replication_factor,
         }
     }
 
@@ -130,6 +175,7 @@ impl BusSettings {
                 let bus = tokio::task::spawn_blocking(move || EmbeddedBus::open(&dir)).await??;
                 Ok(bus)
             }
+            Self::Kafka(kafka) => Ok(KafkaBus::connect(kafka.clone()).await?),
         }
     }
 }

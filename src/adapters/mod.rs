@@ -3,6 +3,7 @@
 pub mod email;
 pub mod embedded_bus;
 pub mod http_pusher;
+pub mod kafka;
 pub mod maildir;
 pub mod postgres;
 pub mod secret;

@@ -2,6 +2,7 @@
 
 pub mod migrate;
 pub mod token;
+pub mod topics;
 pub mod up;
 pub mod watch;
 
@@ -32,6 +33,10 @@ pub enum Command {
     Token(token::TokenArgs),
     /// Follow a customer's events live over the WebSocket, like a browser would.
     Watch(watch::WatchArgs),
+    /// Create, list and describe the bus topics (like kafka-topics.sh).
+    Topics(topics::TopicsArgs),
+    /// Committed offsets and lag of a consumer group (like kafka-consumer-groups.sh).
+    Groups(topics::GroupsArgs),
     /// Apply pending schema migrations to the store (`DATABASE_URL`, else the SQLite file).
     Migrate(migrate::MigrateArgs),
 }

@@ -34,6 +34,12 @@ pub struct CommonArgs {
     /// Prefix of the bus topic names, so several environments can share one Kafka cluster.
     #[arg(long, env = "ONBOARD_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
+    /// Event bus: embedded, or kafka (the default when KAFKA_BROKERS is set).
+    #[arg(long, env = "ONBOARD_BUS", value_parser = crate::wiring::BusKind::parse)]
+    pub bus: Option<crate::wiring::BusKind>,
+    /// Replication factor of the topics created on Kafka (default 2; at most the broker count).
+    #[arg(long, env = "ONBOARD_REPLICATION_FACTOR", value_parser = clap::value_parser!(i16).range(1..=16))]
+    pub replication_factor: Option<i16>,
     /// Where operator alerts are addressed.
     #[arg(
         long,
@@ -123,6 +129,8 @@ pub struct GatewayArgs {
 
 fn settings(listen: SocketAddr, common: CommonArgs, roles: Roles) -> anyhow::Result<Settings> {
     let mut settings = Settings::from_env(listen, common.data_dir)?;
+    settings.bus = crate::wiring::BusSettings::choose(common.bus, &settings.data_dir)?
+        .with_replication_factor(common.replication_factor);
     settings.consumer.group = common.group;
     settings.consumer.batch_size = common.batch_size as usize;
     settings.consumer.start_from = common.starting_position;

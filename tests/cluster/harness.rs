@@ -32,8 +32,12 @@ fn required(var: &str, require: &str) -> Option<String> {
     }
 }
 
+/// The cluster tests run one at a time: one of them stops the shared PostgreSQL server.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running cluster; every process is killed when it drops.
 pub struct Cluster {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     processes: HashMap<String, (Child, u16)>,
@@ -45,6 +49,7 @@ pub struct Cluster {
 impl Cluster {
     /// A fresh database, a fresh topic prefix and consumer group; no process started yet.
     pub async fn new() -> Option<Cluster> {
+        let serial = SERIAL.lock().await;
         let server = onboard::testing::postgres::server_from_env("cluster")?;
         let brokers = required("KAFKA_BROKERS", "ONBOARD_REQUIRE_KAFKA")?;
         let name = onboard::testing::postgres::unique_database_name("onboard_cluster");
@@ -69,7 +74,7 @@ impl Cluster {
         ];
         // The test broker may be a single node; production keeps the default of 2.
         for var in [
-            "KAFKA_REPLICATION_FACTOR",
+            "ONBOARD_REPLICATION_FACTOR",
             "KAFKA_USERNAME",
             "KAFKA_PASSWORD",
             "KAFKA_SECURITY_PROTOCOL",
@@ -80,11 +85,12 @@ impl Cluster {
                 env.push((var.into(), value));
             }
         }
-        if !env.iter().any(|(k, _)| k == "KAFKA_REPLICATION_FACTOR") {
-            env.push(("KAFKA_REPLICATION_FACTOR".into(), "1".into()));
+        if !env.iter().any(|(k, _)| k == "ONBOARD_REPLICATION_FACTOR") {
+            env.push(("ONBOARD_REPLICATION_FACTOR".into(), "1".into()));
         }
         let secret = onboard::auth::JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap();
         Some(Cluster {
+            _serial: serial,
             dir: tempfile::tempdir().unwrap(),
             env,
             processes: HashMap::new(),

@@ -104,6 +104,7 @@ fn free_port() -> u16 {
 fn start_binary(data_dir: &std::path::Path, port: u16) -> std::process::Child {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
     store_env(&mut command, data_dir);
+    bus_env(&mut command, data_dir);
     command
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)

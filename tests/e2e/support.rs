@@ -41,6 +41,11 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     if let Some(url) = postgres_for(data_dir) {
         settings.store = StoreSettings::Postgres { url };
     }
+    if let Some(kafka) = kafka_bus(data_dir) {
+        settings.bus = onboard::wiring::BusSettings::Kafka(kafka.settings);
+        settings.topics = onboard::ports::bus::TopicNames::with_prefix(&kafka.prefix).unwrap();
+        settings.consumer.group = kafka.group;
+    }
     settings
 }
 
@@ -78,6 +83,57 @@ pub fn store_env(command: &mut std::process::Command, data_dir: &Path) {
     command.env_remove("DATABASE_URL");
     if let Some(url) = postgres_for(data_dir) {
         command.env("DATABASE_URL", url.expose_secret());
+    }
+}
+
+/// With `ONBOARD_TEST_BUS=kafka` (scripts/test.sh's second e2e run) apps use the Kafka at
+/// `KAFKA_BROKERS`, with topic names and a consumer group of their own derived from the data
+/// directory: parallel tests never share topics, and a restart on the same directory finds its
+/// topics and committed offsets again.
+pub struct KafkaBusForTest {
+    pub settings: onboard::adapters::kafka::KafkaSettings,
+    pub prefix: String,
+    pub group: String,
+}
+
+pub fn kafka_bus(data_dir: &Path) -> Option<KafkaBusForTest> {
+    if std::env::var("ONBOARD_TEST_BUS").ok()? != "kafka" {
+        return None;
+    }
+    let brokers = std::env::var("KAFKA_BROKERS")
+        .expect("ONBOARD_TEST_BUS=kafka needs KAFKA_BROKERS (scripts/kafka.sh env)");
+    let mut settings = onboard::adapters::kafka::KafkaSettings::plaintext(&brokers);
+    settings.replication_factor = std::env::var("ONBOARD_REPLICATION_FACTOR")
+        .ok()
+        .and_then(|rf| rf.parse().ok())
+        .unwrap_or(1);
+    let digest = hex::encode(Sha256::digest(data_dir.to_string_lossy().as_bytes()));
+    let id = &digest[..12];
+    Some(KafkaBusForTest {
+        settings,
+        prefix: format!("e2e-{id}."),
+        group: format!("e2e-{id}"),
+    })
+}
+
+/// The environment of an `onboard` process run by a test on `data_dir`: the same bus as
+/// [`settings`] gives in-process apps (and never a Kafka the developer's shell points at).
+pub fn bus_env(command: &mut std::process::Command, data_dir: &Path) {
+    match kafka_bus(data_dir) {
+        Some(kafka) => {
+            command
+                .env("KAFKA_BROKERS", &kafka.settings.brokers)
+                .env("ONBOARD_BUS", "kafka")
+                .env("ONBOARD_TOPIC_PREFIX", &kafka.prefix)
+                .env("ONBOARD_CONSUMER_GROUP", &kafka.group)
+                .env(
+                    "ONBOARD_REPLICATION_FACTOR",
+                    kafka.settings.replication_factor.to_string(),
+                );
+        }
+        None => {
+            command.env("ONBOARD_BUS", "embedded");
+        }
     }
 }
 
@@ -127,7 +183,9 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self) {
-        for _ in 0..200 {
+        // Generous: on Kafka a process restarted after SIGKILL joins its group only once the
+        // killed members' sessions expired.
+        for _ in 0..1200 {
             if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
                 if r.status() == 200 {
                     return;

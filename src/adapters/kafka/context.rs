@@ -1,0 +1,119 @@
+//! The librdkafka client context: routes librdkafka's logs to `tracing`, remembers the last
+//! client error (so a failed connect can say *why*: refused, TLS, wrong password), and commits
+//! acknowledged offsets before partitions are revoked in a rebalance.
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The last error librdkafka reported on a client.
+#[derive(Debug, Clone)]
+pub struct ClientIssue {
+    pub code: Option<RDKafkaErrorCode>,
+    pub message: String,
+}
+
+impl ClientIssue {
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self.code,
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+            )
+        )
+    }
+}
+
+/// Shared by the clients of one bus (clones see the same last issue).
+#[derive(Debug, Default, Clone)]
+pub struct OnboardContext {
+    last_issue: Arc<Mutex<Option<ClientIssue>>>,
+    /// Set once a consumer received its first assignment (possibly empty).
+    assigned: Arc<AtomicBool>,
+}
+
+impl OnboardContext {
+    pub fn last_issue(&self) -> Option<ClientIssue> {
+        self.last_issue.lock().ok().and_then(|guard| guard.clone())
+    }
+
+    pub fn assigned(&self) -> bool {
+        self.assigned.load(Ordering::Acquire)
+    }
+
+    pub fn clear_issue(&self) {
+        if let Ok(mut guard) = self.last_issue.lock() {
+            *guard = None;
+        }
+    }
+}
+
+impl ClientContext for OnboardContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::warn!(target: "librdkafka", facility = fac, "{message}")
+            }
+            // Retries during broker start-up or leader moves pass by themselves.
+            RDKafkaLogLevel::Warning
+            | RDKafkaLogLevel::Notice
+            | RDKafkaLogLevel::Info
+            | RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", facility = fac, "{message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let issue = ClientIssue {
+            code: error.rdkafka_error_code(),
+            message: reason.to_string(),
+        };
+        // Connection failures repeat every reconnect; they are reported where they matter
+        // (a publish or a connect that fails), so only authentication problems are loud here.
+        if issue.is_auth() {
+            tracing::error!(target: "librdkafka", error = %error, "{reason}");
+        } else {
+            tracing::debug!(target: "librdkafka", error = %error, "{reason}");
+        }
+        if let Ok(mut guard) = self.last_issue.lock() {
+            *guard = Some(issue);
+        }
+    }
+}
+
+impl ConsumerContext for OnboardContext {
+    /// Before partitions move to another member, commit what this member acknowledged, so the
+    /// next owner starts right after it (nothing acknowledged is delivered twice needlessly).
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assigned.store(true, Ordering::Release);
+        }
+    }
+
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            if partitions.count() == 0 {
+                return;
+            }
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::debug!("Committed acknowledged offsets before a rebalance."),
+                Err(error) if error.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    "Committing before a rebalance failed; the next owner may see some records again."
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! One Kafka consumer-group member. At-least-once: `enable.auto.offset.store=false`, so an
+//! offset is stored only when the caller acknowledges the record (after its store transaction
+//! committed); stored offsets are committed periodically by librdkafka, on `commit`, before a
+//! rebalance revokes partitions (see the client context) and on `close`.
+
+use super::context::OnboardContext;
+use super::{blocking, error, KafkaSettings};
+use crate::ports::bus::{BusError, ConsumedRecord, StartFrom, SubscribeOptions, Subscription};
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// A member that stops heartbeating (killed process) loses its partitions after this long.
+const SESSION_TIMEOUT_MS: &str = "10000";
+/// How often stored (acknowledged) offsets are committed in the background.
+const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
+/// How long joining waits for the first assignment before going on (a restarted process may
+/// wait for the session of its killed predecessor to expire).
+const JOIN_WAIT: Duration = Duration::from_secs(5);
+/// How long `commit` keeps serving a rebalance and retrying before it reports failure.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+
+type Consumer_ = BaseConsumer<OnboardContext>;
+type Batch = Result<Vec<ConsumedRecord>, BusError>;
+
+pub struct KafkaSubscription {
+    consumer: Option<Arc<Consumer_>>,
+    max_batch: usize,
+    /// A poll whose caller stopped waiting: its records are handed out by the next `poll`, so
+    /// none is skipped (skipping one and acknowledging a later offset would lose it).
+    in_flight: Option<JoinHandle<Batch>>,
+    /// Records fetched while joining, handed out first.
+    early: Vec<ConsumedRecord>,
+}
+
+impl KafkaSubscription {
+    /// Joins the group and waits (boundedly) until the member got its first assignment, so a
+    /// process is ready only once its consumers own partitions; records fetched meanwhile are
+    /// kept for the first `poll`.
+    pub async fn join(
+        settings: &KafkaSettings,
+        options: SubscribeOptions,
+    ) -> Result<Self, BusError> {
+        let mut config = settings.client_config();
+        config
+            .set("group.id", &options.group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", AUTO_COMMIT_INTERVAL_MS)
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                match options.start_from {
+                    StartFrom::Earliest => "earliest",
+                    StartFrom::Latest => "latest",
+                },
+            )
+            // Eager rebalancing (range): with cooperative-sticky, librdkafka 2.12 was seen to
+            // resume a partition re-assigned to the same member past records it never
+            // delivered (the bus suite caught it); losing records is not a trade-off to make.
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("session.timeout.ms", SESSION_TIMEOUT_MS)
+            .set("heartbeat.interval.ms", "500")
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false");
+        let context = OnboardContext::default();
+        let consumer: Consumer_ = config
+            .create_with_context(context.clone())
+            .map_err(|e| error::map(&e, "creating the Kafka consumer"))?;
+        let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| error::map(&e, &format!("subscribing to {}", topics.join(", "))))?;
+        let consumer = Arc::new(consumer);
+        let max_batch = options.max_batch.max(1);
+        let joining = consumer.clone();
+        let early = blocking(move || {
+            let started = Instant::now();
+            let mut early = Vec::new();
+            while !context.assigned() && started.elapsed() < JOIN_WAIT {
+                early.extend(poll_batch(&joining, Duration::from_millis(100), max_batch)?);
+            }
+            if !context.assigned() {
+                tracing::warn!(
+                    "The consumer group has not assigned partitions yet; it keeps joining in the background."
+                );
+            }
+            Ok::<_, BusError>(early)
+        })
+        .await??;
+        Ok(Self {
+            consumer: Some(consumer),
+            max_batch,
+            in_flight: None,
+            early,
+        })
+    }
+
+    fn consumer(&self) -> Result<Arc<Consumer_>, BusError> {
+        self.consumer.clone().ok_or(BusError::Closed)
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn poll(&mut self, max_wait: Duration) -> Result<Vec<ConsumedRecord>, BusError> {
+        if !self.early.is_empty() {
+            let take = self.early.len().min(self.max_batch);
+            return Ok(self.early.drain(..take).collect());
+        }
+        if self.in_flight.is_none() {
+            let consumer = self.consumer()?;
+            let max_batch = self.max_batch;
+            self.in_flight = Some(tokio::task::spawn_blocking(move || {
+                poll_batch(&consumer, max_wait, max_batch)
+            }));
+        }
+        let Some(handle) = self.in_flight.as_mut() else {
+            return Err(BusError::Closed);
+        };
+        let joined = handle.await;
+        self.in_flight = None;
+        joined.map_err(|e| BusError::Unavailable(format!("a Kafka poll task failed: {e}")))?
+    }
+
+    fn ack(&mut self, record: &ConsumedRecord) {
+        let Some(consumer) = &self.consumer else {
+            return;
+        };
+        // librdkafka stores offset + 1, the next one to read. A partition this member no longer
+        // owns answers with a state error: ignored, the new owner reads the record again.
+        if let Err(e) = consumer.store_offset(&record.topic, record.partition, record.offset) {
+            tracing::debug!(topic = %record.topic, partition = record.partition, error = %e,
+                "Not storing the offset of a partition this member no longer owns.");
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        if let Some(handle) = self.in_flight.take() {
+            // Keep what an abandoned poll fetched: the commit below may poll too.
+            let fetched = handle
+                .await
+                .map_err(|e| BusError::Unavailable(format!("a Kafka poll task failed: {e}")))??;
+            self.early.extend(fetched);
+        }
+        let consumer = self.consumer()?;
+        let max_batch = self.max_batch;
+        let (result, fetched) = blocking(move || {
+            let started = Instant::now();
+            let mut fetched = Vec::new();
+            loop {
+                match commit_stored(&consumer) {
+                    // A rebalance is under way: serve it (a poll does), then commit again.
+                    Err(CommitError::Rebalancing(_)) if started.elapsed() < COMMIT_PATIENCE => {
+                        match poll_batch(&consumer, Duration::from_millis(100), max_batch) {
+                            Ok(batch) => fetched.extend(batch),
+                            Err(error) => return (Err(error), fetched),
+                        }
+                    }
+                    Err(CommitError::Rebalancing(error) | CommitError::Other(error)) => {
+                        return (Err(error), fetched)
+                    }
+                    Ok(()) => return (Ok(()), fetched),
+                }
+            }
+        })
+        .await?;
+        // Records fetched while serving the rebalance are handed out by the next poll, in order.
+        self.early.extend(fetched);
+        result
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<(), BusError> {
+        if let Some(handle) = self.in_flight.take() {
+            // Records of an abandoned poll were never acknowledged: they are read again later.
+            let _ = handle.await;
+        }
+        let Some(consumer) = self.consumer.take() else {
+            return Ok(());
+        };
+        blocking(move || {
+            let committed = match commit_stored(&consumer) {
+                // Closing with auto-commit on commits the stored offsets once more, after the
+                // rebalance; what moved meanwhile is re-read by its new owner (at-least-once).
+                Err(CommitError::Rebalancing(_)) => Ok(()),
+                Err(CommitError::Other(error)) => Err(error),
+                Ok(()) => Ok(()),
+            };
+            // Dropping the last handle closes the consumer: it leaves the group, so its
+            // partitions move to the other members at once.
+            drop(consumer);
+            committed
+        })
+        .await?
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        // Leaving the group waits for the broker; keep that off the async workers.
+        if let Some(consumer) = self.consumer.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(move || drop(consumer));
+                }
+                Err(_) => drop(consumer),
+            }
+        }
+    }
+}
+
+enum CommitError {
+    /// The group is rebalancing; committing again after serving the rebalance succeeds.
+    Rebalancing(BusError),
+    Other(BusError),
+}
+
+fn commit_stored(consumer: &Consumer_) -> Result<(), CommitError> {
+    use RDKafkaErrorCode as C;
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        Err(e) => match e.rdkafka_error_code() {
+            // Nothing acknowledged since the last commit.
+            Some(C::NoOffset) => Ok(()),
+            Some(C::RebalanceInProgress | C::IllegalGeneration | C::UnknownMemberId) => Err(
+                CommitError::Rebalancing(error::map(&e, "committing offsets during a rebalance")),
+            ),
+            _ => Err(CommitError::Other(error::map(&e, "committing offsets"))),
+        },
+    }
+}
+
+/// Waits up to `max_wait` for a first record, then takes whatever else is ready, up to `max_batch`.
+fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Batch {
+    let deadline = Instant::now() + max_wait;
+    let mut batch = Vec::new();
+    while batch.len() < max_batch {
+        let wait = if batch.is_empty() {
+            deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        match consumer.poll(wait) {
+            Some(Ok(message)) => batch.push(to_record(&message)),
+            Some(Err(e)) => consume_error(e)?,
+            None if !batch.is_empty() || Instant::now() >= deadline => break,
+            // A rebalance or commit event was served; keep waiting.
+            None => {}
+        }
+    }
+    Ok(batch)
+}
+
+/// Errors that end the poll (fatal, authentication) are returned; passing ones are logged.
+fn consume_error(error: KafkaError) -> Result<(), BusError> {
+    match &error {
+        KafkaError::PartitionEOF(_) => Ok(()),
+        KafkaError::MessageConsumptionFatal(_) => Err(error::map(&error, "consuming")),
+        _ => match error::map(&error, "consuming") {
+            auth @ BusError::Auth(_) => Err(auth),
+            other => {
+                // Broker restarts, leader moves and topics still propagating pass by themselves.
+                tracing::warn!(error = %other, "A Kafka consumer reported a problem; it keeps trying.");
+                Ok(())
+            }
+        },
+    }
+}
+
+fn to_record(message: &BorrowedMessage<'_>) -> ConsumedRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ConsumedRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        headers,
+        value: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+    }
+}

@@ -1,0 +1,370 @@
+//! Consumer processes on Kafka, run as the real binary (`onboard api` + `onboard consumer`
+//! sharing one store): a consumer killed with SIGKILL mid-stream and restarted loses no event and
+//! writes no duplicate row or e-mail; two consumer processes in one group split the partitions,
+//! and a third joining or one leaving loses nothing.
+
+mod kafka_support;
+
+use onboard::auth::{Authenticator, JwtSecret};
+use onboard::domain::ids::CustomerId;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "kafka-consumers-test-secret-long-enough-for-hs256";
+
+/// One system under test: its data directory, topic prefix, group and processes' ports.
+struct System {
+    brokers: String,
+    dir: tempfile::TempDir,
+    prefix: String,
+    group: String,
+    api_port: u16,
+    http: reqwest::Client,
+    auth: Authenticator,
+}
+
+impl System {
+    fn new(brokers: String) -> Self {
+        let id = kafka_support::unique("procs");
+        Self {
+            brokers,
+            dir: tempfile::tempdir().expect("temp dir"),
+            prefix: format!("{id}."),
+            group: id,
+            api_port: free_port(),
+            http: reqwest::Client::new(),
+            auth: Authenticator::new(&JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap()),
+        }
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&self, role: &str, port: u16, extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_onboard"))
+            .arg(role)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(self.data_dir())
+            .args(extra)
+            .env("KAFKA_BROKERS", &self.brokers)
+            .env("ONBOARD_BUS", "kafka")
+            .env("ONBOARD_TOPIC_PREFIX", &self.prefix)
+            .env("ONBOARD_CONSUMER_GROUP", &self.group)
+            .env("ONBOARD_REPLICATION_FACTOR", "1")
+            .env("ONBOARD_JWT_SECRET", SECRET)
+            .env("ONBOARD_LOG", "warn,tower_http=off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the onboard binary starts")
+    }
+
+    async fn api(&self) -> Child {
+        let child = self.spawn("api", self.api_port, &[]);
+        wait_ready(&self.http, self.api_port).await;
+        child
+    }
+
+    async fn consumer(&self) -> (Child, u16) {
+        let port = free_port();
+        let child = self.spawn("consumer", port, &[]);
+        wait_ready(&self.http, port).await;
+        (child, port)
+    }
+
+    /// Submits customer `id`'s details; true when the API accepted them.
+    async fn submit(&self, id: &str) -> bool {
+        let token = self.auth.issue(&CustomerId::parse(id).unwrap(), 3600);
+        let body = format!(
+            r#"{{"email":"{id}@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}}"#
+        );
+        let response = self
+            .http
+            .post(format!("http://127.0.0.1:{}/v1/customers", self.api_port))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        true
+    }
+
+    async fn stored_events(&self, id: &str) -> usize {
+        let token = self.auth.issue(&CustomerId::parse(id).unwrap(), 3600);
+        let feed: serde_json::Value = self
+            .http
+            .get(format!(
+                "http://127.0.0.1:{}/v1/customers/{id}/events",
+                self.api_port
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the API answers")
+            .json()
+            .await
+            .expect("a JSON feed");
+        feed["events"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Customer e-mails in the Maildir, counted per recipient.
+    fn mails_per_customer(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        let mails = onboard::adapters::maildir::read_maildir(self.data_dir().join("mail"))
+            .unwrap_or_default();
+        for mail in mails {
+            let to = mail.header("To").unwrap_or_default().to_string();
+            if !to.contains("operators") {
+                *counts.entry(to).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Waits until every customer has exactly one stored event and one e-mail, then checks
+    /// nothing more arrives (a duplicate would).
+    async fn assert_each_once(&self, customers: &[String]) {
+        let started = Instant::now();
+        loop {
+            let mut missing = Vec::new();
+            for id in customers {
+                if self.stored_events(id).await < 1 {
+                    missing.push(id.clone());
+                }
+            }
+            let mails = self.mails_per_customer();
+            if missing.is_empty() && mails.len() == customers.len() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "lost: {} events never stored ({:?}…), {} of {} customers mailed",
+                missing.len(),
+                missing.first(),
+                mails.len(),
+                customers.len()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for id in customers {
+            assert_eq!(
+                self.stored_events(id).await,
+                1,
+                "duplicate event rows for {id}"
+            );
+        }
+        let mails = self.mails_per_customer();
+        assert_eq!(mails.len(), customers.len());
+        assert!(
+            mails.values().all(|&n| n == 1),
+            "an e-mail was sent twice: {mails:?}"
+        );
+    }
+
+    /// Which process (by the pid in its client id) owns which partitions of `topic`.
+    fn owners(&self, topic: &str) -> BTreeMap<u32, BTreeSet<i32>> {
+        let reader: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .expect("a Kafka client");
+        let groups = reader
+            .fetch_group_list(Some(&self.group), Duration::from_secs(10))
+            .expect("describe the group");
+        let mut owners: BTreeMap<u32, BTreeSet<i32>> = BTreeMap::new();
+        for group in groups.groups() {
+            for member in group.members() {
+                let pid = member
+                    .client_id()
+                    .strip_prefix("onboard-")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                for (t, partitions) in parse_assignment(member.assignment().unwrap_or_default()) {
+                    if t == topic {
+                        owners.entry(pid).or_default().extend(partitions);
+                    }
+                }
+            }
+        }
+        owners
+    }
+
+    /// Waits until the partitions of `topic` are spread over exactly `pids`, each owning some.
+    async fn wait_split(&self, topic: &str, pids: &[u32]) -> BTreeMap<u32, BTreeSet<i32>> {
+        let started = Instant::now();
+        loop {
+            let owners = self.owners(topic);
+            let owning: BTreeSet<u32> = owners
+                .iter()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(pid, _)| *pid)
+                .collect();
+            let all: Vec<i32> = owners.values().flatten().copied().collect();
+            let distinct: BTreeSet<i32> = all.iter().copied().collect();
+            if owning == pids.iter().copied().collect() && all.len() == 3 && distinct.len() == 3 {
+                return owners;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "partitions of {topic} never split over {pids:?}: {owners:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The consumer protocol's assignment: version, [topic, [partition]], user data.
+fn parse_assignment(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
+    fn take<const N: usize>(bytes: &[u8], at: &mut usize) -> Option<[u8; N]> {
+        let out = bytes.get(*at..*at + N)?.try_into().ok()?;
+        *at += N;
+        Some(out)
+    }
+    let mut at = 2; // version
+    let mut out = Vec::new();
+    let Some(topics) = take::<4>(bytes, &mut at).map(i32::from_be_bytes) else {
+        return out;
+    };
+    for _ in 0..topics.max(0) {
+        let Some(len) = take::<2>(bytes, &mut at).map(i16::from_be_bytes) else {
+            break;
+        };
+        let Some(name) = bytes.get(at..at + len as usize) else {
+            break;
+        };
+        at += len as usize;
+        let name = String::from_utf8_lossy(name).into_owned();
+        let count = take::<4>(bytes, &mut at).map_or(0, i32::from_be_bytes);
+        let partitions = (0..count)
+            .filter_map(|_| take::<4>(bytes, &mut at).map(i32::from_be_bytes))
+            .collect();
+        out.push((name, partitions));
+    }
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16) {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        // Generous: a process joins with six members, and every join rebalances the whole
+        // group (eager assignment), whose other members answer between batches.
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the process on port {port} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn terminate(mut child: Child) {
+    // SIGTERM: a graceful stop that commits and leaves the group.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn customers(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}-{i:03}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
+    let system = System::new(kafka_or_skip!());
+    let api = system.api().await;
+    let (consumer, _) = system.consumer().await;
+
+    let all = customers("crash", 0..60);
+    for id in &all[..30] {
+        system.submit(id).await;
+    }
+    // SIGKILL while the consumer works through the stream: some events are stored but not yet
+    // committed, others not yet read.
+    kill(consumer);
+    for id in &all[30..45] {
+        system.submit(id).await;
+    }
+    let (consumer, _) = system.consumer().await;
+    for id in &all[45..] {
+        system.submit(id).await;
+    }
+    system.assert_each_once(&all).await;
+    kill(consumer);
+    kill(api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_processes_split_the_partitions_and_one_joining_or_leaving_loses_nothing() {
+    let system = System::new(kafka_or_skip!());
+    let topic = format!("{}user-info-submitted", system.prefix);
+    let api = system.api().await;
+    let (first, _) = system.consumer().await;
+    let (second, _) = system.consumer().await;
+    let owners = system.wait_split(&topic, &[first.id(), second.id()]).await;
+    assert_eq!(owners.len(), 2, "{owners:?}");
+
+    let all = customers("split", 0..90);
+    for id in &all[..30] {
+        system.submit(id).await;
+    }
+    let (third, _) = system.consumer().await;
+    for id in &all[30..60] {
+        system.submit(id).await;
+    }
+    system
+        .wait_split(&topic, &[first.id(), second.id(), third.id()])
+        .await;
+    terminate(second);
+    for id in &all[60..] {
+        system.submit(id).await;
+    }
+    system.wait_split(&topic, &[first.id(), third.id()]).await;
+    system.assert_each_once(&all).await;
+    for child in [first, third, api] {
+        terminate(child);
+    }
+}
+
+#[test]
+fn an_assignment_is_parsed_from_the_consumer_protocol() {
+    let mut bytes = vec![0, 1, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2];
+    bytes.extend(0i32.to_be_bytes());
+    bytes.extend(2i32.to_be_bytes());
+    assert_eq!(
+        parse_assignment(&bytes),
+        vec![("t".to_string(), vec![0, 2])]
+    );
+}
