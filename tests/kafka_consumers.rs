@@ -24,6 +24,23 @@ struct System {
     api_port: u16,
     http: reqwest::Client,
     auth: Authenticator,
+    /// Every process started, so a failing test leaves none behind.
+    spawned: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let dir = self.data_dir().to_string_lossy().into_owned();
+        for pid in self.spawned.lock().map(|p| p.clone()).unwrap_or_default() {
+            // Only a process still running on this system's data directory (pids are reused).
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&dir) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
 }
 
 impl System {
@@ -37,6 +54,7 @@ impl System {
             api_port: free_port(),
             http: reqwest::Client::new(),
             auth: Authenticator::new(&JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap()),
+            spawned: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -45,11 +63,15 @@ impl System {
     }
 
     fn spawn(&self, role: &str, port: u16, extra: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_onboard"))
+        let child = Command::new(env!("CARGO_BIN_EXE_onboard"))
             .arg(role)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(self.data_dir())
             .args(extra)
+            // The processes share the SQLite store in the data directory, whatever the
+            // developer's shell (or scripts/test.sh) points DATABASE_URL at.
+            .env_remove("DATABASE_URL")
+            .env_remove("ONBOARD_TEST_STORE")
             .env("KAFKA_BROKERS", &self.brokers)
             .env("ONBOARD_BUS", "kafka")
             .env("ONBOARD_TOPIC_PREFIX", &self.prefix)
@@ -60,7 +82,11 @@ impl System {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("the onboard binary starts")
+            .expect("the onboard binary starts");
+        if let Ok(mut spawned) = self.spawned.lock() {
+            spawned.push(child.id());
+        }
+        child
     }
 
     async fn api(&self) -> Child {

@@ -226,9 +226,15 @@ fn commit_stored(consumer: &Consumer_) -> Result<(), CommitError> {
         Err(e) => match e.rdkafka_error_code() {
             // Nothing acknowledged since the last commit.
             Some(C::NoOffset) => Ok(()),
-            Some(C::RebalanceInProgress | C::IllegalGeneration | C::UnknownMemberId) => Err(
-                CommitError::Rebalancing(error::map(&e, "committing offsets during a rebalance")),
-            ),
+            Some(
+                C::RebalanceInProgress
+                | C::IllegalGeneration
+                | C::UnknownMemberId
+                | C::AssignmentLost,
+            ) => Err(CommitError::Rebalancing(error::map(
+                &e,
+                "committing offsets during a rebalance",
+            ))),
             _ => Err(CommitError::Other(error::map(&e, "committing offsets"))),
         },
     }
