@@ -194,6 +194,7 @@ pub async fn gateway(args: GatewayArgs) -> anyhow::Result<()> {
             gateway: true,
         },
     )?;
+    args.gateway.apply(&mut settings.gateway)?;
     if let Some(url) = args.advertise_url {
         settings.gateway.node_url = url;
     }

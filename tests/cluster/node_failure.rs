@@ -6,7 +6,6 @@ use crate::harness::*;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 4 open: the killed node's registry row is not swept within the wait; under investigation"]
 async fn a_killed_gateway_node_is_swept_and_its_clients_resume_on_another_without_gaps_or_duplicates(
 ) {
     let Some(mut cluster) = Cluster::new().await else {
@@ -157,13 +156,15 @@ async fn a_postgresql_outage_during_load_pauses_the_consumers_without_losing_or_
             "{customer}: in order, none lost, none twice"
         );
     }
+    // A notification claimed just as the database went away waits out its claim's lease
+    // (60 s) before another attempt: delayed, never lost.
     let mut customer_mails = 0;
-    for _ in 0..100 {
+    for _ in 0..200 {
         customer_mails = mails(&cluster, &["consumer-1", "consumer-2"]).len();
         if customer_mails >= customers.len() * 5 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(customer_mails, customers.len() * 5);
