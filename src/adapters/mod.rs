@@ -8,6 +8,6 @@ pub mod maildir;
 pub mod postgres;
 pub mod secret;
 pub mod smtp;
-mod sql_store;
+pub mod sql;
 pub mod sqlite;
 pub mod webhook;

@@ -1,5 +1,10 @@
 //! The store port: onboarding state, the outbox, the event log, notifications and the
-//! WebSocket connection registry (DESIGN.md §2). Adapters: `sqlite` (embedded), `postgres`.
+//! WebSocket connection registry (DESIGN.md §2). Adapters: `sqlite` (embedded), `postgres`,
+//! both through the shared SQL store (`adapters::sql`).
+//!
+//! The port is split by who uses what ([`StepStore`], [`Outbox`], [`EventLog`],
+//! [`NotificationQueue`], [`ConnectionRegistry`], [`StoreStatistics`]), so an adapter over a
+//! store that is not SQL implements each part in its own terms; [`Store`] is all of them.
 //!
 //! Writes that must happen together go through a [`StoreTx`]: a producer step changes state,
 //! records its idempotent response and enqueues its events in one transaction (the
@@ -230,18 +235,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// How long a dispatcher owns the notifications it claimed before another may take them.
 pub const NOTIFICATION_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// What every part of a store has: a name and a readiness probe.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StoreBase: Send + Sync + 'static {
     /// Short adapter name for logs and `/readyz` (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
 
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// The producers' side: write transactions for API steps, and the state the API reads back.
+#[async_trait]
+pub trait StepStore: StoreBase {
     /// Starts a write transaction (serialised with other writers where the database needs it).
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
 
-    /// Cheap round trip for readiness checks.
-    async fn ping(&self) -> StoreResult<()>;
-
-    // ---- reads for the API -------------------------------------------------------------
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>>;
     async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>>;
     async fn documents(&self, application: ApplicationId) -> StoreResult<Vec<DocumentRecord>>;
@@ -250,14 +259,20 @@ pub trait Store: Send + Sync + 'static {
         &self,
         application: ApplicationId,
     ) -> StoreResult<Option<RecommendationRecord>>;
+}
 
-    // ---- outbox relay ------------------------------------------------------------------
+/// The transactional outbox as the relay sees it; rows are written by [`StoreTx::enqueue_event`].
+#[async_trait]
+pub trait Outbox: StoreBase {
     /// Unsent outbox rows, oldest first.
     async fn outbox_pending(&self, limit: i64) -> StoreResult<Vec<OutboxRecord>>;
     /// Marks rows published (after the bus acknowledged them).
     async fn outbox_mark_sent(&self, seqs: &[i64]) -> StoreResult<()>;
+}
 
-    // ---- consumers ---------------------------------------------------------------------
+/// The consumers' side: the event log, with the projection and audit rows written alongside.
+#[async_trait]
+pub trait EventLog: StoreBase {
     /// In one transaction: stores the event (unique by id), updates the application projection
     /// from the event, writes the audit row and the notifications. A second call with the same
     /// event id writes nothing and returns `Duplicate`.
@@ -268,7 +283,7 @@ pub trait Store: Send + Sync + 'static {
         notifications: &[Notification],
     ) -> StoreResult<RecordOutcome>;
 
-    /// [`Store::record_event`] for a whole poll batch in one transaction: all or nothing, one
+    /// [`EventLog::record_event`] for a whole poll batch in one transaction: all or nothing, one
     /// outcome per item in order. Adapters override it to pay one commit for the batch.
     async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -319,8 +334,11 @@ pub trait Store: Send + Sync + 'static {
             self.name()
         )))
     }
+}
 
-    // ---- notifications -----------------------------------------------------------------
+/// The notifications the consumers write with their events, as the dispatcher drains them.
+#[async_trait]
+pub trait NotificationQueue: StoreBase {
     /// Claims undelivered notifications whose next attempt is due at `now`, oldest first: each
     /// one's next attempt moves to `now + NOTIFICATION_LEASE`, so concurrent dispatchers (one per
     /// consumer process) never deliver the same notification at once, and one whose dispatcher
@@ -338,8 +356,12 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
 
-    // ---- connection registry -----------------------------------------------------------
+/// The WebSocket connection registry (the seed's connections table): rows live until they
+/// expire unless a heartbeat refreshes them.
+#[async_trait]
+pub trait ConnectionRegistry: StoreBase {
     async fn register_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
     /// Refreshes last-seen and expiry; `false` when the row no longer exists.
     async fn touch_connection(
@@ -370,8 +392,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<ConnectionRecord>>;
     /// Deletes rows expired at `now`; returns how many.
     async fn sweep_connections(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
 
-    async fn stats(&self) -> StoreResult<StoreStats>;
+/// Counters for the operator view. Optional: an adapter that cannot count cheaply (a key-value
+/// store would scan every table) keeps the default, which reports `Other`, and the operator
+/// view then leaves the counters out.
+#[async_trait]
+pub trait StoreStatistics: StoreBase {
+    async fn stats(&self) -> StoreResult<StoreStats> {
+        Err(StoreError::Other(format!(
+            "{} does not count what it holds",
+            self.name()
+        )))
+    }
+}
+
+/// A whole store: every part above, as one object the roles share (`Arc<dyn Store>`). Implemented
+/// for every type that implements the parts, so an adapter implements only those.
+pub trait Store:
+    StepStore + Outbox + EventLog + NotificationQueue + ConnectionRegistry + StoreStatistics
+{
+}
+
+impl<T> Store for T where
+    T: StepStore
+        + Outbox
+        + EventLog
+        + NotificationQueue
+        + ConnectionRegistry
+        + StoreStatistics
+        + ?Sized
+{
 }
 
 /// One write transaction. Dropping it without `commit` rolls back.

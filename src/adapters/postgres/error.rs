@@ -52,6 +52,6 @@ pub(super) fn db(err: sqlx::Error) -> StoreError {
             }
             StoreError::Other(format!("{} (SQLSTATE {code})", e.message()))
         }
-        e => crate::adapters::sql_store::driver_error(e),
+        e => crate::adapters::sql::driver_error(e),
     }
 }

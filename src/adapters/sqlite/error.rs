@@ -42,6 +42,6 @@ pub(super) fn db(err: sqlx::Error) -> StoreError {
                 _ => StoreError::Other(e.message().to_owned()),
             }
         }
-        e => crate::adapters::sql_store::driver_error(e),
+        e => crate::adapters::sql::driver_error(e),
     }
 }

@@ -1,7 +1,7 @@
-//! A producer's write transaction on the single writer connection.
+//! A producer's write transaction: one connection of the write pool for its whole life, opened
+//! the dialect's way (SQLite takes the write lock at once, PostgreSQL locks rows as it goes).
 
-use super::error::db;
-use super::{events, state};
+use super::{outbox, state, Dialect};
 use crate::domain::customer::Email;
 use crate::domain::event::{Envelope, EventDraft};
 use crate::domain::ids::{ApplicationId, CustomerId};
@@ -12,22 +12,21 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
+use sqlx::Transaction;
 
-/// Holds the writer connection for its whole life; dropping it without `commit` makes sqlx
-/// roll back before the connection serves anyone else.
-pub struct SqliteTx {
-    pub(super) tx: Transaction<'static, Sqlite>,
+/// Dropping it without `commit` makes sqlx roll back before the connection serves anyone else.
+pub struct SqlTx<D: Dialect> {
+    pub(super) tx: Transaction<'static, D>,
 }
 
 #[async_trait]
-impl StoreTx for SqliteTx {
+impl<D: Dialect> StoreTx for SqlTx<D> {
     async fn idempotent_response(
         &mut self,
         customer: &CustomerId,
         key: &str,
     ) -> StoreResult<Option<IdempotentResponse>> {
-        state::idempotent_response(&mut *self.tx, customer, key).await
+        state::idempotent_response::<D>(&mut self.tx, customer, key).await
     }
 
     async fn save_idempotent_response(
@@ -36,38 +35,40 @@ impl StoreTx for SqliteTx {
         key: &str,
         response: &IdempotentResponse,
     ) -> StoreResult<()> {
-        state::save_idempotent_response(&mut *self.tx, customer, key, response).await
+        state::save_idempotent_response::<D>(&mut self.tx, customer, key, response).await
     }
 
     async fn customer(&mut self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
-        state::customer(&mut *self.tx, id).await
+        state::customer::<D>(&mut self.tx, id).await
     }
 
     async fn customer_id_by_email(&mut self, email: &Email) -> StoreResult<Option<CustomerId>> {
-        state::customer_id_by_email(&mut *self.tx, email).await
+        state::customer_id_by_email::<D>(&mut self.tx, email).await
     }
 
     async fn insert_customer(&mut self, customer: &CustomerRecord) -> StoreResult<()> {
-        state::insert_customer(&mut *self.tx, customer).await
+        state::insert_customer::<D>(&mut self.tx, customer).await
     }
 
     async fn insert_application(&mut self, application: &ApplicationRecord) -> StoreResult<()> {
-        state::insert_application(&mut *self.tx, application).await
+        state::insert_application::<D>(&mut self.tx, application).await
     }
 
-    /// No row lock is needed: the transaction already owns the only writer connection.
+    /// Ends with the dialect's row lock: a second transaction asking for the same application
+    /// waits until this one ends, so two steps on one application never interleave. (SQLite
+    /// needs none: the transaction already holds the only writer.)
     async fn application_for_update(
         &mut self,
         id: ApplicationId,
     ) -> StoreResult<Option<ApplicationRecord>> {
-        state::application(&mut *self.tx, id).await
+        state::application::<D>(&mut self.tx, id, D::LOCKING.lock_row()).await
     }
 
     async fn applications_of(
         &mut self,
         customer: &CustomerId,
     ) -> StoreResult<Vec<ApplicationRecord>> {
-        state::applications_of(&mut *self.tx, customer).await
+        state::applications_of::<D>(&mut self.tx, customer).await
     }
 
     async fn update_application(
@@ -77,40 +78,40 @@ impl StoreTx for SqliteTx {
         policy_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        state::update_application(&mut *self.tx, id, status, policy_id, at).await
+        state::update_application::<D>(&mut self.tx, id, status, policy_id, at).await
     }
 
     async fn insert_document(&mut self, document: &DocumentRecord) -> StoreResult<()> {
-        state::insert_document(&mut *self.tx, document).await
+        state::insert_document::<D>(&mut self.tx, document).await
     }
 
     async fn documents(&mut self, application: ApplicationId) -> StoreResult<Vec<DocumentRecord>> {
-        state::documents(&mut *self.tx, application).await
+        state::documents::<D>(&mut self.tx, application).await
     }
 
     async fn insert_kyc_result(&mut self, result: &KycRecord) -> StoreResult<()> {
-        state::insert_kyc_result(&mut *self.tx, result).await
+        state::insert_kyc_result::<D>(&mut self.tx, result).await
     }
 
     async fn upsert_recommendation(
         &mut self,
         recommendation: &RecommendationRecord,
     ) -> StoreResult<()> {
-        state::upsert_recommendation(&mut *self.tx, recommendation).await
+        state::upsert_recommendation::<D>(&mut self.tx, recommendation).await
     }
 
     async fn recommendation(
         &mut self,
         application: ApplicationId,
     ) -> StoreResult<Option<RecommendationRecord>> {
-        state::recommendation(&mut *self.tx, application).await
+        state::recommendation::<D>(&mut self.tx, application).await
     }
 
     async fn enqueue_event(&mut self, draft: EventDraft) -> StoreResult<Envelope> {
-        events::enqueue(&mut self.tx, draft).await
+        outbox::enqueue::<D>(&mut self.tx, draft).await
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(db)
+        self.tx.commit().await.map_err(D::classify)
     }
 }

@@ -1,0 +1,274 @@
+//! The consumer side of the event flow: the event log with its projection, audit rows and
+//! notifications, written in one transaction per batch, and the reads over it.
+
+use super::codec::sequence_param;
+use super::query::{sql, Columns};
+use super::{Dialect, SqlStore};
+use crate::domain::event::{Envelope, Topic};
+use crate::domain::ids::{ApplicationId, CustomerId, EventId};
+use crate::domain::workflow::ApplicationStatus;
+use crate::ports::store::{
+    ApplicationProjection, AuditEntry, EventLog, EventRecord, Notification, RecordOutcome,
+    StoreResult,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl<D: Dialect> EventLog for SqlStore<D> {
+    /// Stores the event with its projection, audit row and notifications in one transaction, or
+    /// nothing at all when the event id was already stored.
+    async fn record_event(
+        &self,
+        event: &Envelope,
+        audit: &AuditEntry,
+        notifications: &[Notification],
+    ) -> StoreResult<RecordOutcome> {
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let outcome = record_in::<D>(&mut tx, event, audit, notifications, now).await?;
+        tx.commit().await.map_err(D::classify)?;
+        Ok(outcome)
+    }
+
+    /// A consumer's whole poll batch in one transaction (one commit, one fsync), each event as
+    /// `record_event` would store it.
+    async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(
+                record_in::<D>(&mut tx, &item.event, &item.audit, &item.notifications, now).await?,
+            );
+        }
+        tx.commit().await.map_err(D::classify)?;
+        Ok(outcomes)
+    }
+
+    async fn events_after(
+        &self,
+        customer: &CustomerId,
+        after_sequence: u64,
+        limit: i64,
+    ) -> StoreResult<Vec<Envelope>> {
+        let statement = sql::<D>(
+            "SELECT envelope FROM events WHERE customer_id = $1 AND sequence > $2
+             ORDER BY sequence, event_id LIMIT $3",
+        )
+        .text(customer.as_str())
+        .int(sequence_param(after_sequence))
+        .int(limit);
+        envelopes::<D>(statement.fetch_all(&mut *self.read_conn().await?).await?)
+    }
+
+    async fn event_of_customer(
+        &self,
+        customer: &CustomerId,
+        event: EventId,
+    ) -> StoreResult<Option<Envelope>> {
+        let statement =
+            sql::<D>("SELECT envelope FROM events WHERE event_id = $1 AND customer_id = $2")
+                .uuid(event.0)
+                .text(customer.as_str());
+        let found = envelopes::<D>(statement.fetch_all(&mut *self.read_conn().await?).await?)?;
+        Ok(found.into_iter().next())
+    }
+
+    async fn application_events(&self, application: ApplicationId) -> StoreResult<Vec<Envelope>> {
+        let statement = sql::<D>(
+            "SELECT envelope FROM events WHERE application_id = $1 ORDER BY sequence, event_id",
+        )
+        .uuid(application.0);
+        envelopes::<D>(statement.fetch_all(&mut *self.read_conn().await?).await?)
+    }
+
+    async fn last_stored_sequence(&self, customer: &CustomerId) -> StoreResult<u64> {
+        let row = sql::<D>(
+            "SELECT COALESCE(MAX(sequence), 0) AS sequence FROM events WHERE customer_id = $1",
+        )
+        .text(customer.as_str())
+        .fetch_one(&mut *self.read_conn().await?)
+        .await?;
+        Columns::<D>::of("events", &row).sequence("sequence")
+    }
+
+    async fn recent_events(&self, limit: i64) -> StoreResult<Vec<Envelope>> {
+        let statement = sql::<D>(
+            "SELECT envelope FROM events ORDER BY occurred_at DESC, event_id DESC LIMIT $1",
+        )
+        .int(limit);
+        envelopes::<D>(statement.fetch_all(&mut *self.read_conn().await?).await?)
+    }
+
+    async fn application_projection(
+        &self,
+        application: ApplicationId,
+    ) -> StoreResult<Option<ApplicationProjection>> {
+        let Some(row) = sql::<D>(
+            "SELECT application_id, customer_id, last_event_id, last_event_type, last_sequence,
+                    status, event_count, updated_at
+             FROM application_projections WHERE application_id = $1",
+        )
+        .uuid(application.0)
+        .fetch_optional(&mut *self.read_conn().await?)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let c = Columns::<D>::of("application_projections", &row);
+        Ok(Some(ApplicationProjection {
+            application_id: c.id("application_id", ApplicationId)?,
+            customer_id: c.customer_id("customer_id")?,
+            status: c
+                .opt_text("status")?
+                .map(|_| c.known("status", ApplicationStatus::parse))
+                .transpose()?,
+            last_event_id: c.id("last_event_id", EventId)?,
+            last_event_type: c.known("last_event_type", |t| Topic::parse(t).ok())?,
+            last_sequence: c.sequence("last_sequence")?,
+            event_count: c.int("event_count")?,
+            updated_at: c.instant("updated_at")?,
+        }))
+    }
+
+    async fn audit_trail(&self, customer: &CustomerId, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        sql::<D>(
+            "SELECT event_id, customer_id, application_id, action, at FROM audit_log
+             WHERE customer_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .text(customer.as_str())
+        .int(limit)
+        .fetch_all(&mut *self.read_conn().await?)
+        .await?
+        .iter()
+        .map(|row| {
+            let c = Columns::<D>::of("audit_log", row);
+            Ok(AuditEntry {
+                event_id: c.id("event_id", EventId)?,
+                customer_id: c.customer_id("customer_id")?,
+                application_id: c.opt_id("application_id", ApplicationId)?,
+                action: c.text("action")?,
+                at: c.instant("at")?,
+            })
+        })
+        .collect()
+    }
+}
+
+fn envelopes<D: Dialect>(rows: Vec<D::Row>) -> StoreResult<Vec<Envelope>> {
+    rows.iter()
+        .map(|row| Columns::<D>::of("events", row).json("envelope"))
+        .collect()
+}
+
+async fn record_in<D: Dialect>(
+    tx: &mut D::Connection,
+    event: &Envelope,
+    audit: &AuditEntry,
+    notifications: &[Notification],
+    now: DateTime<Utc>,
+) -> StoreResult<RecordOutcome> {
+    let inserted = sql::<D>(
+        "INSERT INTO events
+           (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope, stored_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .uuid(event.id.0)
+    .text(event.customer_id.as_str())
+    .int(sequence_param(event.sequence))
+    .opt_uuid(event.application_id.map(|a| a.0))
+    .text(event.topic.as_str())
+    .instant(event.occurred_at)
+    .json(event)
+    .instant(now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted == 0 {
+        // The first delivery already wrote everything else; nothing was written now.
+        return Ok(RecordOutcome::Duplicate);
+    }
+    if let Some(application) = event.application_id {
+        project::<D>(tx, application, event, now).await?;
+    }
+    sql::<D>(
+        "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .uuid(audit.event_id.0)
+    .text(audit.customer_id.as_str())
+    .opt_uuid(audit.application_id.map(|a| a.0))
+    .text(audit.action.as_str())
+    .instant(audit.at)
+    .execute(&mut *tx)
+    .await?;
+    for n in notifications {
+        sql::<D>(
+            "INSERT INTO notifications
+               (id, event_id, kind, recipient, subject, body, created_at, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .text(n.id.as_str())
+        .uuid(n.event_id.0)
+        .text(n.kind.as_str())
+        .text(n.recipient.as_str())
+        .text(n.subject.as_str())
+        .text(n.body.as_str())
+        // Due at once: the first attempt happens as soon as a delivery worker looks.
+        .instant(n.created_at)
+        .int(i64::from(n.attempts))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(RecordOutcome::Inserted)
+}
+
+/// Folds one new event into the application's projection. Fields move only forward in
+/// sequence order; every UPDATE expression reads the row as it was before this statement, and
+/// the upsert serialises concurrent events of one application (a row lock, or SQLite's writer).
+async fn project<D: Dialect>(
+    conn: &mut D::Connection,
+    application: ApplicationId,
+    event: &Envelope,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let status = event
+        .data
+        .get("status")
+        .and_then(|s| s.as_str())
+        .and_then(ApplicationStatus::parse)
+        .map(ApplicationStatus::as_str);
+    sql::<D>(
+        "INSERT INTO application_projections AS p
+           (application_id, customer_id, last_event_id, last_event_type, last_sequence, status,
+            status_sequence, event_count, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 IS NULL THEN 0 ELSE $5 END, 1, $7)
+         ON CONFLICT (application_id) DO UPDATE SET
+           last_event_id = CASE WHEN excluded.last_sequence > p.last_sequence
+             THEN excluded.last_event_id ELSE p.last_event_id END,
+           last_event_type = CASE WHEN excluded.last_sequence > p.last_sequence
+             THEN excluded.last_event_type ELSE p.last_event_type END,
+           last_sequence = CASE WHEN excluded.last_sequence > p.last_sequence
+             THEN excluded.last_sequence ELSE p.last_sequence END,
+           status = CASE WHEN excluded.status IS NOT NULL
+                          AND excluded.status_sequence > p.status_sequence
+             THEN excluded.status ELSE p.status END,
+           status_sequence = CASE WHEN excluded.status IS NOT NULL
+                          AND excluded.status_sequence > p.status_sequence
+             THEN excluded.status_sequence ELSE p.status_sequence END,
+           event_count = p.event_count + 1,
+           updated_at = excluded.updated_at",
+    )
+    .uuid(application.0)
+    .text(event.customer_id.as_str())
+    .uuid(event.id.0)
+    .text(event.topic.as_str())
+    .int(sequence_param(event.sequence))
+    .opt_text(status)
+    .instant(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Applying a dialect's embedded migrations, with a report of what this run applied.
+
+use super::dialect::Dialect;
+use crate::ports::store::{StoreError, StoreResult};
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
+
+/// A failed migration: the statement's own failure keeps its class (through the dialect's
+/// `classify`); a database migrated by a newer build (or edited by hand) cannot be used by this
+/// one.
+fn migrate_error<D: Dialect>(err: MigrateError) -> StoreError {
+    match err {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => D::classify(e),
+        e @ (MigrateError::VersionMissing(_)
+        | MigrateError::VersionMismatch(_)
+        | MigrateError::Dirty(_)) => StoreError::Corrupt(format!("schema migrations: {e}")),
+        e => StoreError::Other(format!("schema migrations: {e}")),
+    }
+}
+
+/// One migration this run applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+/// Runs the migrator's pending migrations on `pool` and lists the ones that were not applied
+/// before. Concurrent runs are safe: the migrator takes the database's migration lock.
+pub(crate) async fn run_migrations<D>(
+    migrator: &Migrator,
+    pool: &sqlx::Pool<D>,
+) -> StoreResult<Vec<AppliedMigration>>
+where
+    D: Dialect,
+    D::Connection: Migrate,
+{
+    let before: Vec<i64> = {
+        let mut conn = pool.acquire().await.map_err(D::classify)?;
+        conn.ensure_migrations_table()
+            .await
+            .map_err(|e| migrate_error::<D>(e))?;
+        conn.list_applied_migrations()
+            .await
+            .map_err(|e| migrate_error::<D>(e))?
+            .into_iter()
+            .map(|m| m.version)
+            .collect()
+    };
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| migrate_error::<D>(e))?;
+    Ok(migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
+        .map(|m| AppliedMigration {
+            version: m.version,
+            description: m.description.to_string(),
+        })
+        .collect())
+}

@@ -1,0 +1,89 @@
+//! The notification queue the consumers fill and the delivery worker drains, with retries and
+//! claim leases.
+
+use super::query::{sql, Columns};
+use super::{Dialect, SqlStore};
+use crate::domain::ids::EventId;
+use crate::ports::store::{
+    Notification, NotificationKind, NotificationQueue, StoreResult, NOTIFICATION_LEASE,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl<D: Dialect> NotificationQueue for SqlStore<D> {
+    /// Claims due notifications for [`NOTIFICATION_LEASE`] in one statement: their next attempt
+    /// moves past the lease, so a second dispatcher never takes the same one while the first
+    /// delivers it. Where rows can be locked, concurrent claims skip each other's rows.
+    async fn notifications_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let lease_end = now + chrono::Duration::from_std(NOTIFICATION_LEASE).unwrap_or_default();
+        let statement = format!(
+            "UPDATE notifications SET next_attempt_at = $1
+             WHERE id IN (SELECT id FROM notifications
+                          WHERE delivered_at IS NULL AND next_attempt_at <= $2
+                          ORDER BY created_at, id LIMIT $3{})
+             RETURNING id, event_id, kind, recipient, subject, body, created_at, attempts",
+            D::LOCKING.skip_locked()
+        );
+        let mut claimed = sql::<D>(&statement)
+            .instant(lease_end)
+            .instant(now)
+            .int(limit)
+            .fetch_all(&mut *self.write_conn().await?)
+            .await?
+            .iter()
+            .map(|row| {
+                let c = Columns::<D>::of("notifications", row);
+                Ok(Notification {
+                    id: c.text("id")?,
+                    event_id: c.id("event_id", EventId)?,
+                    kind: c.known("kind", NotificationKind::parse)?,
+                    recipient: c.text("recipient")?,
+                    subject: c.text("subject")?,
+                    body: c.text("body")?,
+                    created_at: c.instant("created_at")?,
+                    attempts: u32::try_from(c.int("attempts")?)
+                        .map_err(|_| super::corrupt("notifications.attempts", "is out of range"))?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // RETURNING does not keep the subquery's order.
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Marks the notification delivered; a repeated call keeps the first delivery time.
+    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sql::<D>(
+            "UPDATE notifications SET delivered_at = COALESCE(delivered_at, $1) WHERE id = $2",
+        )
+        .instant(at)
+        .text(id)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn notification_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sql::<D>(
+            "UPDATE notifications
+             SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+             WHERE id = $3 AND delivered_at IS NULL",
+        )
+        .text(error)
+        .instant(retry_at)
+        .text(id)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+}

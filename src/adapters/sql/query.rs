@@ -1,0 +1,221 @@
+//! One statement for every dialect: parameters bound by kind ([`Statement`]), rows read back
+//! by kind into domain values ([`Columns`]), each kind encoded the way the dialect stores it.
+
+use super::codec::{corrupt, from_json};
+use super::dialect::{BindResult, ColumnError, Dialect};
+use crate::domain::ids::CustomerId;
+use crate::ports::store::{StoreError, StoreResult};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::error::BoxDynError;
+use std::borrow::Cow;
+use uuid::Uuid;
+
+/// A statement with its parameters, bound in order (`$1`, `$2`, …).
+pub(crate) struct Statement<'q, D: Dialect> {
+    sql: &'q str,
+    args: D::Arguments<'q>,
+    /// The first parameter that could not be encoded; the statement then fails without running.
+    failed: Option<BoxDynError>,
+}
+
+/// Starts a statement.
+pub(crate) fn sql<D: Dialect>(sql: &str) -> Statement<'_, D> {
+    Statement {
+        sql,
+        args: Default::default(),
+        failed: None,
+    }
+}
+
+impl<'q, D: Dialect> Statement<'q, D> {
+    fn bound(mut self, bind: impl FnOnce(&mut D::Arguments<'q>) -> BindResult) -> Self {
+        if let Err(e) = bind(&mut self.args) {
+            self.failed.get_or_insert(e);
+        }
+        self
+    }
+
+    pub(crate) fn text(self, value: impl Into<Cow<'q, str>>) -> Self {
+        self.bound(|a| D::bind_text(a, Some(value.into())))
+    }
+
+    pub(crate) fn opt_text(self, value: Option<&'q str>) -> Self {
+        self.bound(|a| D::bind_text(a, value.map(Cow::Borrowed)))
+    }
+
+    pub(crate) fn int(self, value: i64) -> Self {
+        self.opt_int(Some(value))
+    }
+
+    pub(crate) fn opt_int(self, value: Option<i64>) -> Self {
+        self.bound(|a| D::bind_int(a, value))
+    }
+
+    pub(crate) fn instant(self, at: DateTime<Utc>) -> Self {
+        self.bound(|a| D::bind_instant(a, Some(at)))
+    }
+
+    pub(crate) fn date(self, day: NaiveDate) -> Self {
+        self.bound(|a| D::bind_date(a, day))
+    }
+
+    pub(crate) fn uuid(self, id: Uuid) -> Self {
+        self.opt_uuid(Some(id))
+    }
+
+    pub(crate) fn opt_uuid(self, id: Option<Uuid>) -> Self {
+        self.bound(|a| D::bind_uuid(a, id))
+    }
+
+    /// A JSON document (envelope, reasons), encoded by serde before the statement runs.
+    pub(crate) fn json<T: Serialize>(self, value: &T) -> Self {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) => self.bound(|a| D::bind_json(a, raw)),
+            Err(e) => self.bound(|_| Err(e.into())),
+        }
+    }
+
+    fn ready(self) -> StoreResult<(&'q str, D::Arguments<'q>)> {
+        match self.failed {
+            Some(e) => Err(StoreError::Other(format!("cannot encode a parameter: {e}"))),
+            None => Ok((self.sql, self.args)),
+        }
+    }
+
+    pub(crate) async fn fetch_all(self, conn: &mut D::Connection) -> StoreResult<Vec<D::Row>> {
+        let (sql, args) = self.ready()?;
+        D::fetch_all(conn, sql, args).await.map_err(D::classify)
+    }
+
+    pub(crate) async fn fetch_optional(
+        self,
+        conn: &mut D::Connection,
+    ) -> StoreResult<Option<D::Row>> {
+        let (sql, args) = self.ready()?;
+        D::fetch_optional(conn, sql, args)
+            .await
+            .map_err(D::classify)
+    }
+
+    /// For statements that always return one row (`RETURNING`, aggregates).
+    pub(crate) async fn fetch_one(self, conn: &mut D::Connection) -> StoreResult<D::Row> {
+        let sql = self.sql;
+        self.fetch_optional(conn)
+            .await?
+            .ok_or_else(|| StoreError::Other(format!("no row from: {sql}")))
+    }
+
+    /// Runs the statement; returns how many rows it changed.
+    pub(crate) async fn execute(self, conn: &mut D::Connection) -> StoreResult<u64> {
+        let (sql, args) = self.ready()?;
+        let done = D::execute(conn, sql, args).await.map_err(D::classify)?;
+        Ok(D::rows_affected(&done))
+    }
+}
+
+/// Reads the columns of one row of `table`; a value that cannot be what the column holds is
+/// `Corrupt`, named `table.column`, and the value itself (maybe personal data) is never quoted.
+pub(crate) struct Columns<'r, D: Dialect> {
+    row: &'r D::Row,
+    table: &'static str,
+}
+
+impl<'r, D: Dialect> Columns<'r, D> {
+    pub(crate) fn of(table: &'static str, row: &'r D::Row) -> Self {
+        Self { row, table }
+    }
+
+    fn corrupt(&self, column: &str, what: &str) -> StoreError {
+        corrupt(&format!("{}.{column}", self.table), what)
+    }
+
+    fn failed(&self, column: &str, error: ColumnError) -> StoreError {
+        match error {
+            ColumnError::Driver(e) => D::classify(e),
+            ColumnError::Invalid(what) => self.corrupt(column, what),
+        }
+    }
+
+    fn optional<T>(
+        &self,
+        column: &str,
+        read: Result<Option<T>, ColumnError>,
+    ) -> StoreResult<Option<T>> {
+        read.map_err(|e| self.failed(column, e))
+    }
+
+    fn required<T>(&self, column: &str, read: Result<Option<T>, ColumnError>) -> StoreResult<T> {
+        self.optional(column, read)?
+            .ok_or_else(|| self.corrupt(column, "is NULL"))
+    }
+
+    pub(crate) fn text(&self, column: &str) -> StoreResult<String> {
+        self.required(column, D::read_text(self.row, column).map_err(Into::into))
+    }
+
+    pub(crate) fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.optional(column, D::read_text(self.row, column).map_err(Into::into))
+    }
+
+    pub(crate) fn int(&self, column: &str) -> StoreResult<i64> {
+        self.required(column, D::read_int(self.row, column).map_err(Into::into))
+    }
+
+    pub(crate) fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.optional(column, D::read_int(self.row, column).map_err(Into::into))
+    }
+
+    pub(crate) fn instant(&self, column: &str) -> StoreResult<DateTime<Utc>> {
+        self.required(column, D::read_instant(self.row, column))
+    }
+
+    pub(crate) fn date(&self, column: &str) -> StoreResult<NaiveDate> {
+        self.required(column, D::read_date(self.row, column))
+    }
+
+    /// A UUID id (`ApplicationId`, `EventId`, ...), built by its constructor.
+    pub(crate) fn id<T>(&self, column: &str, id: fn(Uuid) -> T) -> StoreResult<T> {
+        self.required(column, D::read_uuid(self.row, column))
+            .map(id)
+    }
+
+    pub(crate) fn opt_id<T>(&self, column: &str, id: fn(Uuid) -> T) -> StoreResult<Option<T>> {
+        Ok(self
+            .optional(column, D::read_uuid(self.row, column))?
+            .map(id))
+    }
+
+    pub(crate) fn customer_id(&self, column: &str) -> StoreResult<CustomerId> {
+        CustomerId::parse(&self.text(column)?).map_err(|e| self.corrupt(column, &e))
+    }
+
+    /// A JSON document, decoded into `T`.
+    pub(crate) fn json<T: DeserializeOwned>(&self, column: &str) -> StoreResult<T> {
+        let raw = D::read_json(self.row, column).map_err(D::classify)?;
+        from_json(&format!("{}.{column}", self.table), raw.get())
+    }
+
+    /// A `#[serde(transparent)]` string newtype (`Email`, `PersonName`, ...) read back through
+    /// serde: the value was validated when it was parsed at the edge, so it is not validated
+    /// again here.
+    pub(crate) fn value<T: DeserializeOwned>(&self, column: &str) -> StoreResult<T> {
+        serde_json::from_value(serde_json::Value::String(self.text(column)?))
+            .map_err(|_| self.corrupt(column, "does not hold a valid value"))
+    }
+
+    /// Maps an enum's `as_str` form back through its `parse`.
+    pub(crate) fn known<T>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> StoreResult<T> {
+        parse(&self.text(column)?).ok_or_else(|| self.corrupt(column, "holds an unknown value"))
+    }
+
+    /// A sequence number: `u64` in the domain, signed 64-bit in the database.
+    pub(crate) fn sequence(&self, column: &str) -> StoreResult<u64> {
+        u64::try_from(self.int(column)?).map_err(|_| self.corrupt(column, "is negative"))
+    }
+}
