@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use onboard::adapters::postgres::{DatabaseUrl, PostgresStore};
 use onboard::domain::event::Topic;
 use onboard::domain::workflow::ApplicationStatus;
-use onboard::ports::store::{IdempotentResponse, Store, StoreError};
+use onboard::ports::store::{
+    EventLog, IdempotentResponse, Outbox, StepStore, Store, StoreBase, StoreError,
+};
 use onboard::testing::postgres::{create_database, server_from_env, unique_database_name};
 use onboard::testing::store_suite::{self, StoreHarness};
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use onboard::adapters::sqlite::SqliteStore;
-use onboard::ports::store::Store;
+use onboard::ports::store::{ConnectionRegistry, Outbox, StepStore, Store, StoreBase};
 use onboard::testing::store_suite::{self, StoreHarness};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
