@@ -105,6 +105,13 @@ impl Harness {
         body["applicationId"].as_str().unwrap().to_owned()
     }
 
+    /// The `user-info-submitted` record of a new customer, published and consumed.
+    async fn submitted_records(&self, customer: &CustomerId) -> Vec<ConsumedRecord> {
+        self.submit_user_info(customer).await;
+        self.components.relay().publish_pending().await.unwrap();
+        self.consume(&self.topic(Topic::UserInfoSubmitted)).await
+    }
+
     /// Every record waiting on `topic` (the embedded bus hands them over at once).
     async fn consume(&self, topic: &str) -> Vec<ConsumedRecord> {
         let mut subscription = self
@@ -212,10 +219,8 @@ async fn a_step_served_without_a_listener_is_published_stored_pushed_and_mailed_
 async fn a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_stored() {
     let h = harness(1).await;
     let customer = CustomerId::parse("poison-batch-customer").unwrap();
-    h.submit_user_info(&customer).await;
-    h.components.relay().publish_pending().await.unwrap();
     let topic = h.topic(Topic::UserInfoSubmitted);
-    let good = h.consume(&topic).await;
+    let good = h.submitted_records(&customer).await;
     assert_eq!(good.len(), 1);
     let poison = ConsumedRecord {
         offset: good[0].offset + 1,
@@ -245,9 +250,7 @@ async fn a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_stored() {
 async fn a_record_of_another_topic_is_not_stored_by_this_topics_consumer() {
     let h = harness(1).await;
     let customer = CustomerId::parse("wrong-topic-customer").unwrap();
-    h.submit_user_info(&customer).await;
-    h.components.relay().publish_pending().await.unwrap();
-    let records = h.consume(&h.topic(Topic::UserInfoSubmitted)).await;
+    let records = h.submitted_records(&customer).await;
 
     let report = h
         .components
@@ -263,12 +266,37 @@ async fn a_record_of_another_topic_is_not_stored_by_this_topics_consumer() {
 }
 
 #[tokio::test]
+async fn a_record_that_cannot_be_dead_lettered_fails_with_the_rest_of_its_batch_for_a_retry() {
+    let h = harness(1).await;
+    let customer = CustomerId::parse("no-dead-letter-customer").unwrap();
+    let good = h.submitted_records(&customer).await;
+    // Its dead-letter topic does not exist, so the poison record can go nowhere.
+    let stray = ConsumedRecord {
+        topic: "no-such-topic".into(),
+        ..good[0].clone()
+    };
+
+    let report = h
+        .components
+        .consumer(None)
+        .process_batch(Topic::UserInfoSubmitted, &[stray, good[0].clone()])
+        .await;
+    assert!(!report.is_complete());
+    assert_eq!(report.failed().collect::<Vec<_>>(), [0, 1], "{report:?}");
+    assert!(
+        report.first_failure().unwrap().contains("dead-lettering"),
+        "{report:?}"
+    );
+    // Nothing after the failed record was stored ahead of it.
+    let stored = h.components.store.events_after(&customer, 0, 10).await;
+    assert!(stored.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_gateway_action_is_answered_without_a_socket() {
     let h = harness(5).await;
     let customer = CustomerId::parse("gateway-action-customer").unwrap();
-    h.submit_user_info(&customer).await;
-    h.components.relay().publish_pending().await.unwrap();
-    let records = h.consume(&h.topic(Topic::UserInfoSubmitted)).await;
+    let records = h.submitted_records(&customer).await;
     h.components
         .consumer(None)
         .process_batch(Topic::UserInfoSubmitted, &records)
