@@ -142,7 +142,7 @@ impl StepRun {
     }
 
     /// The application this step is on (the route's `{id}`).
-    pub fn application_id(&self) -> Result<ApplicationId, Problem> {
+    fn application_id(&self) -> Result<ApplicationId, Problem> {
         // Only routes with an `{id}` call this, and their head always has one.
         self.request.application_id.ok_or_else(Problem::internal)
     }
