@@ -1,28 +1,26 @@
-//! Building and running Onboard in one process: every role on one HTTP address over the
-//! embedded defaults (`onboard up`). `Application::build` binds the listener, so tests can ask
-//! for port 0 and read the chosen port before running.
+//! Building and running Onboard in one process: the enabled roles on one HTTP address
+//! (`onboard up` runs all of them). [`Components`] are built without a listener;
+//! `Application::build` binds one on top of them, so tests can ask for port 0 and read the
+//! chosen port before running.
 
-use crate::adapters::http_pusher::{HttpPusher, RoutingPusher};
+mod components;
+
+pub use components::Components;
+
+use crate::adapters::fs_documents::DocumentSettings;
 use crate::auth::{Authenticator, SecretSource};
-use crate::domain::kyc::WatchList;
-use crate::domain::policy::Catalogue;
-use crate::ports::bus::{EventBus, TopicNames};
-use crate::ports::notifier::Notifier;
-use crate::ports::store::Store;
-use crate::roles::api::{self, ApiContext, ApiState};
-use crate::roles::consumer::{ConsumerConfig, ConsumerRole};
-use crate::roles::gateway::{Gateway, GatewayConfig};
-use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
+use crate::ports::bus::TopicNames;
+use crate::roles::api;
+use crate::roles::consumer::ConsumerConfig;
+use crate::roles::gateway::GatewayConfig;
 use crate::roles::ops;
-use crate::roles::relay::OutboxRelay;
-use crate::roles::supervisor::{ReadinessBoard, Supervisor};
+use crate::roles::supervisor::{Readiness, ReadinessBoard, Supervisor};
 use crate::wiring::{BusSettings, NotifierSettings, StoreSettings};
 use anyhow::Context;
+use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Everything `onboard up` needs to know.
@@ -33,6 +31,8 @@ pub struct Settings {
     pub store: StoreSettings,
     pub bus: BusSettings,
     pub notifier: NotifierSettings,
+    /// Where uploaded documents are kept.
+    pub documents: DocumentSettings,
     /// Bus names of the topics (an optional prefix).
     pub topics: TopicNames,
     pub secret: SecretSource,
@@ -62,6 +62,7 @@ impl Settings {
             store: StoreSettings::embedded(&data_dir),
             bus: BusSettings::embedded(&data_dir),
             notifier: NotifierSettings::embedded(&data_dir),
+            documents: DocumentSettings::embedded(&data_dir),
             topics: TopicNames::default(),
             data_dir,
             secret: SecretSource::from_env(),
@@ -75,46 +76,92 @@ impl Settings {
     }
 }
 
+/// One process: its components, the enabled roles' services, and the listener they share.
 pub struct Application {
-    listener: TcpListener,
     local_addr: SocketAddr,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn EventBus>,
-    notifier: Arc<dyn Notifier>,
-    auth: Authenticator,
-    settings: Settings,
-    management_token: String,
+    roles: Roles,
+    components: Components,
+    /// The roles' long-running tasks (HTTP included), not yet started.
+    services: Vec<(&'static str, BoxFuture<'static, anyhow::Result<()>>)>,
+    /// Stops every service; linked to the token given to [`Application::run`].
+    stop: CancellationToken,
 }
 
 impl Application {
+    /// Builds the components, binds the listener and prepares the enabled roles' services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        let secret = settings.secret.resolve(&settings.data_dir, true)?;
-        let auth = Authenticator::new(&secret);
-        let management_token = crate::auth::management_token(&secret);
-        let store = settings.store.open().await?;
-        let bus = settings.bus.open().await?;
-        bus.create_topics(&settings.topics.specs(3, settings.bus.replication_factor()))
-            .await?;
-        let notifier = settings.notifier.open(&settings.mail_from)?;
+        let components = Components::build(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let board = ReadinessBoard::default();
+        let mut services: Vec<(&'static str, BoxFuture<'static, anyhow::Result<()>>)> = Vec::new();
+        let mut router = axum::Router::new();
+        let roles = settings.roles.clone();
+
+        let gateway = roles.gateway.then(|| {
+            let mut config = settings.gateway.clone();
+            if config.node_url.is_empty() {
+                config.node_url = format!("http://{local_addr}");
+            }
+            components.gateway(config, stop.clone())
+        });
+        if let Some(gateway) = &gateway {
+            router = router.merge(gateway.router());
+            let sweeper = gateway
+                .clone()
+                .run_sweeper(board.register("gateway"), stop.clone());
+            services.push(("gateway", Box::pin(sweeper)));
+        }
+        if roles.api {
+            router = router
+                .merge(api::router(components.api_state()))
+                .merge(crate::roles::web::router(settings.web_dir.clone()));
+            let relay = components
+                .relay()
+                .run(board.register("relay"), stop.clone());
+            services.push(("relay", Box::pin(relay)));
+        }
+        if roles.consumers {
+            let consumers = components
+                .consumer(gateway.clone())
+                .run(board.register("consumers"), stop.clone());
+            services.push(("consumers", Box::pin(consumers)));
+            let dispatcher = components.dispatcher();
+            let (ready, token) = (board.register("notifier"), stop.clone());
+            services.push((
+                "notifier",
+                Box::pin(async move {
+                    ready.set(true);
+                    dispatcher.run(token).await;
+                    Ok(())
+                }),
+            ));
+        }
+
+        let ops_state = ops::OpsState {
+            board: board.clone(),
+            store: components.store.clone(),
+            bus: components.bus.clone(),
+            gateway,
+            group: settings.consumer.group.clone(),
+            topics: settings.topics.clone(),
+            auth: settings.dev_token_endpoint.then(|| components.auth.clone()),
+            management_token: components.management_token.clone(),
+        };
+        let router = router
+            .merge(ops::router(ops_state))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let http = serve(listener, router, board.register("http"), stop.clone());
+        services.push(("http", Box::pin(http)));
         Ok(Self {
-            listener,
             local_addr,
-            store,
-            bus,
-            notifier,
-            auth,
-            settings,
-            management_token,
+            roles,
+            components,
+            services,
+            stop,
         })
     }
 
@@ -127,131 +174,60 @@ impl Application {
     }
 
     pub fn roles(&self) -> &Roles {
-        &self.settings.roles
+        &self.roles
+    }
+
+    pub fn components(&self) -> &Components {
+        &self.components
     }
 
     pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
+        &self.components.auth
     }
 
     pub fn management_token(&self) -> &str {
-        &self.management_token
+        &self.components.management_token
     }
 
-    /// Runs the selected roles until `shutdown` is cancelled (or a role fails), then drains and stops.
+    /// Runs the enabled roles until `shutdown` is cancelled (or a role fails, which cancels
+    /// `shutdown` too), then drains and stops.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let roles = self.settings.roles.clone();
-        let board = ReadinessBoard::default();
-        let mut supervisor = Supervisor::new(shutdown.clone());
-        let mut router = axum::Router::new();
-
-        let gateway = roles.gateway.then(|| {
-            let mut config = self.settings.gateway.clone();
-            if config.node_url.is_empty() {
-                config.node_url = format!("http://{}", self.local_addr);
-            }
-            Gateway::new(
-                self.store.clone(),
-                self.auth.clone(),
-                self.management_token.clone(),
-                config,
-                shutdown.clone(),
-            )
-        });
-        if let Some(gateway) = &gateway {
-            router = router.merge(gateway.router());
-            let ready = board.register("gateway");
-            supervisor.spawn(
-                "gateway",
-                gateway.clone().run_sweeper(ready, shutdown.clone()),
-            );
+        link(shutdown, self.stop.clone());
+        let mut supervisor = Supervisor::new(self.stop);
+        for (name, service) in self.services {
+            supervisor.spawn(name, service);
         }
-
-        if roles.api {
-            let outbox_nudge = Arc::new(Notify::new());
-            let api_state = ApiState(Arc::new(ApiContext {
-                store: self.store.clone(),
-                auth: self.auth.clone(),
-                watch_list: WatchList::bundled(),
-                catalogue: Catalogue::bundled(),
-                data_dir: self.settings.data_dir.clone(),
-                outbox_nudge: outbox_nudge.clone(),
-            }));
-            router = router.merge(api::router(api_state));
-            let relay = OutboxRelay {
-                store: self.store.clone(),
-                bus: self.bus.clone(),
-                nudge: outbox_nudge,
-                readiness: board.register("relay"),
-                topics: self.settings.topics.clone(),
-            };
-            supervisor.spawn("relay", relay.run(shutdown.clone()));
-        }
-
-        if roles.consumers {
-            let dispatcher = NotificationDispatcher::new(
-                self.store.clone(),
-                self.notifier.clone(),
-                DispatcherConfig::default(),
-            );
-            let pusher = RoutingPusher::new(
-                gateway.clone(),
-                HttpPusher::new(self.management_token.clone()),
-            );
-            let consumers = ConsumerRole {
-                store: self.store.clone(),
-                bus: self.bus.clone(),
-                pusher: Arc::new(pusher),
-                notifier_nudge: dispatcher.nudge_handle(),
-                config: self.settings.consumer.clone(),
-                topics: self.settings.topics.clone(),
-            };
-            let consumers_ready = board.register("consumers");
-            supervisor.spawn(
-                "consumers",
-                consumers.run(consumers_ready, shutdown.clone()),
-            );
-            let notifier_ready = board.register("notifier");
-            let token = shutdown.clone();
-            supervisor.spawn("notifier", async move {
-                notifier_ready.set(true);
-                dispatcher.run(token).await;
-                Ok(())
-            });
-        }
-
-        let ops_state = ops::OpsState {
-            board: board.clone(),
-            store: self.store.clone(),
-            bus: self.bus.clone(),
-            gateway: gateway.clone(),
-            group: self.settings.consumer.group.clone(),
-            topics: self.settings.topics.clone(),
-            auth: self.settings.dev_token_endpoint.then(|| self.auth.clone()),
-            management_token: self.management_token.clone(),
-        };
-        if roles.api {
-            router = router.merge(crate::roles::web::router(self.settings.web_dir.clone()));
-        }
-        let router = router
-            .merge(ops::router(ops_state))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
-        let http_ready = board.register("http");
-        let listener = self.listener;
-        let http_shutdown = shutdown.clone();
-        supervisor.spawn("http", async move {
-            http_ready.set(true);
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-            .context("the HTTP server failed")
-        });
-        tracing::info!(address = %self.local_addr, roles = %roles, "Onboard is running.");
+        tracing::info!(address = %self.local_addr, roles = %self.roles, "Onboard is running.");
         supervisor.wait().await
     }
+}
+
+/// Serves `router` on `listener` until `stop`, draining requests in flight.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    ready: Readiness,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    ready.set(true);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await
+    .context("the HTTP server failed")
+}
+
+/// Cancelling either token cancels the other: a signal stops the services, and a failing
+/// service stops the caller's other work.
+fn link(a: CancellationToken, b: CancellationToken) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = a.cancelled() => b.cancel(),
+            () = b.cancelled() => a.cancel(),
+        }
+    });
 }
 
 /// Which roles a process runs: `onboard up` runs all, `onboard api|consumer|gateway` one each.

@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod embedded_bus;
+pub mod fs_documents;
 pub mod http_pusher;
 pub mod kafka;
 pub mod maildir;

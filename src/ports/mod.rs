@@ -1,6 +1,7 @@
 //! Ports: the traits every external dependency is reached through (DESIGN.md §2).
 
 pub mod bus;
+pub mod documents;
 pub mod notifier;
 pub mod pusher;
 pub mod store;

@@ -54,7 +54,7 @@ pub struct DocumentRecord {
     pub size_bytes: i64,
     /// Lower-case hex SHA-256 of the file.
     pub sha256: String,
-    /// Where the file's bytes are kept, relative to the data directory.
+    /// The document store's key of the file's bytes (`ports::documents::DocumentKey`).
     pub stored_path: String,
     pub created_at: DateTime<Utc>,
 }

@@ -1,8 +1,8 @@
 //! The outbox relay: publishes committed outbox rows to the event bus, in order, and marks them
 //! sent only after the bus acknowledged them (at-least-once; consumers de-duplicate by event id).
 
-use crate::ports::bus::{EventBus, OutgoingRecord, TopicNames};
-use crate::ports::store::Store;
+use crate::ports::bus::{BusError, EventBus, OutgoingRecord, TopicNames};
+use crate::ports::store::{Store, StoreError};
 use crate::roles::supervisor::Readiness;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -18,17 +18,32 @@ pub const RELAY_IDLE_POLL: Duration = Duration::from_millis(250);
 pub struct OutboxRelay {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
+    /// Woken by the API after a commit that enqueued events.
     pub nudge: Arc<Notify>,
-    pub readiness: Readiness,
     pub topics: TopicNames,
 }
 
+/// Why a round of publishing failed; the rows stay pending and are published by a later round.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("reading or marking the outbox failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("publishing to the event bus failed: {0}")]
+    Bus(#[from] BusError),
+}
+
 impl OutboxRelay {
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// Publishes until `shutdown`, woken by the nudge or every [`RELAY_IDLE_POLL`], then drains
+    /// what is already committed.
+    pub async fn run(
+        self,
+        readiness: Readiness,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut backoff = Backoff::new();
-        self.readiness.set(true);
+        readiness.set(true);
         loop {
-            match self.relay_once().await {
+            match self.publish_pending().await {
                 Ok(0) => {
                     backoff.reset();
                     tokio::select! {
@@ -52,7 +67,7 @@ impl OutboxRelay {
             }
         }
         // Drain what is already committed so a clean stop leaves nothing behind.
-        while let Ok(n) = self.relay_once().await {
+        while let Ok(n) = self.publish_pending().await {
             if n == 0 {
                 break;
             }
@@ -60,8 +75,9 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// Publishes one batch; returns how many rows were published.
-    async fn relay_once(&self) -> anyhow::Result<usize> {
+    /// Publishes the oldest pending outbox rows (up to [`RELAY_BATCH`]) and marks them sent once
+    /// the bus acknowledged them; returns how many were published (0: nothing was pending).
+    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
         let rows = self.store.outbox_pending(RELAY_BATCH).await?;
         if rows.is_empty() {
             return Ok(0);

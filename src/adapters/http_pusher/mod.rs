@@ -79,14 +79,15 @@ fn without_url(error: &reqwest::Error) -> String {
     kind.to_string()
 }
 
-/// Pushes to this process's own gateway when it holds the connection, over HTTP otherwise.
+/// Pushes to this process's own gateway when it holds the connection, through `remote`
+/// (another node's management API) otherwise.
 pub struct RoutingPusher {
     local: Option<Arc<Gateway>>,
-    remote: HttpPusher,
+    remote: Arc<dyn Pusher>,
 }
 
 impl RoutingPusher {
-    pub fn new(local: Option<Arc<Gateway>>, remote: HttpPusher) -> Self {
+    pub fn new(local: Option<Arc<Gateway>>, remote: Arc<dyn Pusher>) -> Self {
         Self { local, remote }
     }
 }

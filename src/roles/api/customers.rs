@@ -1,9 +1,9 @@
 //! `POST /v1/customers`: the seed's submit-user-info step.
 
-use super::extract::{correlation_id, json_body, Customer, IdempotencyKey};
+use super::extract::StepHead;
 use super::problem::Problem;
 use super::state::ApiState;
-use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
+use super::step::{run_step, JsonInput, StepOk, StepRequest, StepRun};
 use crate::domain::customer::UserInfo;
 use crate::domain::event::{EventDraft, Topic};
 use crate::domain::ids::ApplicationId;
@@ -12,43 +12,27 @@ use crate::domain::workflow::{ApplicationStatus, Step};
 use crate::ports::store::{ApplicationRecord, CustomerRecord};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 
 pub async fn submit_user_info(
     State(state): State<ApiState>,
-    Customer(customer): Customer,
+    head: StepHead,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let idempotency_key = match IdempotencyKey::from_headers(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let parsed = json_body(&headers, &body, false);
-    let canonical = parsed.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    let request = StepRequest {
-        customer: customer.clone(),
-        step: Step::SubmitUserInfo,
-        application_id: None,
-        idempotency_key,
-        fingerprint: fingerprint(&[b"POST /v1/customers", canonical.as_bytes()]),
-        correlation_id: correlation_id(&headers),
-    };
-    let mut run = match StepRun::begin(&state, request).await {
-        Ok(Begun::Running(run)) => run,
-        Ok(Begun::Replay(response)) => return response,
-        Err(problem) => return problem.into_response(),
-    };
-    let outcome = async {
-        let today = Utc::now().date_naive();
-        let info = UserInfo::parse(&parsed?, today).map_err(Problem::validation)?;
-        register(&mut run, info).await
-    }
-    .await;
-    run.finish(outcome).await
+    let input = JsonInput::read(&headers, &body, false);
+    let request = StepRequest::new(head, Step::SubmitUserInfo, &input.canonical);
+    run_step(&state, request, move |run| {
+        Box::pin(async move {
+            let today = Utc::now().date_naive();
+            let info = UserInfo::parse(&input.value?, today).map_err(Problem::validation)?;
+            register(run, info).await
+        })
+    })
+    .await
 }
 
 async fn register(run: &mut StepRun, info: UserInfo) -> Result<StepOk, Problem> {

@@ -1,9 +1,9 @@
 //! `POST /v1/applications/{id}/documents`: the seed's process-documents step (multipart upload).
 
-use super::extract::{correlation_id, Customer, IdempotencyKey};
+use super::extract::StepHead;
 use super::problem::Problem;
 use super::state::ApiState;
-use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
+use super::step::{run_step, StepOk, StepRequest, StepRun};
 use crate::domain::document::{ContentKind, DocumentFields, MAX_DOCUMENT_BYTES};
 use crate::domain::event::{EventDraft, Topic};
 use crate::domain::ids::{ApplicationId, DocumentId};
@@ -11,14 +11,13 @@ use crate::domain::validation::ValidationErrors;
 use crate::domain::workflow::{ApplicationStatus, Step};
 use crate::ports::store::DocumentRecord;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 const TEXT_PARTS: [&str; 4] = ["documentType", "documentNumber", "fullName", "expiryDate"];
 const MAX_TEXT_PART_BYTES: usize = 1024;
@@ -32,18 +31,9 @@ struct Upload {
 
 pub async fn upload_document(
     State(state): State<ApiState>,
-    Customer(customer): Customer,
-    Path(raw_id): Path<String>,
-    headers: HeaderMap,
+    head: StepHead,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let Ok(application_id) = ApplicationId::parse(&raw_id) else {
-        return Problem::not_found(format!("application {raw_id} does not exist")).into_response();
-    };
-    let idempotency_key = match IdempotencyKey::from_headers(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
     // Read the whole upload before taking the write transaction, so a slow client never holds it.
     let upload = match multipart {
         Ok(multipart) => read_upload(multipart).await,
@@ -68,41 +58,26 @@ pub async fn upload_document(
         .map(|f| sha256_hex(f))
         .unwrap_or_default();
     let canonical = format!("{sorted:?}|{file_hash}");
-    let request = StepRequest {
-        customer,
-        step: Step::ProcessDocuments,
-        application_id: Some(application_id),
-        idempotency_key,
-        fingerprint: fingerprint(&[
-            b"POST documents",
-            application_id.0.as_bytes(),
-            canonical.as_bytes(),
-        ]),
-        correlation_id: correlation_id(&headers),
-    };
-    let mut run = match StepRun::begin(&state, request).await {
-        Ok(Begun::Running(run)) => run,
-        Ok(Begun::Replay(response)) => return response,
-        Err(problem) => return problem.into_response(),
-    };
-    let outcome = async {
-        let upload = upload?;
-        run.application(application_id).await?;
-        let (fields, file, kind) = validate(upload)?;
-        let document = store_file(
-            &state,
-            &mut run,
-            application_id,
-            fields,
-            &file,
-            kind,
-            file_hash,
-        )
-        .await?;
-        Ok(accepted(&run, document))
-    }
-    .await;
-    run.finish(outcome).await
+    let request = StepRequest::new(head, Step::ProcessDocuments, canonical.as_bytes());
+    run_step(&state.clone(), request, move |run| {
+        Box::pin(async move {
+            let upload = upload?;
+            let application = run.application().await?;
+            let (fields, file, kind) = validate(upload)?;
+            let document = store_file(
+                &state,
+                run,
+                application.application_id,
+                fields,
+                &file,
+                kind,
+                file_hash,
+            )
+            .await?;
+            Ok(accepted(run, document))
+        })
+    })
+    .await
 }
 
 async fn read_upload(mut multipart: Multipart) -> Result<Upload, Problem> {
@@ -231,13 +206,16 @@ async fn store_file(
     sha256: String,
 ) -> Result<DocumentRecord, Problem> {
     let document_id = DocumentId::new();
-    let relative = PathBuf::from("documents")
-        .join(application_id.to_string())
-        .join(format!("{document_id}.{}", kind.extension()));
-    write_durably(&state.data_dir.join(&relative), file).await.map_err(|e| {
-        tracing::error!(error = %e, application_id = %application_id, "Storing an uploaded document failed.");
-        Problem::internal()
-    })?;
+    // Stored before the row that points at it is committed: a crash in between leaves an
+    // unreferenced file, never a record without its bytes.
+    let key = state
+        .documents
+        .put(application_id, document_id, kind, file)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, application_id = %application_id, store = state.documents.name(), "Storing an uploaded document failed.");
+            Problem::internal()
+        })?;
     let record = DocumentRecord {
         document_id,
         application_id,
@@ -248,7 +226,7 @@ async fn store_file(
         content_kind: kind,
         size_bytes: file.len() as i64,
         sha256,
-        stored_path: relative.to_string_lossy().into_owned(),
+        stored_path: key.as_str().to_owned(),
         created_at: Utc::now(),
     };
     let tx = run.tx();
@@ -290,18 +268,4 @@ fn accepted(run: &StepRun, document: DocumentRecord) -> StepOk {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes to a temporary name, fsyncs, then renames, so a crash never leaves a partial file under the final name.
-async fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let dir = path.parent().expect("document paths have a parent");
-    tokio::fs::create_dir_all(dir).await?;
-    let tmp = path.with_extension("part");
-    let mut file = tokio::fs::File::create(&tmp).await?;
-    file.write_all(bytes).await?;
-    file.sync_all().await?;
-    drop(file);
-    tokio::fs::rename(&tmp, path).await?;
-    tokio::fs::File::open(dir).await?.sync_all().await
 }

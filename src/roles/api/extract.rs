@@ -1,12 +1,13 @@
-//! Request extractors: the authenticated customer, the idempotency key, the correlation id and JSON bodies.
+//! Request extractors: the authenticated customer, the idempotency key, the head every step
+//! opens with ([`StepHead`]), the correlation id and JSON bodies.
 
 use super::problem::Problem;
 use super::state::ApiState;
 use crate::auth::AuthError;
-use crate::domain::ids::CustomerId;
-use axum::extract::FromRequestParts;
+use crate::domain::ids::{ApplicationId, CustomerId};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use bytes::Bytes;
 
 /// The customer named by a valid bearer token.
@@ -36,11 +37,64 @@ pub fn auth_problem(error: AuthError) -> Problem {
     Problem::unauthorized(error.to_string())
 }
 
-/// The optional `Idempotency-Key` header, validated.
+/// The `Idempotency-Key` header, validated; extract it as `Option<IdempotencyKey>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(pub String);
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Problem> {
+        Self::from_headers(&parts.headers)
+    }
+}
+
+/// What every producer step opens with, in the order it is checked: the customer (401), the
+/// application named by the path's `{id}` if the route has one (404), the idempotency key
+/// (400), and the correlation id.
+#[derive(Debug, Clone)]
+pub struct StepHead {
+    pub method: Method,
+    pub customer: CustomerId,
+    pub application_id: Option<ApplicationId>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub correlation_id: String,
+}
+
+impl FromRequestParts<ApiState> for StepHead {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Problem> {
+        let Customer(customer) = Customer::from_request_parts(parts, state).await?;
+        let application_id = application_in_path(parts, state).await?;
+        let idempotency_key = Option::<IdempotencyKey>::from_request_parts(parts, state).await?;
+        Ok(Self {
+            method: parts.method.clone(),
+            customer,
+            application_id,
+            idempotency_key,
+            correlation_id: correlation_id(&parts.headers),
+        })
+    }
+}
+
+/// The `{id}` of an application route; an id that cannot exist is answered like an unknown one.
+async fn application_in_path(
+    parts: &mut Parts,
+    state: &ApiState,
+) -> Result<Option<ApplicationId>, Problem> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| Problem::not_found("this application does not exist"))?;
+    let Some((_, raw)) = params.iter().find(|(name, _)| *name == "id") else {
+        return Ok(None);
+    };
+    ApplicationId::parse(raw)
+        .map(Some)
+        .map_err(|_| Problem::not_found(format!("application {raw} does not exist")))
+}
 
 impl IdempotencyKey {
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Problem> {

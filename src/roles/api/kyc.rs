@@ -1,61 +1,43 @@
 //! `POST /v1/applications/{id}/kyc`: the seed's perform-KYC step.
 
-use super::extract::{correlation_id, json_body, Customer, IdempotencyKey};
+use super::extract::StepHead;
 use super::problem::Problem;
 use super::state::ApiState;
-use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
+use super::step::{run_step, JsonInput, StepOk, StepRequest, StepRun};
 use crate::domain::event::{EventDraft, Topic, WorkflowErrorData};
 use crate::domain::ids::ApplicationId;
 use crate::domain::kyc::{assess, KycDecision, KycInput, Verdict};
 use crate::domain::validation::ValidationErrors;
 use crate::domain::workflow::{ApplicationStatus, Step};
 use crate::ports::store::KycRecord;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 
 pub async fn perform_kyc(
     State(state): State<ApiState>,
-    Customer(customer): Customer,
-    Path(raw_id): Path<String>,
+    head: StepHead,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(application_id) = ApplicationId::parse(&raw_id) else {
-        return Problem::not_found(format!("application {raw_id} does not exist")).into_response();
-    };
-    let idempotency_key = match IdempotencyKey::from_headers(&headers) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let request = StepRequest {
-        customer,
-        step: Step::PerformKyc,
-        application_id: Some(application_id),
-        idempotency_key,
-        fingerprint: fingerprint(&[b"POST kyc", application_id.0.as_bytes()]),
-        correlation_id: correlation_id(&headers),
-    };
-    let mut run = match StepRun::begin(&state, request).await {
-        Ok(Begun::Running(run)) => run,
-        Ok(Begun::Replay(response)) => return response,
-        Err(problem) => return problem.into_response(),
-    };
-    let outcome = async {
-        no_body(&headers, &body)?;
-        run.application(application_id).await?;
-        decide(&state, &mut run, application_id).await
-    }
-    .await;
-    run.finish(outcome).await
+    // An empty body means `{}`, so both fingerprint alike.
+    let input = JsonInput::read(&headers, &body, true);
+    let request = StepRequest::new(head, Step::PerformKyc, &input.canonical);
+    run_step(&state.clone(), request, move |run| {
+        Box::pin(async move {
+            no_input(input.value?)?;
+            let application = run.application().await?;
+            decide(&state, run, application.application_id).await
+        })
+    })
+    .await
 }
 
 /// The step takes no input; anything but an empty body or `{}` is refused rather than ignored.
-fn no_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Problem> {
-    let value = json_body(headers, body, true)?;
+fn no_input(value: serde_json::Value) -> Result<(), Problem> {
     match value.as_object() {
         Some(map) if map.is_empty() => Ok(()),
         Some(map) => {

@@ -1,9 +1,9 @@
 //! `POST /v1/applications/{id}/policy-recommendation` and `/complete`: the last two steps.
 
-use super::extract::{correlation_id, json_body, Customer, IdempotencyKey};
+use super::extract::StepHead;
 use super::problem::Problem;
 use super::state::ApiState;
-use super::step::{fingerprint, Begun, StepOk, StepRequest, StepRun};
+use super::step::{run_step, JsonInput, StepOk, StepRequest, StepRun};
 use crate::domain::customer::age_on;
 use crate::domain::event::{EventDraft, Topic};
 use crate::domain::ids::ApplicationId;
@@ -12,75 +12,30 @@ use crate::domain::policy::RecommendationRequest;
 use crate::domain::validation::ValidationErrors;
 use crate::domain::workflow::{ApplicationStatus, Step};
 use crate::ports::store::RecommendationRecord;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 
-/// Shared front half of a JSON step on an application: ids, key, body, begin.
-async fn begin_json_step(
-    state: &ApiState,
-    customer: crate::domain::ids::CustomerId,
-    raw_id: &str,
-    step: Step,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(StepRun, ApplicationId, Result<serde_json::Value, Problem>), Response> {
-    let application_id = ApplicationId::parse(raw_id).map_err(|_| {
-        Problem::not_found(format!("application {raw_id} does not exist")).into_response()
-    })?;
-    let idempotency_key =
-        IdempotencyKey::from_headers(headers).map_err(IntoResponse::into_response)?;
-    let parsed = json_body(headers, body, false);
-    let canonical = parsed.as_ref().map(|v| v.to_string()).unwrap_or_default();
-    let request = StepRequest {
-        customer,
-        step,
-        application_id: Some(application_id),
-        idempotency_key,
-        fingerprint: fingerprint(&[
-            step.as_str().as_bytes(),
-            application_id.0.as_bytes(),
-            canonical.as_bytes(),
-        ]),
-        correlation_id: correlation_id(headers),
-    };
-    match StepRun::begin(state, request).await {
-        Ok(Begun::Running(run)) => Ok((run, application_id, parsed)),
-        Ok(Begun::Replay(response)) => Err(response),
-        Err(problem) => Err(problem.into_response()),
-    }
-}
-
 pub async fn recommend_policy(
     State(state): State<ApiState>,
-    Customer(customer): Customer,
-    Path(raw_id): Path<String>,
+    head: StepHead,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut run, application_id, parsed) = match begin_json_step(
-        &state,
-        customer,
-        &raw_id,
-        Step::RecommendPolicy,
-        &headers,
-        &body,
-    )
+    let input = JsonInput::read(&headers, &body, false);
+    let request = StepRequest::new(head, Step::RecommendPolicy, &input.canonical);
+    run_step(&state.clone(), request, move |run| {
+        Box::pin(async move {
+            let request =
+                RecommendationRequest::parse(&input.value?).map_err(Problem::validation)?;
+            let application = run.application().await?;
+            recommend(&state, run, application.application_id, request).await
+        })
+    })
     .await
-    {
-        Ok(begun) => begun,
-        Err(response) => return response,
-    };
-    let outcome = async {
-        let request = RecommendationRequest::parse(&parsed?).map_err(Problem::validation)?;
-        run.application(application_id).await?;
-        recommend(&state, &mut run, application_id, request).await
-    }
-    .await;
-    run.finish(outcome).await
 }
 
 async fn recommend(
@@ -147,31 +102,20 @@ async fn recommend(
 
 pub async fn complete_workflow(
     State(state): State<ApiState>,
-    Customer(customer): Customer,
-    Path(raw_id): Path<String>,
+    head: StepHead,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut run, application_id, parsed) = match begin_json_step(
-        &state,
-        customer,
-        &raw_id,
-        Step::CompleteWorkflow,
-        &headers,
-        &body,
-    )
+    let input = JsonInput::read(&headers, &body, false);
+    let request = StepRequest::new(head, Step::CompleteWorkflow, &input.canonical);
+    run_step(&state, request, move |run| {
+        Box::pin(async move {
+            let policy_id = parse_policy_choice(&input.value?)?;
+            let application = run.application().await?;
+            complete(run, application.application_id, policy_id).await
+        })
+    })
     .await
-    {
-        Ok(begun) => begun,
-        Err(response) => return response,
-    };
-    let outcome = async {
-        let policy_id = parse_policy_choice(&parsed?)?;
-        run.application(application_id).await?;
-        complete(&mut run, application_id, policy_id).await
-    }
-    .await;
-    run.finish(outcome).await
 }
 
 fn parse_policy_choice(body: &serde_json::Value) -> Result<String, Problem> {

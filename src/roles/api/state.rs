@@ -1,10 +1,11 @@
-//! What every API handler shares: the store, the authenticator, the reference data and the relay's wake-up.
+//! What every API handler shares: the store, the document store, the authenticator, the reference
+//! data and the relay's wake-up.
 
 use crate::auth::Authenticator;
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
+use crate::ports::documents::DocumentStore;
 use crate::ports::store::Store;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -16,8 +17,8 @@ pub struct ApiContext {
     pub auth: Authenticator,
     pub watch_list: WatchList,
     pub catalogue: Catalogue,
-    /// Where uploaded document files are kept (inside the data directory).
-    pub data_dir: PathBuf,
+    /// Where uploaded document files are kept.
+    pub documents: Arc<dyn DocumentStore>,
     /// Woken after every commit that enqueued events, so the relay publishes without polling delay.
     pub outbox_nudge: Arc<Notify>,
 }

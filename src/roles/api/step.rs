@@ -1,20 +1,23 @@
 //! Running one producer step: idempotent replay, the state transaction with its outbox events,
 //! and the failure path that records the problem on `workflow-errors`.
 //!
-//! Every step handler parses its input, then `StepRun::begin`s (which answers a replayed
-//! `Idempotency-Key` from the store), does its work on the transaction and `finish`es with
-//! either the success (events committed atomically with the state) or a problem (state rolled
-//! back, the failure published on `workflow-errors` and remembered for the key).
+//! Every step goes one path: its [`StepHead`] and body make a [`StepRequest`] (one fingerprint
+//! for all steps), and [`run_step`] begins it (answering a replayed `Idempotency-Key` from the
+//! store), runs the step's work on the transaction and finishes with either the success
+//! (events committed atomically with the state) or a problem (state rolled back, the failure
+//! published on `workflow-errors` and remembered for the key).
 
-use super::extract::IdempotencyKey;
+use super::extract::{json_body, IdempotencyKey, StepHead};
 use super::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use super::state::ApiState;
 use crate::domain::event::{EventDraft, Topic, WorkflowErrorData};
 use crate::domain::ids::{ApplicationId, CustomerId};
 use crate::domain::workflow::Step;
 use crate::ports::store::{ApplicationRecord, IdempotentResponse, StoreError, StoreTx};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 /// What identifies one step request.
@@ -26,6 +29,64 @@ pub struct StepRequest {
     /// Fingerprint of the request's meaning, to refuse a key reused for another request.
     pub fingerprint: String,
     pub correlation_id: String,
+}
+
+impl StepRequest {
+    /// The request of `step`; `body` is what gives the body its meaning (see
+    /// [`JsonInput::canonical`]), so the fingerprint covers method, step, application and body.
+    pub fn new(head: StepHead, step: Step, body: &[u8]) -> Self {
+        let application = head.application_id.map(|id| id.to_string());
+        let fingerprint = fingerprint(&[
+            head.method.as_str().as_bytes(),
+            step.as_str().as_bytes(),
+            application.as_deref().unwrap_or("").as_bytes(),
+            body,
+        ]);
+        Self {
+            customer: head.customer,
+            step,
+            application_id: head.application_id,
+            idempotency_key: head.idempotency_key,
+            fingerprint,
+            correlation_id: head.correlation_id,
+        }
+    }
+}
+
+/// A JSON step body, read but not yet judged: a parse failure is the step's failure (published
+/// and remembered for the key), not a rejection before the step begins.
+pub struct JsonInput {
+    pub value: Result<serde_json::Value, Problem>,
+    /// Equal JSON gives equal bytes (serde_json sorts keys, spacing is dropped); a body that is
+    /// not JSON counts by its raw bytes, tagged so the two can never be confused.
+    pub canonical: Vec<u8>,
+}
+
+impl JsonInput {
+    /// `empty_ok`: an empty body stands for `{}` (steps that take no input).
+    pub fn read(headers: &HeaderMap, body: &Bytes, empty_ok: bool) -> Self {
+        let value = json_body(headers, body, empty_ok);
+        let canonical = match &value {
+            Ok(json) => [b"json:".as_slice(), json.to_string().as_bytes()].concat(),
+            Err(_) => [b"raw:".as_slice(), body].concat(),
+        };
+        Self { value, canonical }
+    }
+}
+
+/// Runs one step: a replayed key is answered from the store; otherwise `work` runs on the
+/// step's transaction and its outcome is committed.
+pub async fn run_step<W>(state: &ApiState, request: StepRequest, work: W) -> Response
+where
+    W: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<StepOk, Problem>>,
+{
+    let mut run = match StepRun::begin(state, request).await {
+        Ok(Begun::Running(run)) => run,
+        Ok(Begun::Replay(response)) => return response,
+        Err(problem) => return problem.into_response(),
+    };
+    let outcome = work(&mut run).await;
+    run.finish(outcome).await
 }
 
 /// A successful step: the response and the events to commit with it.
@@ -48,7 +109,7 @@ pub struct StepRun {
 }
 
 /// SHA-256 over the parts that give a request its meaning.
-pub fn fingerprint(parts: &[&[u8]]) -> String {
+fn fingerprint(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_be_bytes());
@@ -80,9 +141,16 @@ impl StepRun {
         &self.request
     }
 
-    /// Loads the application for this step, refusing another customer's (as 404, so ids cannot
+    /// The application this step is on (the route's `{id}`).
+    fn application_id(&self) -> Result<ApplicationId, Problem> {
+        // Only routes with an `{id}` call this, and their head always has one.
+        self.request.application_id.ok_or_else(Problem::internal)
+    }
+
+    /// Loads the application of this step, refusing another customer's (as 404, so ids cannot
     /// be probed) and a step that is not allowed from its status (409).
-    pub async fn application(&mut self, id: ApplicationId) -> Result<ApplicationRecord, Problem> {
+    pub async fn application(&mut self) -> Result<ApplicationRecord, Problem> {
+        let id = self.application_id()?;
         let application = self
             .tx
             .application_for_update(id)

@@ -1,6 +1,9 @@
 //! The consumer role (the seed's consumer Lambdas, DESIGN.md §7): one group member per topic;
 //! each record is stored with its projection, audit row and notifications in one transaction,
 //! acknowledged only after that commit, then pushed to the customer's open connections.
+//!
+//! [`ConsumerRole::process_batch`] is the work on one batch; the long-running members
+//! ([`ConsumerRole::run`]) poll, call it until nothing is left to retry, then acknowledge.
 
 mod dead_letter;
 
@@ -140,7 +143,7 @@ impl ConsumerRole {
                 }
                 Err(error) => return Err(error.into()),
             };
-            match self.handle_batch(&records, &shutdown).await {
+            match self.settle(topic, &records, &shutdown).await {
                 Handled::Done => records.iter().for_each(|r| subscription.ack(r)),
                 // Not acknowledged: the records are delivered again after restart.
                 Handled::ShuttingDown => break 'outer,
@@ -156,97 +159,132 @@ impl ConsumerRole {
         Ok(())
     }
 
-    async fn handle_with_retries(
+    /// Processes a poll batch until every record is stored or dead-lettered, retrying the
+    /// failed ones with backoff; only then may the batch be acknowledged.
+    async fn settle(
         &self,
-        record: &ConsumedRecord,
+        topic: Topic,
+        records: &[ConsumedRecord],
         shutdown: &CancellationToken,
     ) -> Handled {
         let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
+        let mut todo = records.to_vec();
+        loop {
+            let report = self.process_batch(topic, &todo).await;
+            let Some(reason) = report.first_failure() else {
+                return Handled::Done;
+            };
+            let delay = backoff.next_delay();
+            tracing::warn!(topic = %topic, error = %reason, records = report.failed().count(), retry_in_ms = delay.as_millis() as u64, "Processing records failed; retrying.");
+            todo = report.failed().map(|i| todo[i].clone()).collect();
+            tokio::select! {
+                _ = shutdown.cancelled() => return Handled::ShuttingDown,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Processes one batch of records consumed from `topic` (a poll, or a Lambda invocation):
+    /// stores each event with its projection, audit row and notifications, then pushes it.
+    ///
+    /// The batch is stored in one transaction. If the store refuses it for good, or a record is
+    /// unreadable, the records are processed one by one instead, so a poison record is retried
+    /// on its own and, after `max_attempts`, dead-lettered. A transient failure stops there:
+    /// that record and the ones after it are reported [`RecordResult::Failed`] for the caller
+    /// to process again (everything here is idempotent by event id).
+    pub async fn process_batch(&self, topic: Topic, records: &[ConsumedRecord]) -> BatchReport {
+        let prepared: Result<Vec<EventRecord>, ProcessError> = async {
+            let mut items = Vec::with_capacity(records.len());
+            for record in records {
+                items.push(self.prepare(topic, record).await?);
+            }
+            Ok(items)
+        }
+        .await;
+        let stored = match prepared {
+            Ok(items) => match self.store.record_events(&items).await {
+                Ok(outcomes) => {
+                    self.after_commit(&items, &outcomes).await;
+                    Ok(outcomes)
+                }
+                Err(error) => Err(ProcessError::from(error)),
+            },
+            Err(error) => Err(error),
+        };
+        match stored {
+            Ok(outcomes) => BatchReport {
+                results: outcomes.into_iter().map(RecordResult::from).collect(),
+            },
+            Err(ProcessError::Transient(reason)) => BatchReport {
+                results: vec![RecordResult::Failed { reason }; records.len()],
+            },
+            Err(ProcessError::Poison(_)) => self.process_one_by_one(topic, records).await,
+        }
+    }
+
+    async fn process_one_by_one(&self, topic: Topic, records: &[ConsumedRecord]) -> BatchReport {
+        let mut results = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            match self.process_with_attempts(topic, record).await {
+                Ok(result) => results.push(result),
+                Err(reason) => {
+                    // Keep the partition's order: nothing after a record that must be retried.
+                    results.extend(std::iter::repeat_n(
+                        RecordResult::Failed { reason },
+                        records.len() - index,
+                    ));
+                    break;
+                }
+            }
+        }
+        BatchReport { results }
+    }
+
+    /// Processes one record, retrying a poison failure up to `max_attempts` before it goes to
+    /// the dead-letter topic; `Err` is a transient failure, for the caller to retry.
+    async fn process_with_attempts(
+        &self,
+        topic: Topic,
+        record: &ConsumedRecord,
+    ) -> Result<RecordResult, String> {
+        let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
         let mut poison_attempts = 0;
         loop {
-            let error = match self.process(record).await {
-                Ok(()) => return Handled::Done,
-                Err(error) => error,
+            let reason = match self.process(topic, record).await {
+                Ok(outcome) => return Ok(outcome.into()),
+                Err(ProcessError::Transient(reason)) => return Err(reason),
+                Err(ProcessError::Poison(reason)) => reason,
             };
-            if let ProcessError::Poison(reason) = &error {
-                poison_attempts += 1;
-                if poison_attempts >= self.config.max_attempts {
-                    match dead_letter::send(self.bus.as_ref(), record, reason).await {
-                        Ok(()) => return Handled::Done,
-                        Err(dlq_error) => {
-                            tracing::error!(error = %dlq_error, "Dead-lettering a record failed; retrying.")
-                        }
-                    }
-                }
+            poison_attempts += 1;
+            if poison_attempts >= self.config.max_attempts {
+                return match dead_letter::send(self.bus.as_ref(), record, &reason).await {
+                    Ok(()) => Ok(RecordResult::DeadLettered { reason }),
+                    Err(error) => Err(format!("dead-lettering a poison record failed: {error}")),
+                };
             }
             let delay = backoff.next_delay();
             tracing::warn!(
                 topic = %record.topic, partition = record.partition, offset = record.offset,
-                error = %error, retry_in_ms = delay.as_millis() as u64,
+                error = %reason, retry_in_ms = delay.as_millis() as u64,
                 "Processing a record failed; retrying."
             );
-            tokio::select! {
-                _ = shutdown.cancelled() => return Handled::ShuttingDown,
-                _ = tokio::time::sleep(delay) => {}
-            }
+            tokio::time::sleep(delay).await;
         }
-    }
-
-    /// Stores a poll batch in one transaction (one commit for the batch), then pushes its
-    /// events. A batch with an unreadable record, or one the store refuses for good, is handled
-    /// record by record instead, so the bad record is retried and dead-lettered on its own.
-    async fn handle_batch(
-        &self,
-        records: &[ConsumedRecord],
-        shutdown: &CancellationToken,
-    ) -> Handled {
-        let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
-            let prepared: Result<Vec<EventRecord>, ProcessError> = async {
-                let mut items = Vec::with_capacity(records.len());
-                for record in records {
-                    items.push(self.prepare(record).await?);
-                }
-                Ok(items)
-            }
-            .await;
-            let error = match prepared {
-                Ok(items) => match self.store.record_events(&items).await {
-                    Ok(outcomes) => {
-                        self.after_commit(&items, &outcomes).await;
-                        return Handled::Done;
-                    }
-                    Err(error) => ProcessError::from(error),
-                },
-                Err(error) => error,
-            };
-            if let ProcessError::Poison(_) = error {
-                return self.handle_one_by_one(records, shutdown).await;
-            }
-            let delay = backoff.next_delay();
-            tracing::warn!(error = %error, records = records.len(), retry_in_ms = delay.as_millis() as u64, "Storing a batch failed; retrying.");
-            tokio::select! {
-                _ = shutdown.cancelled() => return Handled::ShuttingDown,
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    async fn handle_one_by_one(
-        &self,
-        records: &[ConsumedRecord],
-        shutdown: &CancellationToken,
-    ) -> Handled {
-        for record in records {
-            if let Handled::ShuttingDown = self.handle_with_retries(record, shutdown).await {
-                return Handled::ShuttingDown;
-            }
-        }
-        Handled::Done
     }
 
     /// Reads the record and builds what its transaction writes.
-    async fn prepare(&self, record: &ConsumedRecord) -> Result<EventRecord, ProcessError> {
+    async fn prepare(
+        &self,
+        topic: Topic,
+        record: &ConsumedRecord,
+    ) -> Result<EventRecord, ProcessError> {
+        let expected = self.topics.name(topic);
+        if record.topic != expected {
+            return Err(ProcessError::Poison(format!(
+                "a record of topic {} given to the consumer of {expected}",
+                record.topic
+            )));
+        }
         let event = Envelope::from_json(&record.value)
             .map_err(|e| ProcessError::Poison(format!("not an event envelope: {e}")))?;
         if self.topics.name(event.topic) != record.topic {
@@ -293,15 +331,22 @@ impl ConsumerRole {
 
     /// Stores one record with its projection, audit row and notifications, then pushes it.
     #[tracing::instrument(skip_all, fields(topic = %record.topic, offset = record.offset))]
-    async fn process(&self, record: &ConsumedRecord) -> Result<(), ProcessError> {
-        let item = self.prepare(record).await?;
-        let outcome = self
+    async fn process(
+        &self,
+        topic: Topic,
+        record: &ConsumedRecord,
+    ) -> Result<RecordOutcome, ProcessError> {
+        let item = self.prepare(topic, record).await?;
+        let outcomes = self
             .store
             .record_events(std::slice::from_ref(&item))
             .await?;
-        self.after_commit(std::slice::from_ref(&item), &outcome)
+        self.after_commit(std::slice::from_ref(&item), &outcomes)
             .await;
-        Ok(())
+        outcomes
+            .first()
+            .copied()
+            .ok_or_else(|| ProcessError::Transient("the store reported no outcome".into()))
     }
 
     /// Best effort: a client that misses a push catches up with `resume`.
@@ -337,4 +382,58 @@ impl ConsumerRole {
 enum Handled {
     Done,
     ShuttingDown,
+}
+
+/// What [`ConsumerRole::process_batch`] did with each record, in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub results: Vec<RecordResult>,
+}
+
+/// What happened to one record of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordResult {
+    /// Stored now (event, projection, audit row, notifications) and pushed.
+    Stored,
+    /// Already stored by an earlier delivery: nothing written, pushed again (clients drop
+    /// what they already have).
+    Duplicate,
+    /// Could not be processed after `max_attempts`; moved to `<topic>.dlq`.
+    DeadLettered { reason: String },
+    /// Not processed (the store or bus is unavailable, or an earlier record of the batch
+    /// failed so): process it again; until then it must not be acknowledged.
+    Failed { reason: String },
+}
+
+impl From<RecordOutcome> for RecordResult {
+    fn from(outcome: RecordOutcome) -> Self {
+        match outcome {
+            RecordOutcome::Inserted => Self::Stored,
+            RecordOutcome::Duplicate => Self::Duplicate,
+        }
+    }
+}
+
+impl BatchReport {
+    /// Positions (in the batch given) of the records to process again.
+    pub fn failed(&self) -> impl Iterator<Item = usize> + '_ {
+        self.results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, RecordResult::Failed { .. }))
+            .map(|(i, _)| i)
+    }
+
+    /// Why the first failed record failed; `None` when the whole batch is done.
+    pub fn first_failure(&self) -> Option<&str> {
+        self.results.iter().find_map(|r| match r {
+            RecordResult::Failed { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether every record was stored or dead-lettered, so the batch may be acknowledged.
+    pub fn is_complete(&self) -> bool {
+        self.first_failure().is_none()
+    }
 }

@@ -1,9 +1,11 @@
 //! The WebSocket gateway role (the seed's API Gateway WebSocket API, DESIGN.md §6): the `/ws`
 //! endpoint, the local sessions, the registry sweeper, the `@connections` management API and
-//! the in-process pusher.
+//! the in-process pusher. A client's action is answered by [`actions::handle_action`], which
+//! needs no socket.
 
+pub mod actions;
 mod management;
-mod ordering;
+pub mod ordering;
 pub mod protocol;
 mod session;
 

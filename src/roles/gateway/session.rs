@@ -4,11 +4,12 @@
 //! A single task owns the socket, so frames never interleave; pushes reach it through a bounded
 //! queue, and a client too slow to drain it is disconnected instead of stalling the pushers.
 
+use super::actions::{handle_action, Frame, REPLAY_PAGE};
 use super::ordering::EventOrder;
-use super::protocol::{close_code, ClientAction, ServerFrame};
+use super::protocol::{close_code, ServerFrame};
 use super::Gateway;
 use crate::domain::event::Envelope;
-use crate::domain::ids::{ConnectionId, CustomerId, EventId};
+use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::store::ConnectionRecord;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
@@ -49,8 +50,6 @@ pub struct SessionHandle {
 
 /// How long a socket write may take before the client counts as stalled.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Page size when replaying stored events.
-const REPLAY_PAGE: i64 = 200;
 
 enum Flow {
     Continue,
@@ -228,100 +227,35 @@ impl Session {
     }
 
     async fn on_action(&mut self, sink: &mut Sink, text: &str) -> Flow {
-        match ClientAction::parse(text) {
-            Err(error) => self.error(sink, error.code, &error.message).await,
-            Ok(ClientAction::Ping { id }) => send(sink, ServerFrame::Pong { id }.to_text()).await,
-            Ok(ClientAction::Resume { after }) => self.resume(sink, after).await,
-            Ok(ClientAction::Ack { event_id }) => self.ack(sink, event_id).await,
+        let reply = handle_action(
+            self.gateway.store.as_ref(),
+            &self.handle.customer_id,
+            &mut self.order,
+            text,
+        )
+        .await;
+        if let Some(event_id) = reply.acked {
+            *self.handle.last_acked_event.lock().expect("ack lock") = Some(event_id.to_string());
         }
+        // A resume may leave later events waiting behind a hole.
+        self.arm_gap_timer();
+        for frame in reply.frames {
+            let is_event = matches!(frame, Frame::Event(_));
+            if let Flow::Close(code, reason) = send(sink, frame.text().to_owned()).await {
+                return Flow::Close(code, reason);
+            }
+            if is_event {
+                self.gateway
+                    .metrics
+                    .frames_sent
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Flow::Continue
     }
 
     async fn error(&mut self, sink: &mut Sink, code: &str, message: &str) -> Flow {
         send(sink, ServerFrame::Error { code, message }.to_text()).await
-    }
-
-    async fn ack(&mut self, sink: &mut Sink, event_id: String) -> Flow {
-        if EventId::parse(&event_id).is_err() {
-            return self
-                .error(
-                    sink,
-                    "invalid_message",
-                    "\"eventId\" must be an event id (UUID)",
-                )
-                .await;
-        }
-        *self.handle.last_acked_event.lock().expect("ack lock") = Some(event_id.clone());
-        send(sink, ServerFrame::Acked { event_id }.to_text()).await
-    }
-
-    /// Replays the customer's stored events after `after`, then continues live from there.
-    async fn resume(&mut self, sink: &mut Sink, after: Option<String>) -> Flow {
-        let cursor = match after.as_deref() {
-            None => 0,
-            Some(raw) => {
-                let Ok(id) = EventId::parse(raw) else {
-                    return self
-                        .error(
-                            sink,
-                            "invalid_message",
-                            "\"after\" must be an event id (UUID)",
-                        )
-                        .await;
-                };
-                match self
-                    .gateway
-                    .store
-                    .event_of_customer(&self.handle.customer_id, id)
-                    .await
-                {
-                    Ok(Some(event)) => event.sequence,
-                    Ok(None) => {
-                        return self
-                            .error(
-                                sink,
-                                "unknown_event",
-                                "\"after\" is not an event of this customer",
-                            )
-                            .await
-                    }
-                    Err(error) => return self.store_failed(sink, error).await,
-                }
-            }
-        };
-        self.order.reset(cursor);
-        let mut replayed = 0u64;
-        loop {
-            let before = self.order.cursor();
-            let page = match self
-                .gateway
-                .store
-                .events_after(&self.handle.customer_id, before, REPLAY_PAGE)
-                .await
-            {
-                Ok(page) => page,
-                Err(error) => return self.store_failed(sink, error).await,
-            };
-            let full_page = page.len() as i64 == REPLAY_PAGE;
-            for event in page {
-                self.order.offer(Arc::new(event));
-            }
-            let ready = self.order.ready();
-            replayed += ready.len() as u64;
-            if let Flow::Close(code, reason) = self.deliver(sink, ready).await {
-                return Flow::Close(code, reason);
-            }
-            // Stop at the end of the log, or at a hole in it (a later event stored before an earlier one).
-            if !full_page || self.order.cursor() == before {
-                break;
-            }
-        }
-        self.arm_gap_timer();
-        let frame = ServerFrame::Resumed {
-            after,
-            replayed,
-            last_sequence: self.order.cursor(),
-        };
-        send(sink, frame.to_text()).await
     }
 
     async fn on_command(&mut self, sink: &mut Sink, command: Command) -> Flow {
@@ -421,20 +355,6 @@ impl Session {
             Ok(Ok(())) => Flow::Continue,
             _ => Flow::Close(close_code::GOING_AWAY, "connection lost".into()),
         }
-    }
-
-    async fn store_failed(
-        &mut self,
-        sink: &mut Sink,
-        error: crate::ports::store::StoreError,
-    ) -> Flow {
-        tracing::error!(error = %error, connection_id = %self.connection_id, "A store read for a WebSocket action failed.");
-        self.error(
-            sink,
-            "unavailable",
-            "events are temporarily unavailable; retry the action",
-        )
-        .await
     }
 }
 

@@ -74,6 +74,12 @@ impl NotificationDispatcher {
         }
     }
 
+    /// Shares a wake-up with the consumers that write notifications (instead of its own).
+    pub fn with_nudge(mut self, nudge: Arc<Notify>) -> Self {
+        self.nudge = nudge;
+        self
+    }
+
     /// Wakes the dispatcher for an early round. Call `notify_one()` on it: unlike
     /// `notify_waiters()` it keeps the wake-up when the dispatcher is busy delivering, so a
     /// nudge is never lost.

@@ -1,0 +1,131 @@
+//! Building apart from running: the adapters every role uses, opened from [`Settings`] without
+//! binding a listener, and each role's object built on them.
+//!
+//! Whoever runs the work calls these: [`super::Application`] spawns the roles' loops under a
+//! supervisor; a test (or a Lambda handler) calls their operations once: `api::router` with
+//! `oneshot`, [`OutboxRelay::publish_pending`], [`ConsumerRole::process_batch`],
+//! [`NotificationDispatcher::dispatch_due`], [`crate::roles::gateway::actions::handle_action`].
+
+use super::Settings;
+use crate::adapters::http_pusher::{HttpPusher, RoutingPusher};
+use crate::auth::Authenticator;
+use crate::domain::kyc::WatchList;
+use crate::domain::policy::Catalogue;
+use crate::ports::bus::EventBus;
+use crate::ports::documents::DocumentStore;
+use crate::ports::notifier::Notifier;
+use crate::ports::pusher::Pusher;
+use crate::ports::store::Store;
+use crate::roles::api::{ApiContext, ApiState};
+use crate::roles::consumer::ConsumerRole;
+use crate::roles::gateway::{Gateway, GatewayConfig};
+use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
+use crate::roles::relay::OutboxRelay;
+use anyhow::Context;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The opened adapters of one process, shared by its roles.
+pub struct Components {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub notifier: Arc<dyn Notifier>,
+    pub documents: Arc<dyn DocumentStore>,
+    /// Reaches connections held by gateway nodes other than this process's own.
+    pub pusher: Arc<dyn Pusher>,
+    pub auth: Authenticator,
+    /// The bearer token of the gateways' management API (derived from the JWT secret).
+    pub management_token: String,
+    /// Woken by the API after a commit that enqueued events, so the relay publishes at once.
+    pub outbox_nudge: Arc<Notify>,
+    /// Woken by consumers after a commit that wrote notifications, so they leave at once.
+    pub notification_nudge: Arc<Notify>,
+}
+
+impl Components {
+    /// Opens every adapter `settings` names (migrating the store, creating missing topics);
+    /// nothing runs yet.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let secret = settings.secret.resolve(&settings.data_dir, true)?;
+        let management_token = crate::auth::management_token(&secret);
+        let store = settings.store.open().await?;
+        let bus = settings.bus.open().await?;
+        bus.create_topics(&settings.topics.specs(3, settings.bus.replication_factor()))
+            .await?;
+        let notifier = settings.notifier.open(&settings.mail_from)?;
+        Ok(Self {
+            store,
+            bus,
+            notifier,
+            documents: settings.documents.open(),
+            pusher: Arc::new(HttpPusher::new(management_token.clone())),
+            auth: Authenticator::new(&secret),
+            management_token,
+            outbox_nudge: Arc::new(Notify::new()),
+            notification_nudge: Arc::new(Notify::new()),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The state of the API's router (`roles::api::router`).
+    pub fn api_state(&self) -> ApiState {
+        ApiState(Arc::new(ApiContext {
+            store: self.store.clone(),
+            documents: self.documents.clone(),
+            auth: self.auth.clone(),
+            watch_list: WatchList::bundled(),
+            catalogue: Catalogue::bundled(),
+            outbox_nudge: self.outbox_nudge.clone(),
+        }))
+    }
+
+    pub fn relay(&self) -> OutboxRelay {
+        OutboxRelay {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            nudge: self.outbox_nudge.clone(),
+            topics: self.settings.topics.clone(),
+        }
+    }
+
+    pub fn dispatcher(&self) -> NotificationDispatcher {
+        NotificationDispatcher::new(
+            self.store.clone(),
+            self.notifier.clone(),
+            DispatcherConfig::default(),
+        )
+        .with_nudge(self.notification_nudge.clone())
+    }
+
+    /// The consumers; they push to `local_gateway`'s sessions directly when this process runs
+    /// a gateway, and through [`Self::pusher`] to every other node.
+    pub fn consumer(&self, local_gateway: Option<Arc<Gateway>>) -> ConsumerRole {
+        ConsumerRole {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            pusher: Arc::new(RoutingPusher::new(local_gateway, self.pusher.clone())),
+            notifier_nudge: self.notification_nudge.clone(),
+            config: self.settings.consumer.clone(),
+            topics: self.settings.topics.clone(),
+        }
+    }
+
+    /// The gateway with `config`; its sessions close when `shutdown` is cancelled.
+    pub fn gateway(&self, config: GatewayConfig, shutdown: CancellationToken) -> Arc<Gateway> {
+        Gateway::new(
+            self.store.clone(),
+            self.auth.clone(),
+            self.management_token.clone(),
+            config,
+            shutdown,
+        )
+    }
+}
