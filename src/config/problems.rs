@@ -56,6 +56,10 @@ impl Problems {
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One problem stays one line, as the command line's errors always were.
+        if let [problem] = self.0.as_slice() {
+            return write!(f, "invalid configuration: {problem}");
+        }
         let count = self.0.len();
         write!(
             f,
