@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 use onboard::adapters::embedded_bus::EmbeddedBus;
-use onboard::adapters::kafka::{KafkaBus, KafkaSettings};
+use onboard::adapters::kafka::KafkaBus;
 use onboard::ports::bus::{EventBus, OutgoingRecord, StartFrom, SubscribeOptions, TopicSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,9 +28,16 @@ async fn main() -> anyhow::Result<()> {
     let bus: Arc<dyn EventBus> = match kind {
         "embedded" => EmbeddedBus::open(_dir.path())?,
         "kafka" => {
-            let mut settings = KafkaSettings::from_env()?.ok_or_else(|| {
-                anyhow::anyhow!("set KAFKA_BROKERS (eval \"$(scripts/kafka.sh env)\")")
-            })?;
+            let config = onboard::config::load(
+                None,
+                &onboard::config::Environment::from_process(),
+                onboard::config::Flags::default(),
+            );
+            let onboard::wiring::BusSettings::Kafka(mut settings) =
+                config.build(|c, p| c.bus_settings(p))?
+            else {
+                anyhow::bail!("set KAFKA_BROKERS (eval \"$(scripts/kafka.sh env)\")");
+            };
             settings.replication_factor = 1;
             KafkaBus::connect(settings).await?
         }

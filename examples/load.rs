@@ -8,7 +8,7 @@
 //! ```
 
 use futures::StreamExt;
-use onboard::auth::{Authenticator, SecretSource};
+use onboard::auth::Authenticator;
 use onboard::domain::ids::CustomerId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,8 +62,15 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let secret = SecretSource::from_env()
-        .resolve(&options.data_dir, false)
+    let config = onboard::config::load(
+        None,
+        &onboard::config::Environment::from_process(),
+        onboard::config::Flags::default(),
+    );
+    let secret = config
+        .build(|c, p| c.jwt_source(p))
+        .map_err(anyhow::Error::from)
+        .and_then(|source| Ok(source.resolve(&options.data_dir, false)?))
         .unwrap_or_else(|e| {
             eprintln!("load: {e}");
             std::process::exit(2);

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Everything `onboard up` needs to know.
+/// Everything a process needs to know, built by `src/config` (or by a test).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -48,14 +48,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults with the adapters chosen from the environment (`DATABASE_URL`, `KAFKA_BROKERS`).
-    pub fn from_env(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<Self> {
-        let mut settings = Self::new(listen, data_dir);
-        settings.store = StoreSettings::from_env(&settings.data_dir)?;
-        settings.bus = BusSettings::from_env(&settings.data_dir)?;
-        Ok(settings)
-    }
-
+    /// The embedded defaults in `data_dir`, with a JWT secret generated there; what a process
+    /// actually runs with comes from `src/config` (file, environment, flags).
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
@@ -65,7 +59,7 @@ impl Settings {
             documents: DocumentSettings::embedded(&data_dir),
             topics: TopicNames::default(),
             data_dir,
-            secret: SecretSource::from_env(),
+            secret: SecretSource::default(),
             gateway: GatewayConfig::default(),
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),

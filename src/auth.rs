@@ -1,8 +1,10 @@
 //! Customer authentication: HS256 JWTs whose `sub` is the customer id, and where the secret comes from.
 //!
-//! The secret is read from `ONBOARD_JWT_SECRET`, from a file, or generated once into the data
-//! directory; it never appears on a command line or in a log.
+//! The secret comes from the configuration (`auth.jwt_secret`, `ONBOARD_JWT_SECRET` or their
+//! `_FILE` forms), or `onboard up` generates it once into the data directory; it never appears on
+//! a command line or in a log.
 
+use crate::adapters::secret::Secret;
 use crate::domain::ids::CustomerId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -39,34 +41,25 @@ pub enum SecretError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no JWT secret: set ONBOARD_JWT_SECRET, ONBOARD_JWT_SECRET_FILE, or run `onboard up` once to generate one in {0}")]
+    #[error("no JWT secret: set auth.jwt_secret (ONBOARD_JWT_SECRET or ONBOARD_JWT_SECRET_FILE), or run `onboard up` once to generate one in {0}")]
     Missing(PathBuf),
 }
 
-/// Where the secret comes from, in order of precedence.
+/// Where the secret comes from, in order of precedence; neither means the data directory's.
 #[derive(Debug, Clone, Default)]
 pub struct SecretSource {
-    /// The value of `ONBOARD_JWT_SECRET`.
-    pub inline: Option<String>,
-    /// The value of `ONBOARD_JWT_SECRET_FILE`.
+    /// The configured secret (the configuration has already read it from its file, if any).
+    pub inline: Option<Secret>,
+    /// A file holding the secret, read when resolving.
     pub file: Option<PathBuf>,
 }
 
 impl SecretSource {
-    pub fn from_env() -> Self {
-        Self {
-            inline: std::env::var("ONBOARD_JWT_SECRET")
-                .ok()
-                .filter(|s| !s.is_empty()),
-            file: std::env::var_os("ONBOARD_JWT_SECRET_FILE").map(PathBuf::from),
-        }
-    }
-
     /// Resolves the secret; with `generate`, creates `DATA_DIR/jwt-secret` (mode 0600) when no
     /// source is configured and the file does not exist yet.
     pub fn resolve(&self, data_dir: &Path, generate: bool) -> Result<JwtSecret, SecretError> {
         if let Some(inline) = &self.inline {
-            return JwtSecret::new(inline.trim().as_bytes().to_vec());
+            return JwtSecret::new(inline.expose().trim().as_bytes().to_vec());
         }
         let path = self
             .file

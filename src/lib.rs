@@ -1,7 +1,8 @@
 //! Onboard: an event-driven backbone for customer onboarding.
 //!
 //! Layout: [`domain`] (pure rules) | [`ports`] (traits) | [`adapters`] (one folder each) |
-//! [`roles`] (api, consumer, gateway) | [`cli`] | [`app`] (all roles in one process).
+//! [`roles`] (api, consumer, gateway) | [`config`] (file, environment, flags) | [`cli`] |
+//! [`app`] (the roles of one process).
 
 // Handlers return `Result<_, Problem>`; a problem is built only on the error path, so its size
 // costs nothing on the hot path and boxing it would only add noise.
@@ -11,6 +12,7 @@ pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod ports;
 pub mod roles;

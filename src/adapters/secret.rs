@@ -1,15 +1,29 @@
-//! A secret value (an SMTP password, a webhook signing key) that never prints, read from the
-//! environment or from a file.
+//! A secret value (a password, a signing key, a database URL) that never prints, read from the
+//! environment, the configuration file or a file it names (`src/config/secret.rs` holds the rule).
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
 
-/// A secret; its `Debug` says `Secret(redacted)`, so it can sit in settings that are logged.
+/// What `Debug`, `Display` and serialization show instead of a secret.
+pub const MASK: &str = "***";
+
+/// A secret; its `Debug` says `Secret(redacted)` and its `Display` and serialized form `***`, so
+/// it can sit in settings that are logged or printed by `onboard check-config`.
+///
+/// Our own type rather than `secrecy::SecretString`: adapters compare settings (`PartialEq`) and
+/// the configuration prints masked values, neither of which `secrecy` offers.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(redacted)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MASK)
     }
 }
 
@@ -34,15 +48,43 @@ impl Secret {
     }
 }
 
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// Serialized masked: the only serialized form of a configuration is the one shown to people.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(MASK)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn debug_output_never_contains_the_value() {
+    fn debug_display_and_serialized_output_never_contain_the_value() {
         let secret = Secret::new("hunter2-very-secret");
         assert_eq!(format!("{secret:?}"), "Secret(redacted)");
         assert!(!format!("{:?}", Some(&secret)).contains("hunter2"));
+        assert_eq!(secret.to_string(), MASK);
+        let json = serde_json::to_string(&secret).unwrap();
+        assert_eq!(json, "\"***\"");
     }
 
     #[test]

@@ -1,19 +1,29 @@
 //! `onboard migrate`: brings the configured store's schema up to date and says what it applied.
 
-use crate::wiring::StoreSettings;
+use crate::config::{Flags, Loaded};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The SQLite store's directory, used when `DATABASE_URL` is not set.
-    #[arg(long, env = "ONBOARD_DATA_DIR", default_value = "./onboard-data")]
-    pub data_dir: PathBuf,
+    /// The SQLite store's directory, used when no PostgreSQL is configured (`data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
-/// Migrates the store named by `DATABASE_URL` (PostgreSQL), else the SQLite file in `data_dir`.
-pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
-    let store = StoreSettings::from_env(&args.data_dir)?;
+impl MigrateArgs {
+    /// The flags as configuration keys.
+    pub fn flags(&self) -> Flags {
+        let mut flags = Flags::default();
+        flags.set_path("data_dir", self.data_dir.as_deref());
+        flags
+    }
+}
+
+/// Migrates the configured store: PostgreSQL (`store.url`, `DATABASE_URL`), else the SQLite
+/// file in the data directory.
+pub async fn run(config: Loaded) -> anyhow::Result<()> {
+    let store = config.build(|c, p| c.store_settings(p))?;
     let applied = store.migrate().await?;
     if applied.is_empty() {
         println!("{}: the schema is up to date.", store.describe());

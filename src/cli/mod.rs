@@ -1,12 +1,16 @@
-//! The command line: `onboard up | token | watch`, parsed with clap; `main.rs` only dispatches.
+//! The command line, parsed with clap: each command's flags become the top configuration layer
+//! (`src/config`); `main.rs` only parses and calls [`run`].
 
+pub mod check;
 pub mod migrate;
 pub mod token;
 pub mod topics;
 pub mod up;
 pub mod watch;
 
+use crate::config::{Environment, Flags, Loaded, LogSection, Role};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,8 +19,19 @@ use clap::{Parser, Subcommand};
     about = "Event-driven customer onboarding: API, event bus, consumers and WebSocket gateway"
 )]
 pub struct Cli {
+    /// Configuration file (TOML, see onboard.example.toml); default: ONBOARD_CONFIG, else none.
+    /// The environment overrides it, flags override both.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The configuration of this command: the file, then `env`, then the command's flags.
+    pub fn load_config(&self, env: &Environment) -> Loaded {
+        crate::config::load(self.config.as_deref(), env, self.command.flags())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,17 +54,54 @@ pub enum Command {
     Groups(topics::GroupsArgs),
     /// Apply pending schema migrations to the store (`DATABASE_URL`, else the SQLite file).
     Migrate(migrate::MigrateArgs),
+    /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
+    CheckConfig(check::CheckConfigArgs),
 }
 
-/// Sets up logging to stderr: human-readable, or JSON with `ONBOARD_LOG_FORMAT=json`.
-pub fn init_logging() {
+impl Command {
+    /// The command's flags, as configuration keys.
+    fn flags(&self) -> Flags {
+        match self {
+            Self::Up(args) => args.flags(),
+            Self::Api(args) => args.flags(),
+            Self::Consumer(args) => args.flags(),
+            Self::Gateway(args) => args.flags(),
+            Self::Token(args) => args.flags(),
+            Self::Watch(args) => args.flags(),
+            Self::Topics(args) => args.flags(),
+            Self::Groups(args) => args.flags(),
+            Self::Migrate(args) => args.flags(),
+            Self::CheckConfig(_) => Flags::default(),
+        }
+    }
+}
+
+/// Runs `command` with its layered configuration.
+pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
+    match command {
+        Command::Up(_) => up::up(config).await,
+        Command::Api(_) => up::role(Role::Api, config).await,
+        Command::Consumer(_) => up::role(Role::Consumer, config).await,
+        Command::Gateway(_) => up::role(Role::Gateway, config).await,
+        Command::Token(args) => token::run(args, config).map(|token| println!("{token}")),
+        Command::Watch(args) => watch::run(args, config).await,
+        Command::Topics(args) => topics::topics(args, config).await,
+        Command::Groups(args) => topics::groups(args, config).await,
+        Command::Migrate(_) => migrate::run(config).await,
+        Command::CheckConfig(args) => check::run(args, config),
+    }
+}
+
+/// Sets up logging to stderr: human-readable, or JSON with `log.format = "json"`. Runs before
+/// the validation, so an invalid filter falls back to the default (and is reported).
+pub fn init_logging(log: &LogSection) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ONBOARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter = EnvFilter::try_new(&log.filter)
+        .unwrap_or_else(|_| EnvFilter::new(LogSection::default().filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var("ONBOARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    if log.format == "json" {
         builder.json().flatten_event(true).init();
     } else {
         builder.compact().init();

@@ -1,6 +1,7 @@
 //! `onboard token CUSTOMER_ID`: prints a token for the same secret `onboard up` uses.
 
-use crate::auth::{management_token, Authenticator, SecretSource, DEFAULT_TOKEN_TTL_SECS};
+use crate::auth::{management_token, Authenticator, DEFAULT_TOKEN_TTL_SECS};
+use crate::config::{Flags, Loaded};
 use crate::domain::ids::CustomerId;
 use clap::Args;
 use std::path::PathBuf;
@@ -10,9 +11,9 @@ pub struct TokenArgs {
     /// The customer id the token is for (its `sub`).
     #[arg(required_unless_present = "management")]
     pub customer_id: Option<String>,
-    /// Data directory whose generated secret to use (when ONBOARD_JWT_SECRET is not set).
-    #[arg(long, env = "ONBOARD_DATA_DIR", default_value = "./onboard-data")]
-    pub data_dir: PathBuf,
+    /// Data directory whose generated secret to use when none is configured (`data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = DEFAULT_TOKEN_TTL_SECS)]
     pub ttl: u64,
@@ -21,9 +22,19 @@ pub struct TokenArgs {
     pub management: bool,
 }
 
+impl TokenArgs {
+    /// The flags as configuration keys.
+    pub fn flags(&self) -> Flags {
+        let mut flags = Flags::default();
+        flags.set_path("data_dir", self.data_dir.as_deref());
+        flags
+    }
+}
+
 /// The token, or a one-line reason it cannot be made.
-pub fn run(args: TokenArgs) -> anyhow::Result<String> {
-    let secret = SecretSource::from_env().resolve(&args.data_dir, false)?;
+pub fn run(args: TokenArgs, config: Loaded) -> anyhow::Result<String> {
+    let (source, data_dir) = config.build(|c, p| (c.jwt_source(p), c.data_dir.clone()))?;
+    let secret = source.resolve(&data_dir, false)?;
     if args.management {
         return Ok(management_token(&secret));
     }

@@ -1,6 +1,7 @@
 //! `onboard topics create|list|describe` and `onboard groups describe`: administration of the
 //! event bus in the manner of kafka-topics.sh and kafka-consumer-groups.sh (aligned columns).
 
+use crate::config::{Flags, Loaded};
 use crate::ports::bus::{EventBus, PartitionLag, TopicInfo, TopicNames};
 use crate::wiring::{BusKind, BusSettings};
 use anyhow::Context;
@@ -9,39 +10,35 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Which bus to administer: Kafka when `KAFKA_BROKERS` is set (or `--bus kafka`), else the
-/// embedded log in the data directory (only while no `onboard up` holds it).
+/// embedded log in the data directory (only while no `onboard up` holds it). Each flag sets
+/// its configuration key (`src/config`).
 #[derive(Debug, Args)]
 pub struct BusTarget {
-    /// Data directory of the embedded bus.
-    #[arg(
-        long,
-        global = true,
-        env = "ONBOARD_DATA_DIR",
-        default_value = "./onboard-data"
-    )]
-    pub data_dir: PathBuf,
-    /// Prefix of the topic names (as given to `onboard up`).
-    #[arg(long, global = true, env = "ONBOARD_TOPIC_PREFIX", default_value = "")]
-    pub topic_prefix: String,
-    /// Event bus: embedded, or kafka (the default when KAFKA_BROKERS is set).
-    #[arg(long, global = true, env = "ONBOARD_BUS", value_parser = BusKind::parse)]
+    /// Data directory of the embedded bus (`data_dir`, default ./onboard-data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Prefix of the topic names, as given to `onboard up` (`bus.topic_prefix`).
+    #[arg(long, global = true)]
+    pub topic_prefix: Option<String>,
+    /// Event bus: embedded, or kafka (the default when KAFKA_BROKERS is set) (`bus.kind`).
+    #[arg(long, global = true, value_parser = BusKind::parse)]
     pub bus: Option<BusKind>,
 }
 
 impl BusTarget {
-    fn names(&self) -> anyhow::Result<TopicNames> {
-        TopicNames::with_prefix(&self.topic_prefix).map_err(anyhow::Error::msg)
+    fn flags(&self, flags: &mut Flags) {
+        flags
+            .set_path("data_dir", self.data_dir.as_deref())
+            .set_some("bus.topic_prefix", self.topic_prefix.clone())
+            .set_some("bus.kind", self.bus.map(BusKind::as_str));
     }
+}
 
-    async fn open(
-        &self,
-        replication_factor: Option<i16>,
-    ) -> anyhow::Result<(BusSettings, Arc<dyn EventBus>)> {
-        let settings = BusSettings::choose(self.bus, &self.data_dir)?
-            .with_replication_factor(replication_factor);
-        let bus = settings.open().await?;
-        Ok((settings, bus))
-    }
+/// The configured bus, opened, and its topic names.
+async fn open(config: &Loaded) -> anyhow::Result<(BusSettings, Arc<dyn EventBus>, TopicNames)> {
+    let (settings, names) = config.build(|c, p| (c.bus_settings(p), c.topic_names(p)))?;
+    let bus = settings.open().await?;
+    Ok((settings, bus, names))
 }
 
 #[derive(Debug, Args)]
@@ -59,8 +56,9 @@ pub enum TopicsCommand {
         /// Partitions of each new topic.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
-        /// Copies of each partition (default 2 on Kafka; at most the number of brokers).
-        #[arg(long, env = "ONBOARD_REPLICATION_FACTOR", value_parser = clap::value_parser!(i16).range(1..=16))]
+        /// Copies of each partition (default 2 on Kafka; at most the number of brokers)
+        /// (`bus.replication_factor`).
+        #[arg(long, value_parser = clap::value_parser!(i16).range(1..=16))]
         replication_factor: Option<i16>,
     },
     /// List the topics of the bus.
@@ -88,14 +86,34 @@ pub enum GroupsCommand {
     },
 }
 
-pub async fn topics(args: TopicsArgs) -> anyhow::Result<()> {
-    let names = args.target.names()?;
+impl TopicsArgs {
+    /// The flags as configuration keys.
+    pub fn flags(&self) -> Flags {
+        let mut flags = Flags::default();
+        self.target.flags(&mut flags);
+        if let TopicsCommand::Create {
+            replication_factor, ..
+        } = &self.command
+        {
+            flags.set_some("bus.replication_factor", replication_factor.map(i64::from));
+        }
+        flags
+    }
+}
+
+impl GroupsArgs {
+    /// The flags as configuration keys.
+    pub fn flags(&self) -> Flags {
+        let mut flags = Flags::default();
+        self.target.flags(&mut flags);
+        flags
+    }
+}
+
+pub async fn topics(args: TopicsArgs, config: Loaded) -> anyhow::Result<()> {
+    let (settings, bus, names) = open(&config).await?;
     match args.command {
-        TopicsCommand::Create {
-            partitions,
-            replication_factor,
-        } => {
-            let (settings, bus) = args.target.open(replication_factor).await?;
+        TopicsCommand::Create { partitions, .. } => {
             let specs = names.specs(partitions, settings.replication_factor());
             let before = bus.list_topics().await?;
             bus.create_topics(&specs)
@@ -113,13 +131,11 @@ pub async fn topics(args: TopicsArgs) -> anyhow::Result<()> {
             }
         }
         TopicsCommand::List => {
-            let (_, bus) = args.target.open(None).await?;
             for name in bus.list_topics().await? {
                 println!("{name}");
             }
         }
         TopicsCommand::Describe { topics } => {
-            let (_, bus) = args.target.open(None).await?;
             let topics = if topics.is_empty() {
                 names
                     .all()
@@ -136,11 +152,10 @@ pub async fn topics(args: TopicsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn groups(args: GroupsArgs) -> anyhow::Result<()> {
-    let names = args.target.names()?;
+pub async fn groups(args: GroupsArgs, config: Loaded) -> anyhow::Result<()> {
+    let (_, bus, names) = open(&config).await?;
     match args.command {
         GroupsCommand::Describe { group } => {
-            let (_, bus) = args.target.open(None).await?;
             let lags = bus.describe_group(&group, &names.all()).await?;
             if lags.iter().all(|l| l.committed.is_none()) {
                 eprintln!("Consumer group '{group}' has no committed offsets yet.");

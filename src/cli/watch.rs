@@ -509,18 +509,19 @@ fn format_line(event: &Value) -> String {
     )
 }
 
-/// `onboard watch` arguments. The token comes from `ONBOARD_TOKEN`, or is minted from the same
-/// secret `onboard up` uses; never from an argument, where other users could read it.
+/// `onboard watch` arguments. The token comes from the configuration (`watch.token`,
+/// `ONBOARD_TOKEN`), or is minted from the same secret `onboard up` uses; never from an
+/// argument, where other users could read it.
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// The customer whose events to follow.
     pub customer_id: String,
-    /// Base URL of the gateway.
-    #[arg(long, env = "ONBOARD_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Data directory whose secret mints the token when ONBOARD_TOKEN is not set.
-    #[arg(long, env = "ONBOARD_DATA_DIR", default_value = "./onboard-data")]
-    pub data_dir: std::path::PathBuf,
+    /// Base URL of the gateway (`watch.url`, default http://127.0.0.1:8080).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Data directory whose secret mints the token when none is configured (`data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
     /// Replay the stored events after this event id first.
     #[arg(long)]
     pub after: Option<String>,
@@ -529,23 +530,34 @@ pub struct WatchArgs {
     pub json: bool,
 }
 
+impl WatchArgs {
+    /// The flags as configuration keys.
+    pub fn flags(&self) -> crate::config::Flags {
+        let mut flags = crate::config::Flags::default();
+        flags
+            .set_some("watch.url", self.url.clone())
+            .set_path("data_dir", self.data_dir.as_deref());
+        flags
+    }
+}
+
 /// Runs `onboard watch` until Ctrl-C.
-pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
+pub async fn run(args: WatchArgs, config: crate::config::Loaded) -> anyhow::Result<()> {
     let customer_id = CustomerId::parse(&args.customer_id)
         .map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
-    let token = match std::env::var("ONBOARD_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
-        Some(token) => token,
+    let (configured, url, data_dir) =
+        config.build(|c, p| (c.watch_token(p), c.watch.url.clone(), c.data_dir.clone()))?;
+    let token = match configured {
+        Some(token) => token.expose().to_owned(),
         None => {
-            let secret = crate::auth::SecretSource::from_env().resolve(&args.data_dir, false)?;
+            let source = config.build(|c, p| c.jwt_source(p))?;
+            let secret = source.resolve(&data_dir, false)?;
             crate::auth::Authenticator::new(&secret)
                 .issue(&customer_id, crate::auth::DEFAULT_TOKEN_TTL_SECS)
         }
     };
     let options = WatchOptions {
-        url: args.url,
+        url,
         customer_id,
         token,
         after: args.after,

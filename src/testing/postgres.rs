@@ -13,15 +13,14 @@ pub const REQUIRE_ENV: &str = "ONBOARD_REQUIRE_POSTGRES";
 /// The server to test against: `DATABASE_URL`, or `None` (after saying so on stderr, uncaptured) when it is
 /// not set. Panics when it is not set but [`REQUIRE_ENV`] is `1`, or when it does not parse.
 pub fn server_from_env(test: &str) -> Option<DatabaseUrl> {
-    match std::env::var("DATABASE_URL") {
-        Ok(raw) if !raw.trim().is_empty() => {
-            Some(DatabaseUrl::parse(&raw).unwrap_or_else(|e| panic!("{e}")))
-        }
-        _ if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") => panic!(
+    use crate::config::env::test_switch;
+    match test_switch("DATABASE_URL") {
+        Some(raw) => Some(DatabaseUrl::parse(&raw).unwrap_or_else(|e| panic!("{e}"))),
+        None if test_switch(REQUIRE_ENV).is_some_and(|v| v == "1") => panic!(
             "{test}: DATABASE_URL is not set but {REQUIRE_ENV}=1; start a server with \
              `scripts/postgres.sh start` and `eval \"$(scripts/postgres.sh env)\"`"
         ),
-        _ => {
+        None => {
             // Straight to stderr: the test harness captures `eprintln!` of passing tests.
             let _ = writeln!(
                 std::io::stderr(),

@@ -1,9 +1,8 @@
-//! Kafka connection settings: the seed's environment variables (`KAFKA_BROKERS`,
-//! `KAFKA_USERNAME`, `KAFKA_PASSWORD`, ...) validated into one value whose `Debug` never shows
-//! the password, and turned into librdkafka client properties.
+//! Kafka connection settings: one value whose `Debug` never shows the password, validated and
+//! turned into librdkafka client properties. `src/config` fills it from the `[bus.kafka]`
+//! section and the seed's variables (`KAFKA_BROKERS`, `KAFKA_USERNAME`, `KAFKA_PASSWORD`, ...).
 
 use rdkafka::ClientConfig;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,26 +11,7 @@ pub const DEFAULT_REPLICATION_FACTOR: i16 = 2;
 /// How long opening the bus waits for the brokers to answer before giving up.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A secret string (a password) that `Debug` and `Display` never reveal.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for handing to librdkafka only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::adapters::secret::Secret;
 
 /// `security.protocol` of the client (`KAFKA_SECURITY_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,65 +92,6 @@ impl KafkaSettings {
             // The pid tells the members of several processes apart (kafka-consumer-groups --members).
             client_id: format!("onboard-{}", std::process::id()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-        }
-    }
-
-    /// Reads the settings from the process environment; `None` when `KAFKA_BROKERS` is unset.
-    pub fn from_env() -> Result<Option<Self>, KafkaConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the settings through `get` (an environment); `None` when `KAFKA_BROKERS` is unset.
-    /// The password comes from `KAFKA_PASSWORD` or from the file named by `KAFKA_PASSWORD_FILE`.
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, KafkaConfigError> {
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let Some(brokers) = get("KAFKA_BROKERS") else {
-            return Ok(None);
-        };
-        let mut problems = Vec::new();
-        let mut settings = Self::plaintext(brokers.trim());
-        settings.username = get("KAFKA_USERNAME").map(|u| u.trim().to_string());
-        settings.password = match (get("KAFKA_PASSWORD"), get("KAFKA_PASSWORD_FILE")) {
-            (Some(password), _) => Some(Secret::new(password)),
-            (None, Some(file)) => match std::fs::read_to_string(&file) {
-                Ok(content) => Some(Secret::new(content.trim_end_matches(['\r', '\n']))),
-                Err(error) => {
-                    problems.push(format!("cannot read KAFKA_PASSWORD_FILE {file}: {error}"));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
-        // With credentials and no explicit protocol, assume MSK's SCRAM listener (SASL over TLS).
-        settings.security_protocol = match get("KAFKA_SECURITY_PROTOCOL") {
-            Some(raw) => SecurityProtocol::parse(&raw).unwrap_or_else(|e| {
-                problems.push(e);
-                SecurityProtocol::Plaintext
-            }),
-            None if settings.username.is_some() => SecurityProtocol::SaslSsl,
-            None => SecurityProtocol::Plaintext,
-        };
-        if let Some(mechanism) = get("KAFKA_SASL_MECHANISM") {
-            settings.sasl_mechanism = mechanism.trim().to_ascii_uppercase();
-        }
-        settings.ca_file = get("KAFKA_CA_FILE").map(PathBuf::from);
-        if let Some(raw) = get("ONBOARD_REPLICATION_FACTOR") {
-            match raw.trim().parse::<i16>() {
-                Ok(n) if n >= 1 => settings.replication_factor = n,
-                _ => problems.push(format!(
-                    "ONBOARD_REPLICATION_FACTOR '{raw}' is not a whole number of at least 1"
-                )),
-            }
-        }
-        if let Err(KafkaConfigError(more)) = settings.validate() {
-            problems.extend(more);
-        }
-        if problems.is_empty() {
-            Ok(Some(settings))
-        } else {
-            Err(KafkaConfigError(problems))
         }
     }
 
@@ -267,85 +188,32 @@ impl KafkaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
-    #[test]
-    fn no_brokers_means_no_kafka() {
-        assert!(KafkaSettings::from_lookup(lookup(&[])).unwrap().is_none());
-    }
-
-    #[test]
-    fn credentials_without_a_protocol_mean_scram_over_tls() {
-        let settings = KafkaSettings::from_lookup(lookup(&[
-            ("KAFKA_BROKERS", "b-1:9096,b-2:9096"),
-            ("KAFKA_USERNAME", "svc"),
-            ("KAFKA_PASSWORD", "hunter2-very-secret"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(settings.security_protocol, SecurityProtocol::SaslSsl);
-        assert_eq!(settings.sasl_mechanism, "SCRAM-SHA-512");
-        assert_eq!(settings.replication_factor, 2);
-        let debug = format!("{settings:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(debug.contains("Secret(***)"));
-    }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let error = KafkaSettings::from_lookup(lookup(&[
-            ("KAFKA_BROKERS", "nohost,ok:1"),
-            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
-            ("KAFKA_SASL_MECHANISM", "GSSAPI"),
-            ("KAFKA_CA_FILE", "/does/not/exist.pem"),
-            ("ONBOARD_REPLICATION_FACTOR", "zero"),
-        ]))
-        .unwrap_err();
-        let text = error.to_string();
+        let mut settings = KafkaSettings::plaintext("nohost,ok:1");
+        settings.security_protocol = SecurityProtocol::SaslSsl;
+        settings.sasl_mechanism = "GSSAPI".into();
+        settings.ca_file = Some("/does/not/exist.pem".into());
+        settings.replication_factor = 0;
+        let text = settings.validate().unwrap_err().to_string();
         for expected in [
             "'nohost'",
             "KAFKA_USERNAME is required",
             "KAFKA_PASSWORD",
             "GSSAPI",
             "/does/not/exist.pem",
-            "ONBOARD_REPLICATION_FACTOR",
+            "replication factor",
         ] {
             assert!(text.contains(expected), "{expected} missing from: {text}");
         }
     }
 
     #[test]
-    fn the_password_can_come_from_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("password");
-        std::fs::write(&file, "from-file\n").unwrap();
-        let settings = KafkaSettings::from_lookup(lookup(&[
-            ("KAFKA_BROKERS", "127.0.0.1:9096"),
-            ("KAFKA_USERNAME", "onboard"),
-            ("KAFKA_PASSWORD_FILE", file.to_str().unwrap()),
-            ("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(settings.password.unwrap().expose(), "from-file");
-        assert_eq!(settings.security_protocol, SecurityProtocol::SaslPlaintext);
-    }
-
-    #[test]
-    fn an_unknown_protocol_is_refused() {
-        let error = KafkaSettings::from_lookup(lookup(&[
-            ("KAFKA_BROKERS", "127.0.0.1:9092"),
-            ("KAFKA_SECURITY_PROTOCOL", "TLS"),
-        ]))
-        .unwrap_err();
-        assert!(error.to_string().contains("'TLS'"), "{error}");
+    fn the_password_never_prints() {
+        let mut settings = KafkaSettings::plaintext("b-1:9096");
+        settings.password = Some(Secret::new("hunter2-very-secret"));
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 }

@@ -1,0 +1,187 @@
+//! The one place Onboard reads its process environment: a table from each variable to the
+//! configuration key it sets (the seed's names among them), and a snapshot of those variables.
+
+use std::collections::BTreeMap;
+
+/// How a variable's text becomes a configuration value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// A whole number (`ONBOARD_BATCH_SIZE=100`).
+    Number,
+    /// Comma-separated text (`ONBOARD_ALLOWED_ORIGINS=a,b`).
+    List,
+}
+
+/// One environment variable and the configuration key it sets.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub key: &'static str,
+    pub kind: Kind,
+}
+
+const fn var(name: &'static str, key: &'static str, kind: Kind) -> EnvVar {
+    EnvVar { name, key, kind }
+}
+
+use Kind::{List, Number, Text};
+
+/// The path of the configuration file when `--config` is not given.
+pub const CONFIG_FILE: &str = "ONBOARD_CONFIG";
+
+/// Every variable Onboard reads, and its key (`onboard.example.toml` documents each). A secret
+/// `NAME` has a `NAME_FILE` twin whose key ends in `_file` (`src/config/secret.rs`). Two names
+/// for one key (a seed alias) must not disagree.
+pub const VARIABLES: &[EnvVar] = &[
+    var("ONBOARD_LISTEN", "listen", Text),
+    var("ONBOARD_DATA_DIR", "data_dir", Text),
+    var("ENVIRONMENT", "environment", Text),
+    var("AWS_REGION", "aws.region", Text),
+    var("ONBOARD_LOG", "log.filter", Text),
+    var("ONBOARD_LOG_FORMAT", "log.format", Text),
+    var("ONBOARD_STORE", "store.kind", Text),
+    var("DATABASE_URL", "store.url", Text),
+    var("DATABASE_URL_FILE", "store.url_file", Text),
+    var("USERS_TABLE", "store.tables.users", Text),
+    var("APPLICATIONS_TABLE", "store.tables.applications", Text),
+    var("KYC_RESULTS_TABLE", "store.tables.kyc_results", Text),
+    var("AUDIT_TABLE", "store.tables.audit", Text),
+    var("WEBSOCKET_TABLE", "store.tables.websocket", Text),
+    var("ONBOARD_BUS", "bus.kind", Text),
+    var("ONBOARD_TOPIC_PREFIX", "bus.topic_prefix", Text),
+    var(
+        "ONBOARD_REPLICATION_FACTOR",
+        "bus.replication_factor",
+        Number,
+    ),
+    var("KAFKA_BROKERS", "bus.kafka.brokers", Text),
+    var("KAFKA_USERNAME", "bus.kafka.username", Text),
+    var("KAFKA_PASSWORD", "bus.kafka.password", Text),
+    var("KAFKA_PASSWORD_FILE", "bus.kafka.password_file", Text),
+    var(
+        "KAFKA_SECURITY_PROTOCOL",
+        "bus.kafka.security_protocol",
+        Text,
+    ),
+    var("KAFKA_SASL_MECHANISM", "bus.kafka.sasl_mechanism", Text),
+    var("KAFKA_CA_FILE", "bus.kafka.ca_file", Text),
+    var("ONBOARD_NOTIFIER", "notifier.kind", Text),
+    var("ONBOARD_MAIL_FROM", "notifier.mail_from", Text),
+    var("ONBOARD_MAILDIR", "notifier.maildir.dir", Text),
+    var("SMTP_HOST", "notifier.smtp.host", Text),
+    var("SMTP_PORT", "notifier.smtp.port", Number),
+    var("SMTP_TLS", "notifier.smtp.tls", Text),
+    var("SMTP_USERNAME", "notifier.smtp.username", Text),
+    var("SMTP_PASSWORD", "notifier.smtp.password", Text),
+    var("SMTP_PASSWORD_FILE", "notifier.smtp.password_file", Text),
+    var("SMTP_CA_FILE", "notifier.smtp.ca_file", Text),
+    var("SMTP_HELO_NAME", "notifier.smtp.helo_name", Text),
+    var("WEBHOOK_URL", "notifier.webhook.url", Text),
+    var("WEBHOOK_SECRET", "notifier.webhook.secret", Text),
+    var("WEBHOOK_SECRET_FILE", "notifier.webhook.secret_file", Text),
+    var("ONBOARD_DOCUMENTS_DIR", "documents.dir", Text),
+    var("ONBOARD_JWT_SECRET", "auth.jwt_secret", Text),
+    var("ONBOARD_JWT_SECRET_FILE", "auth.jwt_secret_file", Text),
+    var("ONBOARD_CONSUMER_GROUP", "consumer.group", Text),
+    var("ONBOARD_BATCH_SIZE", "consumer.batch_size", Number),
+    var(
+        "ONBOARD_STARTING_POSITION",
+        "consumer.starting_position",
+        Text,
+    ),
+    var("KAFKA_TOPIC", "consumer.topic", Text),
+    var("ONBOARD_OPERATOR_EMAIL", "consumer.operator_email", Text),
+    var("ONBOARD_WS_TTL_SECONDS", "gateway.ttl_seconds", Number),
+    var(
+        "ONBOARD_WS_HEARTBEAT_SECONDS",
+        "gateway.heartbeat_seconds",
+        Number,
+    ),
+    var("ONBOARD_WS_SWEEP_SECONDS", "gateway.sweep_seconds", Number),
+    var("ONBOARD_ADVERTISE_URL", "gateway.advertise_url", Text),
+    var("WEBSOCKET_ENDPOINT", "gateway.advertise_url", Text),
+    var("ONBOARD_NODE_ID", "gateway.node_id", Text),
+    var("ONBOARD_ALLOWED_ORIGINS", "gateway.allowed_origins", List),
+    var("ONBOARD_WEB_DIR", "web.dir", Text),
+    var("ONBOARD_URL", "watch.url", Text),
+    var("ONBOARD_TOKEN", "watch.token", Text),
+    var("ONBOARD_TOKEN_FILE", "watch.token_file", Text),
+];
+
+/// The environment names of `key` (and of its `_file` twin for a secret), for messages.
+pub fn names_of(key: &str) -> Vec<&'static str> {
+    let file = format!("{key}_file");
+    VARIABLES
+        .iter()
+        .filter(|v| v.key == key || v.key == file)
+        .map(|v| v.name)
+        .collect()
+}
+
+/// The variables of [`VARIABLES`] (and [`CONFIG_FILE`]) that are set and not empty: the layers
+/// read this snapshot, so tests give them any environment without touching the process's.
+#[derive(Clone, Default)]
+pub struct Environment(BTreeMap<String, String>);
+
+impl Environment {
+    /// The process environment; a value that is not UTF-8 counts as unset.
+    pub fn from_process() -> Self {
+        let names = VARIABLES.iter().map(|v| v.name).chain([CONFIG_FILE]);
+        Self::from_pairs(names.filter_map(|name| Some((name, std::env::var(name).ok()?))))
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// Names only: values may be secrets.
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// A test harness switch (`ONBOARD_REQUIRE_POSTGRES`, `ONBOARD_TEST_STORE`, ...): not part of
+/// the configuration, but read here so that this stays the only file reading the environment.
+pub fn test_switch(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_named_once_per_variable_and_secrets_have_file_twins() {
+        let mut seen = std::collections::HashSet::new();
+        for v in VARIABLES {
+            assert!(seen.insert(v.name), "{} twice", v.name);
+            if let Some(secret) = v.name.strip_suffix("_FILE") {
+                let inline = VARIABLES.iter().find(|i| i.name == secret);
+                if let Some(inline) = inline {
+                    assert_eq!(format!("{}_file", inline.key), v.key, "{}", v.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let env = Environment::from_pairs([("KAFKA_PASSWORD", "hunter2"), ("EMPTY", " ")]);
+        assert_eq!(format!("{env:?}"), r#"{"KAFKA_PASSWORD"}"#);
+    }
+}

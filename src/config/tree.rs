@@ -1,0 +1,308 @@
+//! The typed configuration tree, as `onboard.example.toml` writes it: top-level `listen` and
+//! `data_dir`, a section per port (store, bus, notifier, documents, auth) and per role. Values
+//! stay plain here (text, whole numbers); `validate.rs` turns them into settings and reports
+//! every problem at once.
+
+use crate::adapters::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole configuration. A key left out takes its default; `None` means "decided by
+/// another key" (the listen address by the role, the store by `store.url`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP address; by role when unset (`up` and `api` 127.0.0.1:8080, `consumer` :8081,
+    /// `gateway` :8082).
+    pub listen: Option<String>,
+    /// Where the embedded database and event log, documents, mail and a generated secret live.
+    pub data_dir: PathBuf,
+    /// The deployment's name (the seed's `ENVIRONMENT`); part of the default table names.
+    pub environment: String,
+    pub log: LogSection,
+    pub store: StoreSection,
+    pub bus: BusSection,
+    pub notifier: NotifierSection,
+    pub documents: DocumentsSection,
+    pub auth: AuthSection,
+    pub api: ApiSection,
+    pub consumer: ConsumerSection,
+    pub gateway: GatewaySection,
+    pub web: WebSection,
+    pub watch: WatchSection,
+    pub aws: AwsSection,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            data_dir: PathBuf::from("./onboard-data"),
+            environment: "dev".into(),
+            log: LogSection::default(),
+            store: StoreSection::default(),
+            bus: BusSection::default(),
+            notifier: NotifierSection::default(),
+            documents: DocumentsSection::default(),
+            auth: AuthSection::default(),
+            api: ApiSection::default(),
+            consumer: ConsumerSection::default(),
+            gateway: GatewaySection::default(),
+            web: WebSection::default(),
+            watch: WatchSection::default(),
+            aws: AwsSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter (`info`, `onboard=debug,sqlx=warn`).
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            filter: "info,sqlx=warn,tower_http=warn".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite` or `postgres`; `postgres` when `url` is set.
+    pub kind: Option<String>,
+    /// PostgreSQL URL (holds a password: a secret).
+    pub url: Option<Secret>,
+    pub url_file: Option<PathBuf>,
+    pub tables: TablesSection,
+}
+
+/// The seed's DynamoDB table names. A SQL store ignores them (its tables are fixed by the
+/// migrations); the DynamoDB store will use them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TablesSection {
+    pub users: Option<String>,
+    pub applications: Option<String>,
+    pub kyc_results: Option<String>,
+    pub audit: Option<String>,
+    pub websocket: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSection {
+    /// `embedded` or `kafka`; `kafka` when `kafka.brokers` is set.
+    pub kind: Option<String>,
+    /// Prefix of every topic name, so environments can share one cluster (`staging.`).
+    pub topic_prefix: String,
+    /// Replicas of the topics Onboard creates on Kafka (the embedded log keeps one copy).
+    pub replication_factor: i64,
+    pub kafka: KafkaSection,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            topic_prefix: String::new(),
+            replication_factor: crate::adapters::kafka::config::DEFAULT_REPLICATION_FACTOR.into(),
+            kafka: KafkaSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `host:port,...`.
+    pub brokers: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`; `SASL_SSL` with a username.
+    pub security_protocol: Option<String>,
+    pub sasl_mechanism: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifierSection {
+    /// `maildir`, `smtp` or `webhook`: which of the sections below is used.
+    pub kind: String,
+    /// `From` of customer e-mails (Maildir and SMTP).
+    pub mail_from: String,
+    pub maildir: MaildirSection,
+    pub smtp: SmtpSection,
+    pub webhook: WebhookSection,
+}
+
+impl Default for NotifierSection {
+    fn default() -> Self {
+        Self {
+            kind: "maildir".into(),
+            mail_from: "Onboard <no-reply@onboard.local>".into(),
+            maildir: MaildirSection::default(),
+            smtp: SmtpSection::default(),
+            webhook: WebhookSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaildirSection {
+    /// Default `DATA_DIR/mail`.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: Option<String>,
+    /// Default by `tls`: 25, 587 or 465.
+    pub port: Option<i64>,
+    /// `none`, `starttls` or `tls`.
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub helo_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSection {
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsSection {
+    /// Where uploaded documents are kept; default `DATA_DIR/documents`.
+    pub dir: Option<PathBuf>,
+}
+
+/// How customers and nodes authenticate. Room for an OpenID Connect issuer beside the secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// The HS256 secret (at least 32 bytes), the same on every process.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+/// The producer API has no settings of its own yet (it uses `listen`, `store`, `bus`, `auth`,
+/// `documents` and `web`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerSection {
+    pub group: String,
+    /// Records per poll (the seed's batch size).
+    pub batch_size: i64,
+    /// `earliest` or `latest`: where a group without committed offsets starts.
+    pub starting_position: String,
+    /// Consume only this topic (the seed's `KAFKA_TOPIC`); all six when unset.
+    pub topic: Option<String>,
+    /// Recipient of operator alerts.
+    pub operator_email: String,
+}
+
+impl Default for ConsumerSection {
+    fn default() -> Self {
+        Self {
+            group: crate::roles::consumer::DEFAULT_GROUP.into(),
+            batch_size: 100,
+            starting_position: "earliest".into(),
+            topic: None,
+            operator_email: "operators@onboard.local".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Seconds a connection's registry row lives without a heartbeat.
+    pub ttl_seconds: i64,
+    /// Seconds between server pings (each refreshes the registry row).
+    pub heartbeat_seconds: i64,
+    /// Seconds between sweeps of expired registry rows.
+    pub sweep_seconds: i64,
+    /// URL other processes reach this node's management API at; default `http://LISTEN`.
+    pub advertise_url: Option<String>,
+    /// This node's id in the registry; default a new id per start.
+    pub node_id: Option<String>,
+    /// Browser origins allowed on `/ws` besides the server's own (or `*`).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 120,
+            heartbeat_seconds: 30,
+            sweep_seconds: 30,
+            advertise_url: None,
+            node_id: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSection {
+    /// The built web page served at `/` by processes that run the API.
+    pub dir: PathBuf,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
+        }
+    }
+}
+
+/// `onboard watch`: where it connects and with which token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchSection {
+    pub url: String,
+    /// A customer token; minted from the JWT secret when unset.
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for WatchSection {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8080".into(),
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+/// Where the AWS runtime (the AWS issue) will run; unused by the self-hosted roles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSection {
+    pub region: Option<String>,
+}
