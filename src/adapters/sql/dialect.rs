@@ -52,11 +52,6 @@ pub trait Driver: Database {
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'c, sqlx::Result<Vec<Self::Row>>>;
-    fn fetch_optional<'c, 'q: 'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'q str,
-        args: Self::Arguments<'q>,
-    ) -> BoxFuture<'c, sqlx::Result<Option<Self::Row>>>;
     fn execute<'c, 'q: 'c>(
         conn: &'c mut Self::Connection,
         sql: &'q str,
@@ -107,14 +102,6 @@ where
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'c, sqlx::Result<Vec<Self::Row>>> {
         conn.fetch_all(sqlx::query_with(sql, args))
-    }
-
-    fn fetch_optional<'c, 'q: 'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'q str,
-        args: Self::Arguments<'q>,
-    ) -> BoxFuture<'c, sqlx::Result<Option<Self::Row>>> {
-        conn.fetch_optional(sqlx::query_with(sql, args))
     }
 
     fn execute<'c, 'q: 'c>(

@@ -89,14 +89,12 @@ impl<'q, D: Dialect> Statement<'q, D> {
         D::fetch_all(conn, sql, args).await.map_err(D::classify)
     }
 
+    /// For statements that return at most one row (by key, `LIMIT 1`).
     pub(crate) async fn fetch_optional(
         self,
         conn: &mut D::Connection,
     ) -> StoreResult<Option<D::Row>> {
-        let (sql, args) = self.ready()?;
-        D::fetch_optional(conn, sql, args)
-            .await
-            .map_err(D::classify)
+        Ok(self.fetch_all(conn).await?.into_iter().next())
     }
 
     /// For statements that always return one row (`RETURNING`, aggregates).
