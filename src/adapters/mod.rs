@@ -9,6 +9,7 @@ pub mod maildir;
 pub mod postgres;
 pub mod secret;
 pub mod smtp;
+/// Not an external dependency: the store that `sqlite` and `postgres` share, over a dialect.
 pub mod sql;
 pub mod sqlite;
 pub mod webhook;

@@ -8,7 +8,10 @@ use crate::adapters::sql::{BindResult, ColumnError, Dialect, Locking, SqlStore};
 use crate::ports::store::{OutboxRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
+use sqlx::types::Json;
 use sqlx::{Arguments, Postgres, Row};
 use uuid::Uuid;
 
@@ -30,6 +33,11 @@ impl Dialect for Postgres {
         args.add(id)
     }
 
+    /// As `jsonb`, serialised by serde straight into the message.
+    fn bind_json<T: Serialize + Sync>(args: &mut PgArguments, value: &T) -> BindResult {
+        args.add(Json(value))
+    }
+
     fn read_instant(row: &PgRow, column: &str) -> Result<Option<DateTime<Utc>>, ColumnError> {
         Ok(row.try_get(column)?)
     }
@@ -40,6 +48,13 @@ impl Dialect for Postgres {
 
     fn read_uuid(row: &PgRow, column: &str) -> Result<Option<Uuid>, ColumnError> {
         Ok(row.try_get(column)?)
+    }
+
+    /// `jsonb` arrives in its binary form; sqlx's `Json` strips the version byte, and the raw
+    /// value only has its end found (the caller decodes it).
+    fn read_json(row: &PgRow, column: &str) -> Result<Option<String>, ColumnError> {
+        let raw: Option<Json<Box<RawValue>>> = row.try_get(column)?;
+        Ok(raw.map(|json| String::from(Box::<str>::from(json.0))))
     }
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

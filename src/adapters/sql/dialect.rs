@@ -7,9 +7,8 @@ use crate::ports::store::{OutboxRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use serde_json::value::RawValue;
+use serde::Serialize;
 use sqlx::error::BoxDynError;
-use sqlx::types::Json;
 use sqlx::{Arguments, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 use std::borrow::Cow;
 use uuid::Uuid;
@@ -40,23 +39,15 @@ impl From<sqlx::Error> for ColumnError {
 pub trait Driver: Database {
     fn bind_text<'q>(args: &mut Self::Arguments<'q>, value: Option<Cow<'q, str>>) -> BindResult;
     fn bind_int<'q>(args: &mut Self::Arguments<'q>, value: Option<i64>) -> BindResult;
-    /// JSON already encoded by serde, so an encoding failure is the caller's and not the driver's.
-    fn bind_json<'q>(args: &mut Self::Arguments<'q>, value: Box<RawValue>) -> BindResult;
 
     fn read_text(row: &Self::Row, column: &str) -> sqlx::Result<Option<String>>;
     fn read_int(row: &Self::Row, column: &str) -> sqlx::Result<Option<i64>>;
-    fn read_json(row: &Self::Row, column: &str) -> sqlx::Result<Box<RawValue>>;
 
     fn fetch_all<'c, 'q: 'c>(
         conn: &'c mut Self::Connection,
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'c, sqlx::Result<Vec<Self::Row>>>;
-    fn fetch_optional<'c, 'q: 'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'q str,
-        args: Self::Arguments<'q>,
-    ) -> BoxFuture<'c, sqlx::Result<Option<Self::Row>>>;
     fn execute<'c, 'q: 'c>(
         conn: &'c mut Self::Connection,
         sql: &'q str,
@@ -73,7 +64,6 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> i64: Decode<'q, DB> + Type<DB>,
     for<'q> String: Decode<'q, DB> + Type<DB>,
-    for<'q> Json<Box<RawValue>>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     fn bind_text<'q>(args: &mut Self::Arguments<'q>, value: Option<Cow<'q, str>>) -> BindResult {
@@ -84,10 +74,6 @@ where
         args.add(value)
     }
 
-    fn bind_json<'q>(args: &mut Self::Arguments<'q>, value: Box<RawValue>) -> BindResult {
-        args.add(Json(value))
-    }
-
     fn read_text(row: &Self::Row, column: &str) -> sqlx::Result<Option<String>> {
         row.try_get(column)
     }
@@ -96,25 +82,12 @@ where
         row.try_get(column)
     }
 
-    fn read_json(row: &Self::Row, column: &str) -> sqlx::Result<Box<RawValue>> {
-        row.try_get::<Json<Box<RawValue>>, _>(column)
-            .map(|json| json.0)
-    }
-
     fn fetch_all<'c, 'q: 'c>(
         conn: &'c mut Self::Connection,
         sql: &'q str,
         args: Self::Arguments<'q>,
     ) -> BoxFuture<'c, sqlx::Result<Vec<Self::Row>>> {
         conn.fetch_all(sqlx::query_with(sql, args))
-    }
-
-    fn fetch_optional<'c, 'q: 'c>(
-        conn: &'c mut Self::Connection,
-        sql: &'q str,
-        args: Self::Arguments<'q>,
-    ) -> BoxFuture<'c, sqlx::Result<Option<Self::Row>>> {
-        conn.fetch_optional(sqlx::query_with(sql, args))
     }
 
     fn execute<'c, 'q: 'c>(
@@ -177,13 +150,21 @@ pub trait Dialect: Driver + Sync {
     /// What a store keeps besides its pools (PostgreSQL: the outbox relay lease).
     type Extra: Default + Send + Sync;
 
-    // Instants, calendar dates and UUIDs are typed columns in one database and text in another.
+    // Instants, calendar dates, UUIDs and JSON are typed columns in one database and text in
+    // another.
     fn bind_instant<'q>(args: &mut Self::Arguments<'q>, at: Option<DateTime<Utc>>) -> BindResult;
     fn bind_date<'q>(args: &mut Self::Arguments<'q>, day: NaiveDate) -> BindResult;
     fn bind_uuid<'q>(args: &mut Self::Arguments<'q>, id: Option<Uuid>) -> BindResult;
+    /// A JSON document (envelope, reasons), encoded by serde.
+    fn bind_json<'q, T: Serialize + Sync>(
+        args: &mut Self::Arguments<'q>,
+        value: &'q T,
+    ) -> BindResult;
     fn read_instant(row: &Self::Row, column: &str) -> Result<Option<DateTime<Utc>>, ColumnError>;
     fn read_date(row: &Self::Row, column: &str) -> Result<Option<NaiveDate>, ColumnError>;
     fn read_uuid(row: &Self::Row, column: &str) -> Result<Option<Uuid>, ColumnError>;
+    /// A JSON document's text, for the caller to decode (so a failure never quotes it).
+    fn read_json(row: &Self::Row, column: &str) -> Result<Option<String>, ColumnError>;
 
     fn rows_affected(result: &Self::QueryResult) -> u64;
 

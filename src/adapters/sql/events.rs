@@ -24,26 +24,20 @@ impl<D: Dialect> EventLog for SqlStore<D> {
         audit: &AuditEntry,
         notifications: &[Notification],
     ) -> StoreResult<RecordOutcome> {
-        let now = Utc::now();
-        let mut tx = self.write_tx().await?;
-        let outcome = record_in::<D>(&mut tx, event, audit, notifications, now).await?;
-        tx.commit().await.map_err(D::classify)?;
-        Ok(outcome)
+        let outcomes = self
+            .record_all(std::iter::once((event, audit, notifications)))
+            .await?;
+        Ok(outcomes[0])
     }
 
-    /// A consumer's whole poll batch in one transaction (one commit, one fsync), each event as
-    /// `record_event` would store it.
+    /// A consumer's whole poll batch in one transaction (one commit, one fsync).
     async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
-        let now = Utc::now();
-        let mut tx = self.write_tx().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for item in batch {
-            outcomes.push(
-                record_in::<D>(&mut tx, &item.event, &item.audit, &item.notifications, now).await?,
-            );
-        }
-        tx.commit().await.map_err(D::classify)?;
-        Ok(outcomes)
+        self.record_all(
+            batch
+                .iter()
+                .map(|item| (&item.event, &item.audit, item.notifications.as_slice())),
+        )
+        .await
     }
 
     async fn events_after(
@@ -153,6 +147,23 @@ impl<D: Dialect> EventLog for SqlStore<D> {
             })
         })
         .collect()
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// Records each event as `record_event` describes, all in one transaction.
+    async fn record_all<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a Envelope, &'a AuditEntry, &'a [Notification])> + Send,
+    ) -> StoreResult<Vec<RecordOutcome>> {
+        let now = Utc::now();
+        let mut tx = self.write_tx().await?;
+        let mut outcomes = Vec::with_capacity(items.size_hint().0);
+        for (event, audit, notifications) in items {
+            outcomes.push(record_in::<D>(&mut tx, event, audit, notifications, now).await?);
+        }
+        tx.commit().await.map_err(D::classify)?;
+        Ok(outcomes)
     }
 }
 

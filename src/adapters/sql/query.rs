@@ -69,12 +69,9 @@ impl<'q, D: Dialect> Statement<'q, D> {
         self.bound(|a| D::bind_uuid(a, id))
     }
 
-    /// A JSON document (envelope, reasons), encoded by serde before the statement runs.
-    pub(crate) fn json<T: Serialize>(self, value: &T) -> Self {
-        match serde_json::value::to_raw_value(value) {
-            Ok(raw) => self.bound(|a| D::bind_json(a, raw)),
-            Err(e) => self.bound(|_| Err(e.into())),
-        }
+    /// A JSON document (envelope, reasons).
+    pub(crate) fn json<T: Serialize + Sync>(self, value: &'q T) -> Self {
+        self.bound(|a| D::bind_json(a, value))
     }
 
     fn ready(self) -> StoreResult<(&'q str, D::Arguments<'q>)> {
@@ -89,14 +86,12 @@ impl<'q, D: Dialect> Statement<'q, D> {
         D::fetch_all(conn, sql, args).await.map_err(D::classify)
     }
 
+    /// For statements that return at most one row (by key, `LIMIT 1`).
     pub(crate) async fn fetch_optional(
         self,
         conn: &mut D::Connection,
     ) -> StoreResult<Option<D::Row>> {
-        let (sql, args) = self.ready()?;
-        D::fetch_optional(conn, sql, args)
-            .await
-            .map_err(D::classify)
+        Ok(self.fetch_all(conn).await?.into_iter().next())
     }
 
     /// For statements that always return one row (`RETURNING`, aggregates).
@@ -193,8 +188,8 @@ impl<'r, D: Dialect> Columns<'r, D> {
 
     /// A JSON document, decoded into `T`.
     pub(crate) fn json<T: DeserializeOwned>(&self, column: &str) -> StoreResult<T> {
-        let raw = D::read_json(self.row, column).map_err(D::classify)?;
-        from_json(&format!("{}.{column}", self.table), raw.get())
+        let raw = self.required(column, D::read_json(self.row, column))?;
+        from_json(&format!("{}.{column}", self.table), &raw)
     }
 
     /// A `#[serde(transparent)]` string newtype (`Email`, `PersonName`, ...) read back through

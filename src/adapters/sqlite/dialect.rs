@@ -7,6 +7,7 @@ use crate::adapters::sql::{BindResult, ColumnError, Dialect, Driver, Locking, Sq
 use crate::ports::store::{StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
 use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
 use sqlx::{QueryBuilder, Sqlite};
 use std::borrow::Cow;
@@ -53,6 +54,14 @@ impl Dialect for Sqlite {
         Self::bind_text(args, id.map(|id| Cow::Owned(id.hyphenated().to_string())))
     }
 
+    /// As text, encoded once by serde.
+    fn bind_json<'q, T: Serialize + Sync>(
+        args: &mut SqliteArguments<'q>,
+        value: &'q T,
+    ) -> BindResult {
+        Self::bind_text(args, Some(Cow::Owned(serde_json::to_string(value)?)))
+    }
+
     fn read_instant(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, ColumnError> {
         let parse = |raw: &str| DateTime::parse_from_rfc3339(raw).ok();
         Ok(
@@ -73,6 +82,10 @@ impl Dialect for Sqlite {
             |raw| Uuid::parse_str(raw).ok(),
             "is not a UUID",
         )
+    }
+
+    fn read_json(row: &SqliteRow, column: &str) -> Result<Option<String>, ColumnError> {
+        Ok(Self::read_text(row, column)?)
     }
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
