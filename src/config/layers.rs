@@ -89,10 +89,39 @@ fn file_layer(path: &Path, problems: &mut Problems) -> Table {
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or(String::new(), |n| format!(" (line {n})"));
-            problems.push(name, format!("{}{at}", error.message().trim()));
+            let mut message = error.message().trim().to_owned();
+            // "invalid type: integer `123…`" would show a secret of the wrong type.
+            if line.is_some_and(|n| is_secret_line(text.lines().nth(n - 1).unwrap_or(""))) {
+                message = mask_quoted(&message);
+            }
+            problems.push(name, format!("{message}{at}"));
             Table::new()
         }
     }
+}
+
+/// Whether a line of the file sets a secret (`password = …`, `jwt_secret = …`).
+fn is_secret_line(line: &str) -> bool {
+    let key = line.split('=').next().unwrap_or("").trim();
+    SECRET_KEYS
+        .iter()
+        .any(|secret| secret.rsplit('.').next() == Some(key))
+}
+
+/// `message` with every `quoted` value replaced by `***`.
+fn mask_quoted(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                crate::adapters::secret::MASK
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 /// The variables of [`VARIABLES`] that are set, as keys.

@@ -45,9 +45,22 @@ impl Loaded {
         self.config.resolve_defaults(role);
         let mut problems = self.problems;
         self.config.settings(role, &mut problems);
-        let text = toml::to_string(&self.config)
+        let text = toml::Value::try_from(&self.config)
+            .map(|mut value| {
+                drop_empty_tables(&mut value);
+                value
+            })
+            .and_then(|value| toml::to_string(&value))
             .unwrap_or_else(|error| format!("# cannot show the configuration: {error}\n"));
         (text, problems)
+    }
+}
+
+/// Sections with nothing set (`[notifier.smtp]` with the Maildir) say nothing: leave them out.
+fn drop_empty_tables(value: &mut toml::Value) {
+    if let toml::Value::Table(table) = value {
+        table.iter_mut().for_each(|(_, v)| drop_empty_tables(v));
+        table.retain(|_, v| !matches!(v, toml::Value::Table(t) if t.is_empty()));
     }
 }
 

@@ -305,6 +305,22 @@ fn the_file_is_checked_for_unknown_keys_with_their_line() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("kidn") && text.contains("line 4"), "{text}");
+    let wrong_type = write(
+        dir.path(),
+        "secret.toml",
+        "[auth]\njwt_secret = 1234567890123\n",
+    );
+    let text = loaded(Some(&wrong_type), &[], Flags::default())
+        .problems
+        .to_string();
+    assert!(
+        text.contains("invalid type") && text.contains("line 2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("1234567890123"),
+        "a secret of the wrong type is shown: {text}"
+    );
     let missing = dir.path().join("missing.toml");
     let text = loaded(Some(&missing), &[], Flags::default())
         .problems

@@ -11,7 +11,7 @@ use crate::adapters::secret::Secret;
 use crate::adapters::smtp::{self, SmtpConfig, SmtpCredentials, SmtpTls};
 use crate::adapters::webhook::{self, WebhookConfig};
 use crate::app::{Roles, Settings};
-use crate::auth::{SecretSource, MIN_SECRET_BYTES};
+use crate::auth::{JwtSecret, SecretSource};
 use crate::domain::event::Topic;
 use crate::ports::bus::{StartFrom, TopicNames};
 use crate::wiring::{layout, BusKind, BusSettings, NotifierSettings, StoreSettings};
@@ -408,12 +408,10 @@ impl Config {
             &auth.jwt_secret,
             &auth.jwt_secret_file,
         );
+        // The same rule the authenticator applies when it takes the secret.
         if let Some(secret) = &secret {
-            if secret.expose().trim().len() < MIN_SECRET_BYTES {
-                problems.push(
-                    "auth.jwt_secret",
-                    format!("must be at least {MIN_SECRET_BYTES} bytes long"),
-                );
+            if let Err(invalid) = JwtSecret::new(secret.expose().trim().as_bytes().to_vec()) {
+                problems.push("auth.jwt_secret", invalid.to_string());
             }
         }
         SecretSource {
