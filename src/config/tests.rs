@@ -500,3 +500,22 @@ fn a_secret_given_twice_is_reported_even_where_it_is_not_used() {
     );
     assert!(text.contains("auth.jwt_secret"), "{text}");
 }
+
+#[test]
+fn uploaded_documents_go_where_documents_dir_says_or_into_the_data_directory() {
+    use crate::adapters::fs_documents::DocumentSettings;
+    let default = settings(&[("ONBOARD_DATA_DIR", "/srv/onboard")], Role::Up).unwrap();
+    assert_eq!(
+        default.documents,
+        DocumentSettings::Filesystem {
+            dir: PathBuf::from("/srv/onboard/documents")
+        }
+    );
+    let chosen = settings(&[("ONBOARD_DOCUMENTS_DIR", "/mnt/uploads")], Role::Up).unwrap();
+    assert_eq!(
+        chosen.documents,
+        DocumentSettings::Filesystem {
+            dir: PathBuf::from("/mnt/uploads")
+        }
+    );
+}

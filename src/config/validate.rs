@@ -5,6 +5,7 @@
 use super::problems::Problems;
 use super::secret;
 use super::tree::Config;
+use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{KafkaSettings, SecurityProtocol};
 use crate::adapters::postgres::DatabaseUrl;
 use crate::adapters::secret::Secret;
@@ -150,6 +151,9 @@ impl Config {
         self.check_role_rules(role, &settings, problems);
         self.consumer_settings(role, &mut settings, problems);
         self.gateway_settings(role, &mut settings, problems);
+        if let Some(dir) = &self.documents.dir {
+            settings.documents = DocumentSettings::Filesystem { dir: dir.clone() };
+        }
         settings.web_dir = self.web.dir.clone();
         settings.dev_token_endpoint = role == Role::Up;
         settings.roles = role.roles();
