@@ -84,8 +84,8 @@ async fn an_api_process_killed_mid_request_loses_no_accepted_step() {
             (i, sent.map(|r| r.status().as_u16()).unwrap_or(0))
         });
     }
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    cluster.kill("api");
+    // Killed once accepted steps wait in the outbox (observed in PostgreSQL), not after a guess.
+    let pending_at_kill = cluster.kill_while_the_outbox_is_pending("api").await;
     let mut accepted = Vec::new();
     while let Some(joined) = requests.join_next().await {
         let (i, status) = joined.unwrap();
@@ -96,6 +96,10 @@ async fn an_api_process_killed_mid_request_loses_no_accepted_step() {
     assert!(
         !accepted.is_empty(),
         "some requests were accepted before the kill"
+    );
+    assert!(
+        pending_at_kill > 0,
+        "the kill left no accepted step unpublished, so it proved nothing"
     );
 
     // Restarted, the api's relay publishes whatever the dead one left in the outbox.
