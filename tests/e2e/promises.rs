@@ -161,16 +161,7 @@ async fn welcome_names_the_last_stored_sequence_and_an_ack_shows_as_the_last_ack
     );
 
     let id = tab.welcome["connectionId"].as_str().unwrap();
-    let info: serde_json::Value = app
-        .http
-        .get(app.url(&format!("/@connections/{id}")))
-        .bearer_auth(&app.management_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = app.connection_info(id).await;
     assert_eq!(info["lastAckedEventId"], event_id, "{info}");
 }
 

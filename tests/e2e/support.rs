@@ -217,6 +217,19 @@ impl TestApp {
         }
     }
 
+    /// `GET /@connections/{id}` with the management token, as JSON.
+    pub async fn connection_info(&self, id: &str) -> Value {
+        self.http
+            .get(self.url(&format!("/@connections/{id}")))
+            .bearer_auth(&self.management_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Messages in the Maildir (customer e-mails and operator alerts).
     pub fn mails(&self) -> Vec<onboard::adapters::maildir::StoredMail> {
         onboard::testing::mail::mails_in(&self.data_dir.join("mail"))

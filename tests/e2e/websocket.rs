@@ -129,16 +129,7 @@ async fn the_management_api_posts_reads_and_closes_connections_and_answers_410_f
     assert_eq!(posted.status(), 200);
     assert_eq!(tab.next_frame().await.unwrap()["text"], "hello");
 
-    let info: serde_json::Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&app.management_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = app.connection_info(&id).await;
     assert_eq!(info["customerId"], "ws-mgmt");
     assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
     assert!(info["connectedAt"].is_string() && info["lastActiveAt"].is_string());
