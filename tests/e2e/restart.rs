@@ -37,7 +37,7 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
     // The receiver holds the first delivery unanswered, so the kill below surely interrupts
     // work in flight.
     let receiver = WebhookReceiver::start(&[HOLD]).await;
-    let mut child = start_binary(tmp.path(), port, &receiver);
+    let mut child = Killed(start_binary(tmp.path(), port, &receiver));
     let probe = spawn_probe(tmp.path(), port).await;
     let customer = probe.customer("restart-killed");
     let created = customer.submit_seed_payload().await;
@@ -48,10 +48,10 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
     assert_eq!(uploaded.status, 201);
     // SIGKILL while the first e-mail is being delivered and right after the second step was
     // accepted (its event may still sit in the outbox or in a consumer that has not committed).
-    child.kill().expect("kill");
-    child.wait().unwrap();
+    child.0.kill().expect("kill");
+    child.0.wait().unwrap();
 
-    let mut child = start_binary(tmp.path(), port, &receiver);
+    let child = Killed(start_binary(tmp.path(), port, &receiver));
     probe.wait_ready().await;
     customer.continue_workflow_from_kyc(&application).await;
     let events = wait_for_event_count(&customer, 5).await;
@@ -89,8 +89,17 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
     tab.send(r#"{"action":"resume"}"#).await;
     assert_eq!(types(&tab.events(5).await), WORKFLOW_TOPICS);
     tab.assert_no_event(Duration::from_millis(500)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
+}
+
+/// A child process that is killed when dropped, so a failing test leaves no server behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn assert_exactly_once_after_restart(
