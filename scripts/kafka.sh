@@ -10,6 +10,12 @@
 # 9095+i, KRaft controller 19091+i. One node: 9092 / 9096 / 19092; three: 9092-9094 /
 # 9096-9098 / 19092-19094. Every node is broker and controller.
 #
+# A second cluster beside the first (e.g. to reproduce a failure on a freshly started cluster
+# without stopping a shared one): set ONBOARD_KAFKA_PORT_BASE (default 9091; node i then listens
+# on PLAINTEXT base+i, SASL_SSL base+4+i, controller base+10000+i) and a run directory of its
+# own, ONBOARD_KAFKA_RUN_DIR, for every command:
+#   ONBOARD_KAFKA_PORT_BASE=29091 ONBOARD_KAFKA_RUN_DIR=/tmp/onboard-kafka-2 scripts/kafka.sh start --nodes 3
+#
 # Kafka's jars come from Maven Central (org.apache.kafka:kafka_2.13 and its runtime dependencies)
 # into ${ONBOARD_CACHE:-~/.cache/onboard}/kafka/<version>. State (configs, logs, data, the
 # throwaway CA, the broker certificate and the SCRAM user's password) lives in the run directory
@@ -29,12 +35,16 @@ START_TIMEOUT_SECS=120
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 say() { echo "kafka.sh: $*" >&2; }
 
-plaintext_port() { echo $((9091 + $1)); }
-sasl_port() { echo $((9095 + $1)); }
-controller_port() { echo $((19091 + $1)); }
+PORT_BASE="${ONBOARD_KAFKA_PORT_BASE:-9091}"
+[[ "$PORT_BASE" =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 55000)) \
+  || { echo "kafka.sh: ONBOARD_KAFKA_PORT_BASE must be a number from 1024 to 55000" >&2; exit 1; }
+
+plaintext_port() { echo $((PORT_BASE + $1)); }
+sasl_port() { echo $((PORT_BASE + 4 + $1)); }
+controller_port() { echo $((PORT_BASE + 10000 + $1)); }
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -356,6 +366,8 @@ cmd_env() {
     fi
   done
   echo "export KAFKA_BROKERS=$brokers"
+  # The tests find the TLS and SCRAM material of this cluster there.
+  echo "export ONBOARD_KAFKA_RUN_DIR=$RUN_DIR"
   # Topics are replicated to every node of a small development cluster (at most 3).
   echo "export ONBOARD_REPLICATION_FACTOR=$((nodes < 3 ? nodes : 3))"
   if ((sasl)); then

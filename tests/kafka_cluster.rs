@@ -35,9 +35,7 @@ async fn killing_a_broker_under_load_loses_no_acknowledged_record() {
             std::env::var("ONBOARD_REQUIRE_KAFKA").is_err(),
             "this test needs a 3-broker cluster (scripts/kafka.sh start --nodes 3), found {brokers_up}"
         );
-        eprintln!(
-            "\n*** SKIPPED: needs a 3-broker cluster (scripts/kafka.sh start --nodes 3). ***\n"
-        );
+        kafka_support::say_skipped("needs a 3-broker cluster (scripts/kafka.sh start --nodes 3)");
         return;
     }
     let topic = kafka_support::unique("failover");

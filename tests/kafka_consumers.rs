@@ -7,6 +7,7 @@ mod kafka_support;
 
 use onboard::auth::{Authenticator, JwtSecret};
 use onboard::domain::ids::CustomerId;
+use onboard::testing::webhook_receiver::{WebhookReceiver, HOLD};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -24,6 +25,8 @@ struct System {
     api_port: u16,
     http: reqwest::Client,
     auth: Authenticator,
+    /// Where the processes deliver notifications (`ONBOARD_NOTIFIER=webhook`).
+    receiver: WebhookReceiver,
     /// Every process started, so a failing test leaves none behind.
     spawned: std::sync::Mutex<Vec<u32>>,
 }
@@ -44,9 +47,11 @@ impl Drop for System {
 }
 
 impl System {
-    fn new(brokers: String) -> Self {
+    /// `script`: the webhook receiver's first answers (see [`WebhookReceiver::start`]).
+    async fn new(brokers: String, script: &[u16]) -> Self {
         let id = kafka_support::unique("procs");
         Self {
+            receiver: WebhookReceiver::start(script).await,
             brokers,
             dir: tempfile::tempdir().expect("temp dir"),
             prefix: format!("{id}."),
@@ -63,26 +68,26 @@ impl System {
     }
 
     fn spawn(&self, role: &str, port: u16, extra: &[&str]) -> Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_onboard"))
-            .arg(role)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(self.data_dir())
-            .args(extra)
-            // The processes share the SQLite store in the data directory, whatever the
-            // developer's shell (or scripts/test.sh) points DATABASE_URL at.
-            .env_remove("DATABASE_URL")
-            .env_remove("ONBOARD_TEST_STORE")
-            .env("KAFKA_BROKERS", &self.brokers)
-            .env("ONBOARD_BUS", "kafka")
-            .env("ONBOARD_TOPIC_PREFIX", &self.prefix)
-            .env("ONBOARD_CONSUMER_GROUP", &self.group)
-            .env("ONBOARD_REPLICATION_FACTOR", "1")
-            .env("ONBOARD_JWT_SECRET", SECRET)
-            .env("ONBOARD_LOG", "warn,tower_http=off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the onboard binary starts");
+        let child =
+            onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
+                .arg(role)
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+                .arg(self.data_dir())
+                .args(extra)
+                // The processes share the SQLite store in the data directory, whatever the
+                // developer's shell (or scripts/test.sh) points DATABASE_URL at (hermetic).
+                .env("KAFKA_BROKERS", &self.brokers)
+                .env("ONBOARD_BUS", "kafka")
+                .env("ONBOARD_TOPIC_PREFIX", &self.prefix)
+                .env("ONBOARD_CONSUMER_GROUP", &self.group)
+                .env("ONBOARD_REPLICATION_FACTOR", "1")
+                .env("ONBOARD_JWT_SECRET", SECRET)
+                .envs(self.receiver.env())
+                .env("ONBOARD_LOG", "warn,tower_http=off")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("the onboard binary starts");
         if let Ok(mut spawned) = self.spawned.lock() {
             spawned.push(child.id());
         }
@@ -144,14 +149,15 @@ impl System {
         feed["events"].as_array().map_or(0, Vec::len)
     }
 
-    /// Customer e-mails in the Maildir, counted per recipient.
+    /// Customer e-mails delivered to the webhook receiver, counted per recipient: every
+    /// delivery is one request, so a redelivery counts twice.
     fn mails_per_customer(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        let mails = onboard::adapters::maildir::read_maildir(self.data_dir().join("mail"))
-            .unwrap_or_default();
-        for mail in mails {
-            let to = mail.header("To").unwrap_or_default().to_string();
-            if !to.contains("operators") {
+        for request in self.receiver.requests() {
+            let body: serde_json::Value =
+                serde_json::from_slice(&request.body).expect("a JSON notification");
+            if body["kind"] == "customer_email" && (200..300).contains(&request.answered) {
+                let to = body["recipient"].as_str().unwrap_or_default().to_string();
                 *counts.entry(to).or_insert(0) += 1;
             }
         }
@@ -329,7 +335,7 @@ fn customers(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_nothing() {
-    let system = System::new(kafka_or_skip!());
+    let system = System::new(kafka_or_skip!(), &[HOLD]).await;
     let api = system.api().await;
     let (consumer, _) = system.consumer().await;
 
@@ -337,8 +343,10 @@ async fn a_consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates
     for id in &all[..30] {
         system.submit(id).await;
     }
-    // SIGKILL while the consumer works through the stream: some events are stored but not yet
-    // committed, others not yet read.
+    // SIGKILL while the consumer works through the stream: the receiver holds the first
+    // e-mail unanswered, so at least that delivery is in flight; events stored within the last
+    // second are not committed yet (auto-commit interval), others not yet read.
+    system.receiver.wait_for_held().await;
     kill(consumer);
     for id in &all[30..45] {
         system.submit(id).await;
@@ -354,7 +362,7 @@ async fn a_consumer_killed_mid_stream_and_restarted_loses_nothing_and_duplicates
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_processes_split_the_partitions_and_one_joining_or_leaving_loses_nothing() {
-    let system = System::new(kafka_or_skip!());
+    let system = System::new(kafka_or_skip!(), &[]).await;
     let topic = format!("{}user-info-submitted", system.prefix);
     let api = system.api().await;
     let (first, _) = system.consumer().await;

@@ -58,14 +58,40 @@ fn server(test: &str) -> Option<DatabaseUrl> {
     server_from_env(test)
 }
 
-const LOCK_WAIT: Duration = Duration::from_millis(400);
+/// Waits until a session on the database at `url` waits for a lock (PostgreSQL's own view of
+/// it), so a check that a transaction "is blocked" is made on an observed wait, not after a
+/// sleep that a slow machine could outlast.
+async fn wait_until_a_session_waits_for_a_lock(url: &DatabaseUrl) {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(url.expose_secret())
+        .await
+        .expect("a monitoring connection");
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no session ever waited for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 #[tokio::test]
 async fn two_transactions_on_one_application_take_turns_through_its_row_lock() {
     let Some(server) = server("row lock") else {
         return;
     };
-    let (_, store) = open_fresh(&server).await;
+    let (url, store) = open_fresh(&server).await;
     let (_, application) = store_suite::seed_customer(&*store, "c-1", "ada@example.com").await;
     let id = application.application_id;
 
@@ -87,7 +113,7 @@ async fn two_transactions_on_one_application_take_turns_through_its_row_lock() {
         tx.commit().await.expect("commit");
         seen.status
     });
-    tokio::time::sleep(LOCK_WAIT).await;
+    wait_until_a_session_waits_for_a_lock(&url).await;
     assert!(
         !second.is_finished(),
         "the second transaction must wait for the first one's row lock"
@@ -119,7 +145,7 @@ async fn racing_requests_with_one_idempotency_key_store_one_answer_and_the_other
     let Some(server) = server("idempotency race") else {
         return;
     };
-    let (_, store) = open_fresh(&server).await;
+    let (url, store) = open_fresh(&server).await;
     let customer = store_suite::customer_id("c-1");
     let answer = |body: &str| IdempotentResponse {
         request_hash: "h".into(),
@@ -148,7 +174,7 @@ async fn racing_requests_with_one_idempotency_key_store_one_answer_and_the_other
             .save_idempotent_response(&customer_2, "k", &answer("second"))
             .await
     });
-    tokio::time::sleep(LOCK_WAIT).await;
+    wait_until_a_session_waits_for_a_lock(&url).await;
     assert!(
         !loser.is_finished(),
         "the second insert waits for the first transaction to decide"

@@ -1,6 +1,6 @@
 //! Starting and stopping the processes of a test cluster, and talking to them like clients do.
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -109,16 +109,16 @@ impl Cluster {
             .unwrap_or_else(free_port);
         let data_dir = self.dir.path().join(name);
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_onboard"))
-            .args(role)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&data_dir)
-            .env_remove("ONBOARD_TEST_STORE")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the onboard binary starts");
+        let child =
+            onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
+                .args(role)
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+                .arg(&data_dir)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("the onboard binary starts");
         self.processes.insert(name.to_string(), (child, port));
         self.wait_ready(name).await;
     }
@@ -242,7 +242,8 @@ impl Cluster {
     }
 
     /// One JSON (or empty-body) step with an idempotency key, retried while the service answers
-    /// 503 or cannot be reached (a dependency is down); returns the final answer.
+    /// 503 or cannot be reached (a dependency is down); returns the final answer. A 500 is an
+    /// answer, not an outage: it is returned for the caller to fail on.
     pub async fn step_retrying(
         &self,
         api: &str,
@@ -264,19 +265,19 @@ impl Cluster {
             }
             if let Ok(response) = request.send().await {
                 let status = response.status().as_u16();
-                if status != 503 && status != 500 {
+                if status != 503 {
                     return (status, response.json().await.unwrap_or(Value::Null));
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{path} never answered");
+        panic!("{path} answered only 503 or nothing for 30 s");
     }
 
     /// The steps after user info, each retried through outages (KYC needs a document first,
     /// so the upload is retried too).
     pub async fn rest_of_workflow_retrying(&self, api: &str, customer: &str, app: &str) {
-        for _ in 0..300 {
+        for attempt in 0..300 {
             let form = reqwest::multipart::Form::new()
                 .text("documentType", "passport")
                 .text("documentNumber", "X1234567")
@@ -295,11 +296,15 @@ impl Cluster {
                 .multipart(form)
                 .send()
                 .await;
-            if let Ok(response) = sent {
-                if response.status() == 201 {
-                    break;
-                }
+            match sent.map(|r| r.status().as_u16()) {
+                Ok(201) => break,
+                Ok(503) | Err(_) => {}
+                Ok(other) => panic!("the upload for {app} answered {other}"),
             }
+            assert!(
+                attempt < 299,
+                "the upload for {app} answered only 503 or nothing for 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let (status, _) = self
@@ -379,6 +384,30 @@ impl Cluster {
         tab
     }
 
+    /// SIGKILLs `name` as soon as an accepted step waits in its outbox (read straight from
+    /// PostgreSQL, up to 20 s); returns the unpublished rows the kill left behind.
+    pub async fn kill_while_the_outbox_is_pending(&mut self, name: &str) -> i64 {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        async fn pending(db: &mut sqlx::PgConnection) -> i64 {
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(db)
+                .await
+                .unwrap()
+        }
+        let started = std::time::Instant::now();
+        while pending(&mut db).await == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no accepted step ever waited in the outbox"
+            );
+        }
+        self.kill(name);
+        pending(&mut db).await
+    }
+
     /// Registry rows of a gateway node, read straight from PostgreSQL (expired ones included).
     pub async fn registry_rows(&self) -> i64 {
         use sqlx::Connection;
@@ -418,17 +447,9 @@ pub struct Tab {
 
 impl Tab {
     pub async fn next_frame(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .ok()??
-                .ok()?
-            {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
-                Message::Close(_) => return None,
-                _ => continue,
-            }
+        match onboard::testing::ws::next_incoming(&mut self.ws, wait).await {
+            onboard::testing::ws::Incoming::Frame(frame) => Some(frame),
+            _ => None,
         }
     }
 
@@ -444,14 +465,9 @@ impl Tab {
         out
     }
 
+    /// Asserts no event frame arrives within `wait` and the socket stays open meanwhile.
     pub async fn assert_no_event(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        while let Some(frame) = self
-            .next_frame(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await
-        {
-            assert_ne!(frame["type"], "event", "unexpected event: {frame}");
-        }
+        onboard::testing::ws::assert_no_event(&mut self.ws, wait).await
     }
 
     pub async fn send(&mut self, text: &str) {
@@ -470,9 +486,6 @@ pub fn types(events: &[Value]) -> Vec<String> {
 pub fn mails(cluster: &Cluster, consumers: &[&str]) -> Vec<onboard::adapters::maildir::StoredMail> {
     consumers
         .iter()
-        .flat_map(|c| {
-            onboard::adapters::maildir::read_maildir(cluster.data_dir(c).join("mail"))
-                .unwrap_or_default()
-        })
+        .flat_map(|c| onboard::testing::mail::mails_in(&cluster.data_dir(c).join("mail")))
         .collect()
 }

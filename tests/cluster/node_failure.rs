@@ -67,10 +67,12 @@ async fn an_api_process_killed_mid_request_loses_no_accepted_step() {
 
     // Many customers submit at once; the api dies while requests are in flight.
     let mut requests = tokio::task::JoinSet::new();
+    let answered_201 = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for i in 0..60 {
         let url = cluster.url("api", "/v1/customers");
         let token = cluster.token(&format!("crash-{i}"));
         let http = cluster.http.clone();
+        let answered_201 = answered_201.clone();
         requests.spawn(async move {
             tokio::time::sleep(Duration::from_millis(i * 5)).await;
             let body = SEED_PAYLOAD.replace("EMAIL", &format!("crash-{i}@example.com"));
@@ -81,11 +83,24 @@ async fn an_api_process_killed_mid_request_loses_no_accepted_step() {
                 .body(body)
                 .send()
                 .await;
-            (i, sent.map(|r| r.status().as_u16()).unwrap_or(0))
+            let status = sent.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 201 {
+                answered_201.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (i, status)
         });
     }
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    cluster.kill("api");
+    // Killed once a step was answered 201 and accepted steps wait in the outbox (observed in
+    // PostgreSQL), not after a guess.
+    let started = std::time::Instant::now();
+    while answered_201.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no step was ever accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let pending_at_kill = cluster.kill_while_the_outbox_is_pending("api").await;
     let mut accepted = Vec::new();
     while let Some(joined) = requests.join_next().await {
         let (i, status) = joined.unwrap();
@@ -96,6 +111,10 @@ async fn an_api_process_killed_mid_request_loses_no_accepted_step() {
     assert!(
         !accepted.is_empty(),
         "some requests were accepted before the kill"
+    );
+    assert!(
+        pending_at_kill > 0,
+        "the kill left no accepted step unpublished, so it proved nothing"
     );
 
     // Restarted, the api's relay publishes whatever the dead one left in the outbox.

@@ -6,6 +6,7 @@ mod support;
 
 mod auth_and_isolation;
 mod invalid_input;
+mod promises;
 mod restart;
 mod watch_cli;
 mod websocket;

@@ -4,6 +4,7 @@
 use crate::invalid_input::wait_for_event_count;
 use crate::support::*;
 use crate::workflow::wait_for_mails;
+use onboard::testing::webhook_receiver::{WebhookReceiver, HOLD};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -31,20 +32,26 @@ async fn a_graceful_restart_mid_workflow_loses_and_duplicates_nothing() {
 async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = start_binary(tmp.path(), port);
+    // Notifications go to a webhook receiver that counts every delivery (the Maildir would
+    // hide a second delivery of one notification behind its file name).
+    // The receiver holds the first delivery unanswered, so the kill below surely interrupts
+    // work in flight.
+    let receiver = WebhookReceiver::start(&[HOLD]).await;
+    let mut child = Killed(start_binary(tmp.path(), port, &receiver));
     let probe = spawn_probe(tmp.path(), port).await;
     let customer = probe.customer("restart-killed");
     let created = customer.submit_seed_payload().await;
     assert_eq!(created.status, 201, "{}", created.body);
     let application = created.body["applicationId"].as_str().unwrap().to_string();
+    receiver.wait_for_held().await;
     let uploaded = customer.upload_passport(&application).await;
     assert_eq!(uploaded.status, 201);
-    // SIGKILL right after the step was accepted: its event may still sit in the outbox or in a
-    // consumer that has not committed its offset.
-    child.kill().expect("kill");
-    child.wait().unwrap();
+    // SIGKILL while the first e-mail is being delivered and right after the second step was
+    // accepted (its event may still sit in the outbox or in a consumer that has not committed).
+    child.0.kill().expect("kill");
+    child.0.wait().unwrap();
 
-    let mut child = start_binary(tmp.path(), port);
+    let child = Killed(start_binary(tmp.path(), port, &receiver));
     probe.wait_ready().await;
     customer.continue_workflow_from_kyc(&application).await;
     let events = wait_for_event_count(&customer, 5).await;
@@ -58,14 +65,41 @@ async fn a_killed_process_restarted_mid_workflow_loses_and_duplicates_nothing() 
         .unwrap()
         .clone();
     assert_eq!(events.len(), 5, "no duplicate event rows");
-    let mails = wait_for_mails(&probe, 5).await;
-    assert_eq!(mails.len(), 5, "one e-mail per milestone, none twice");
+    // The held delivery was claimed by the killed process: it is retried once the claim's
+    // lease ran out (at-least-once), so this waits that long.
+    receiver
+        .wait_for_accepted_within(
+            5,
+            onboard::ports::store::NOTIFICATION_LEASE + Duration::from_secs(30),
+        )
+        .await;
+    let deliveries = receiver.accepted_per_notification();
+    assert_eq!(
+        deliveries.len(),
+        5,
+        "one e-mail per milestone: {deliveries:?}"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|(id, n)| id.ends_with(".customer_email") && *n == 1),
+        "each delivered once: {deliveries:?}"
+    );
     let mut tab = customer.tab().await;
     tab.send(r#"{"action":"resume"}"#).await;
     assert_eq!(types(&tab.events(5).await), WORKFLOW_TOPICS);
     tab.assert_no_event(Duration::from_millis(500)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
+}
+
+/// A child process that is killed when dropped, so a failing test leaves no server behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn assert_exactly_once_after_restart(
@@ -101,11 +135,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_binary(data_dir: &std::path::Path, port: u16) -> std::process::Child {
+fn start_binary(
+    data_dir: &std::path::Path,
+    port: u16,
+    receiver: &WebhookReceiver,
+) -> std::process::Child {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
+    onboard::testing::env::hermetic(&mut command);
     store_env(&mut command, data_dir);
     bus_env(&mut command, data_dir);
     command
+        .envs(receiver.env())
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("ONBOARD_JWT_SECRET", SECRET)

@@ -1,6 +1,6 @@
 //! Test support: spawning the app, a customer client and a WebSocket tab.
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use onboard::adapters::postgres::DatabaseUrl;
 use onboard::app::{Application, Settings};
 use onboard::auth::SecretSource;
@@ -217,9 +217,22 @@ impl TestApp {
         }
     }
 
+    /// `GET /@connections/{id}` with the management token, as JSON.
+    pub async fn connection_info(&self, id: &str) -> Value {
+        self.http
+            .get(self.url(&format!("/@connections/{id}")))
+            .bearer_auth(&self.management_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Messages in the Maildir (customer e-mails and operator alerts).
     pub fn mails(&self) -> Vec<onboard::adapters::maildir::StoredMail> {
-        onboard::adapters::maildir::read_maildir(self.data_dir.join("mail")).unwrap_or_default()
+        onboard::testing::mail::mails_in(&self.data_dir.join("mail"))
     }
 }
 
@@ -473,17 +486,9 @@ impl Tab {
     }
 
     pub async fn next_frame_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .ok()??
-                .ok()?;
-            match message {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).ok(),
-                Message::Close(_) => return None,
-                _ => continue,
-            }
+        match onboard::testing::ws::next_incoming(&mut self.ws, wait).await {
+            onboard::testing::ws::Incoming::Frame(frame) => Some(frame),
+            _ => None,
         }
     }
 
@@ -500,28 +505,19 @@ impl Tab {
         out
     }
 
-    /// Asserts no event frame arrives within `wait`.
+    /// Asserts no event frame arrives within `wait` and the socket stays open meanwhile.
     pub async fn assert_no_event(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        while let Some(frame) = self
-            .next_frame_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await
-        {
-            assert_ne!(frame["type"], "event", "unexpected event: {frame}");
-        }
+        onboard::testing::ws::assert_no_event(&mut self.ws, wait).await
     }
 
-    /// Waits for the close frame; returns its code.
+    /// Waits for the close frame; returns its code (`None` without one or on timeout).
     pub async fn close_code(&mut self) -> Option<u16> {
+        use onboard::testing::ws::{next_incoming, Incoming};
         loop {
-            match tokio::time::timeout(FRAME_WAIT, self.ws.next())
-                .await
-                .ok()??
-            {
-                Ok(Message::Close(Some(frame))) => return Some(frame.code.into()),
-                Ok(Message::Close(None)) => return None,
-                Ok(_) => continue,
-                Err(_) => return None,
+            match next_incoming(&mut self.ws, FRAME_WAIT).await {
+                Incoming::Frame(_) => continue,
+                Incoming::Closed(code) => return code,
+                Incoming::TimedOut | Incoming::Broken(_) => return None,
             }
         }
     }

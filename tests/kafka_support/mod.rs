@@ -20,13 +20,23 @@ pub fn brokers() -> Option<String> {
                  `scripts/kafka.sh start` and `eval \"$(scripts/kafka.sh env)\"`"
             );
         }
-        eprintln!(
-            "\n*** SKIPPED: KAFKA_BROKERS is unset, so this Kafka test did not run. \
-             Run scripts/test.sh (it starts Kafka), or `scripts/kafka.sh start` and \
-             `eval \"$(scripts/kafka.sh env)\"`. ***\n"
+        say_skipped(
+            "KAFKA_BROKERS is unset, so this Kafka test did not run. Run scripts/test.sh (it \
+             starts Kafka), or `scripts/kafka.sh start` and `eval \"$(scripts/kafka.sh env)\"`",
         );
     }
     brokers
+}
+
+/// Says on the real stderr that the current test is skipped and why: the test harness captures
+/// `eprintln!` of a passing test, which would hide that it did not run.
+pub fn say_skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED {}: {why}. ***\n",
+        std::thread::current().name().unwrap_or("a Kafka test")
+    );
 }
 
 /// Plain settings for the test broker; replication factor 1 unless the environment says more.

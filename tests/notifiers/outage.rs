@@ -55,7 +55,35 @@ async fn store_with_notifications(dir: &std::path::Path) -> (Arc<dyn Store>, Vec
     (store, all)
 }
 
-fn start_dispatcher(store: &Arc<dyn Store>, notifier: Arc<dyn Notifier>) -> CancellationToken {
+/// A running dispatcher; [`Running::stop`] returns once it has stopped, so nothing it could
+/// still send is missed by a count taken afterwards.
+struct Running {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the dispatcher stops")
+            .expect("the dispatcher task");
+    }
+}
+
+/// Waits (up to 20 s) until `done` holds for the notifications still waiting.
+async fn wait_for_undelivered(store: &Arc<dyn Store>, done: impl Fn(&[Notification]) -> bool) {
+    for _ in 0..400 {
+        if done(&undelivered(store).await) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the store never showed the expected deliveries");
+}
+
+fn start_dispatcher(store: &Arc<dyn Store>, notifier: Arc<dyn Notifier>) -> Running {
     let dispatcher = NotificationDispatcher::new(
         store.clone(),
         notifier,
@@ -66,8 +94,8 @@ fn start_dispatcher(store: &Arc<dyn Store>, notifier: Arc<dyn Notifier>) -> Canc
         },
     );
     let shutdown = CancellationToken::new();
-    tokio::spawn(dispatcher.run(shutdown.clone()));
-    shutdown
+    let task = tokio::spawn(dispatcher.run(shutdown.clone()));
+    Running { shutdown, task }
 }
 
 /// Every notification still waiting, parked ones included.
@@ -93,29 +121,29 @@ async fn an_smtp_outage_delays_every_message_and_each_then_arrives_exactly_once(
     let (store, notifications) = store_with_notifications(dir.path()).await;
     let port = free_port();
     let notifier = Arc::new(SmtpNotifier::new(smtp_config(port, SmtpTls::None), FROM).unwrap());
-    let shutdown = start_dispatcher(&store, notifier.clone());
+    let running = start_dispatcher(&store, notifier.clone());
 
     // Down: every attempt fails, is recorded and scheduled again.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let waiting = undelivered(&store).await;
-    assert_eq!(once_each(&waiting), once_each(&notifications));
-    assert!(waiting.iter().all(|n| n.attempts >= 1), "{waiting:?}");
+    wait_for_undelivered(&store, |waiting| {
+        waiting.len() == notifications.len() && waiting.iter().all(|n| n.attempts >= 1)
+    })
+    .await;
+    assert_eq!(
+        once_each(&undelivered(&store).await),
+        once_each(&notifications)
+    );
 
     let server = SmtpServer::start(ServerOptions {
         port,
         ..ServerOptions::default()
     })
     .await;
-    let received = server.wait_for(notifications.len()).await;
-    // More rounds after the delivery must not send anything again.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    shutdown.cancel();
+    server.wait_for(notifications.len()).await;
+    // Every delivery recorded, then the dispatcher stopped: whatever it sent is in by now.
+    wait_for_undelivered(&store, <[Notification]>::is_empty).await;
+    running.stop().await;
 
-    let received = if server.messages().len() > received.len() {
-        server.messages()
-    } else {
-        received
-    };
+    let received = server.messages();
     assert_eq!(
         count_by_id(received.iter().filter_map(|m| m.mail.notification_id())),
         once_each(&notifications),
@@ -124,9 +152,10 @@ async fn an_smtp_outage_delays_every_message_and_each_then_arrives_exactly_once(
     assert!(undelivered(&store).await.is_empty());
 
     // A restarted dispatcher over the same store finds nothing left to send.
+    // (A check that nothing happens can only wait: five polling rounds of the dispatcher.)
     let again = start_dispatcher(&store, notifier);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    again.cancel();
+    again.stop().await;
     assert_eq!(server.messages().len(), notifications.len());
 }
 
@@ -137,11 +166,12 @@ async fn a_webhook_answering_503_is_retried_and_each_notification_is_accepted_ex
     // Every notification's first attempt is refused.
     let receiver = WebhookReceiver::start(&vec![503; notifications.len()]).await;
     let notifier = Arc::new(crate::webhook::notifier(&receiver.url));
-    let shutdown = start_dispatcher(&store, notifier);
+    let running = start_dispatcher(&store, notifier);
 
-    let accepted = receiver.wait_for_accepted(notifications.len()).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    shutdown.cancel();
+    receiver.wait_for_accepted(notifications.len()).await;
+    // Every delivery recorded, then the dispatcher stopped: whatever it sent is in by now.
+    wait_for_undelivered(&store, <[Notification]>::is_empty).await;
+    running.stop().await;
 
     let requests = receiver.requests();
     let refused: Vec<_> = requests.iter().filter(|r| r.answered == 503).collect();
@@ -155,11 +185,6 @@ async fn a_webhook_answering_503_is_retried_and_each_notification_is_accepted_ex
         "each was refused once first"
     );
     let accepted_now: Vec<_> = requests.iter().filter(|r| r.answered == 200).collect();
-    assert_eq!(
-        accepted_now.len(),
-        accepted.len(),
-        "nothing after acceptance"
-    );
     assert_eq!(
         count_by_id(
             accepted_now

@@ -23,11 +23,11 @@ impl Drop for Running {
 
 fn onboard_up(data_dir: &std::path::Path, port: u16) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
-    command
+    // Its own embedded bus and SQLite store in `data_dir`, whatever the shell points at.
+    onboard::testing::env::hermetic(&mut command)
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("ONBOARD_JWT_SECRET", JWT_SECRET)
-        .env_remove("ONBOARD_NOTIFIER")
         .stdout(Stdio::null());
     command
 }

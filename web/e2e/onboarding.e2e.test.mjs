@@ -1,5 +1,5 @@
 // End to end: Debian's Chromium (playwright-core) against the real `onboard up` binary.
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   FIVE_TOPICS,
@@ -23,10 +23,17 @@ import {
 
 const server = new OnboardServer();
 let browser;
+/** Uncaught errors of every page, checked after each test: a page that throws fails the test. */
+const pageErrors = [];
 
 before(async () => {
   await server.start();
   browser = await launchBrowser();
+});
+
+afterEach(() => {
+  const errors = pageErrors.splice(0);
+  assert.deepEqual(errors, [], 'no uncaught error on any page');
 });
 
 after(async () => {
@@ -37,7 +44,10 @@ after(async () => {
 async function newPage(viewport = { width: 1280, height: 900 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  page.on('pageerror', (error) => {
+    console.error(`page error: ${error.message}`);
+    pageErrors.push(error.message);
+  });
   return page;
 }
 
@@ -133,6 +143,20 @@ describe('the customer page', () => {
 
   test('a server restart shows reconnecting, then live again, and no event is missed', async () => {
     const page = await newPage();
+    // Every server frame the page receives, and a switch that keeps the page from connecting.
+    const frames = [];
+    let blocked = false;
+    await page.routeWebSocket(/\/ws/, (ws) => {
+      if (blocked) {
+        ws.close({ code: 1013, reason: 'held off by the test' });
+        return;
+      }
+      const upstream = ws.connectToServer();
+      upstream.onMessage((message) => {
+        frames.push(JSON.parse(message));
+        ws.send(message);
+      });
+    });
     const person = { first: 'Carol', last: 'King' };
     const customerId = uniqueId('carol');
     await signIn(page, server.base, customerId);
@@ -143,8 +167,9 @@ describe('the customer page', () => {
     await waitForConnection(page, 'Reconnecting');
     await screenshot(page, '07-reconnecting');
 
-    // Back up; a step happens elsewhere before this page is connected again (it is backing
-    // off), so its event can only reach the page through `resume`.
+    // Back up; a step happens elsewhere while this page is held off, so its event can only
+    // reach the page through `resume`.
+    blocked = true;
     await server.start();
     const token = await server.devToken(customerId);
     const stored = await (
@@ -163,11 +188,19 @@ describe('the customer page', () => {
       body: form,
     });
     assert.equal(upload.status, 201);
+    const heldOff = frames.length;
+    blocked = false;
 
     await waitForConnection(page, 'Live');
     const events = await waitForTimeline(page, 2);
     assert.deepEqual(events.map((e) => e.topic), FIVE_TOPICS.slice(0, 2));
     assert.deepEqual(sequences(events), [1, 2]);
+    // It came as a replay: after the new welcome, the event frame, then `resumed` counting it.
+    const since = frames.slice(heldOff).map((f) => (f.type === 'event' ? `event ${f.event.type}` : f.type));
+    const replayed = frames.slice(heldOff).find((f) => f.type === 'resumed');
+    assert.ok(replayed && replayed.replayed >= 1, `frames after reconnecting: ${since.join(', ')}`);
+    const at = since.indexOf('event documents-processed');
+    assert.ok(at >= 0 && at < since.indexOf('resumed'), `frames after reconnecting: ${since.join(', ')}`);
     await screenshot(page, '08-live-again');
 
     await verifyIdentity(page);
@@ -275,7 +308,18 @@ describe('the operator page', () => {
     );
     const lagRows = await page.locator('[data-testid=consumer-lag] tbody tr').count();
     assert.equal(lagRows, 18, 'six topics × three partitions');
-    assert.ok((await page.locator('[data-testid=dead-letters] tbody tr').count()) >= 6);
+    // One row per topic's `.dlq`, each with the count the server reports (zero included).
+    const overview = await (
+      await fetch(`${server.base}/v1/ops/overview`, { headers: { authorization: `Bearer ${server.managementToken()}` } })
+    ).json();
+    assert.equal(overview.deadLetters.length, 6, 'six dead-letter topics');
+    const shown = await page
+      .locator('[data-testid=dead-letters] tbody tr')
+      .evaluateAll((rows) => rows.map((row) => [...row.querySelectorAll('td')].map((td) => td.textContent.trim())));
+    assert.deepEqual(
+      shown,
+      overview.deadLetters.map((d) => [d.topic, String(d.count)]),
+    );
     await page.waitForFunction(() => document.querySelector('[data-testid=rate-chart] polyline'), null, { timeout: WAIT_MS });
     await sleep(1500);
     await screenshot(page, '10-operator');

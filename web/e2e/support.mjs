@@ -45,6 +45,17 @@ export async function freePort() {
   });
 }
 
+/**
+ * The environment of `onboard up`: this one without any Onboard setting (`KAFKA_*`,
+ * `DATABASE_URL`, `ONBOARD_*`, `SMTP_*`, `WEBHOOK_*`), so the server runs on its own embedded bus
+ * and SQLite store in its data directory even when the shell (or scripts/test.sh) points at a
+ * shared Kafka or PostgreSQL.
+ */
+export function hermeticEnv() {
+  const setting = /^(ONBOARD_|KAFKA_|SMTP_|WEBHOOK_|DATABASE_URL$)/;
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !setting.test(name)));
+}
+
 /** One `onboard up` process; `stop` and `start` again keep the port and the data. */
 export class OnboardServer {
   constructor() {
@@ -68,7 +79,7 @@ export class OnboardServer {
     this.child = spawn(
       this.bin,
       ['up', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', WEB_DIR],
-      { stdio: ['ignore', log, log], env: { ...process.env, ONBOARD_LOG: 'warn' } },
+      { stdio: ['ignore', log, log], env: { ...hermeticEnv(), ONBOARD_LOG: 'warn' } },
     );
     const exited = new Promise((_, reject) =>
       this.child.once('exit', (code) => reject(new Error(`onboard up exited early (code ${code}); see e2e/artifacts/onboard-up.log`))),

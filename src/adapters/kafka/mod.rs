@@ -1,9 +1,10 @@
 //! The Kafka event bus (rdkafka / librdkafka): the production adapter of the bus port, for MSK
 //! or any Apache Kafka 3.x/4.x, with the same contract as the embedded bus.
 //!
-//! Producer: idempotent, `acks=all`, key = customer id, `partitioner=murmur2_random` (Kafka's
-//! Java default, so a key lands on the partition [`partition_for_key`] names); `publish` waits
-//! for every delivery report and answers in input order. Consumers: see [`subscription`].
+//! Producer: idempotent, `acks=all`, one request in flight per broker, key = customer id,
+//! `partitioner=murmur2_random` (Kafka's Java default, so a key lands on the partition
+//! [`partition_for_key`] names); `publish` waits for every delivery report and answers in input
+//! order. Consumers: see [`subscription`].
 //! Admin: [`admin`]. Every wait is bounded, so an unreachable broker or a wrong password is an
 //! error within seconds, never a hang.
 //!
@@ -65,7 +66,14 @@ impl KafkaBus {
             .set("allow.auto.create.topics", "false")
             // `publish` enqueues a whole batch at once and then waits for it, so lingering for
             // more records would only add latency (measured in BENCHMARKS.md).
-            .set("linger.ms", "0");
+            .set("linger.ms", "0")
+            // One request in flight per broker: with more, a later request can be appended while
+            // an earlier one failed retriably (a partition whose leader has not loaded it yet,
+            // seen on a freshly created topic; a broker keeps no producer state for a partition it
+            // has none for, so it accepts a gap in sequence numbers), and librdkafka then counts
+            // the earlier records as "implicitly acked" although they never reached the log:
+            // `publish` reported them delivered and they were lost (issue 12).
+            .set("max.in.flight.requests.per.connection", "1");
         let producer: FutureProducer<OnboardContext> = producer_config
             .create_with_context(context.clone())
             .map_err(|e| error::map(&e, "creating the Kafka producer"))?;

@@ -1,7 +1,7 @@
 //! Test support: a real SMTP server, a private certificate authority, notifications.
 
 pub mod smtp_server;
-pub mod webhook_receiver;
+pub use onboard::testing::webhook_receiver;
 
 use chrono::{TimeZone, Utc};
 use onboard::adapters::smtp::{SmtpConfig, SmtpTls, DEFAULT_TIMEOUT};

@@ -1,0 +1,174 @@
+//! Documented promises that had no test (issue 12): failed steps and their idempotency keys
+//! (docs/design-notes.md), the WebSocket handshake, `welcome`, `ack` and the shutdown close
+//! (docs/websocket.md).
+
+use crate::invalid_input::events_through;
+use crate::support::*;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A valid application id that names no application.
+const UNKNOWN_APPLICATION: &str = "0190a0a0-0000-7000-8000-000000000000";
+
+#[tokio::test]
+async fn a_retried_failing_step_returns_the_same_problem_and_publishes_nothing_new() {
+    let app = spawn_app().await;
+    let customer = app.customer("retried-failure");
+    let invalid = r#"{"email":"not-an-email"}"#;
+    let first = customer
+        .post_json("/v1/customers", invalid, Some("bad-1"))
+        .await;
+    first.assert_problem(422);
+    let again = customer
+        .post_json("/v1/customers", invalid, Some("bad-1"))
+        .await;
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+
+    // The next step's event is the second one: the retry published nothing.
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let events = events_through(&customer, "user-info-submitted").await;
+    assert_eq!(types(&events), ["workflow-errors", "user-info-submitted"]);
+}
+
+#[tokio::test]
+async fn refusals_without_a_trustworthy_customer_or_application_are_not_published() {
+    let app = spawn_app().await;
+    let customer = app.customer("not-published");
+    // 404: an application that does not exist.
+    let missing = customer
+        .post_json(
+            &format!("/v1/applications/{UNKNOWN_APPLICATION}/kyc"),
+            "",
+            None,
+        )
+        .await;
+    missing.assert_problem(404);
+    // 401: the same customer's request with a token that does not verify.
+    let forged = answer(
+        app.http
+            .post(app.url("/v1/customers"))
+            .bearer_auth(format!("{}x", customer.token))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    forged.assert_problem(401);
+
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let events = events_through(&customer, "user-info-submitted").await;
+    assert_eq!(types(&events), ["user-info-submitted"]);
+}
+
+/// The HTTP status a WebSocket handshake was answered with (101 when it opened).
+async fn handshake(request: impl IntoClientRequest + Unpin) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("the handshake failed without an answer: {other}"),
+    }
+}
+
+fn with_origin(
+    url: &str,
+    origin: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    request
+}
+
+/// A token that expired an hour ago (well past the verifier's leeway), signed with the secret.
+fn expired_token(customer: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": customer, "iat": now - 7200, "exp": now - 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_handshake_refuses_a_foreign_origin_a_missing_customer_id_and_an_expired_token() {
+    let app = spawn_app().await;
+    let token = app.token("handshake");
+    let url = format!("ws://{}/ws?customerId=handshake&token={token}", app.addr);
+
+    assert_eq!(
+        handshake(with_origin(&url, "https://evil.example")).await,
+        403
+    );
+    assert_eq!(
+        handshake(with_origin(&url, &format!("http://{}", app.addr))).await,
+        101,
+        "the page the gateway served may connect"
+    );
+    assert_eq!(
+        handshake(format!("ws://{}/ws?token={token}", app.addr)).await,
+        400
+    );
+    let expired = format!(
+        "ws://{}/ws?customerId=handshake&token={}",
+        app.addr,
+        expired_token("handshake")
+    );
+    assert_eq!(handshake(expired).await, 401);
+}
+
+#[tokio::test]
+async fn an_allowed_origin_may_connect_and_others_still_may_not() {
+    let mut settings = settings(tempfile::tempdir().unwrap().keep().as_path(), 0);
+    settings.gateway.allowed_origins = vec!["https://app.example".into()];
+    let app = spawn_with(settings).await;
+    let url = format!(
+        "ws://{}/ws?customerId=origins&token={}",
+        app.addr,
+        app.token("origins")
+    );
+    assert_eq!(
+        handshake(with_origin(&url, "https://app.example")).await,
+        101
+    );
+    assert_eq!(
+        handshake(with_origin(&url, "https://other.example")).await,
+        403
+    );
+}
+
+#[tokio::test]
+async fn welcome_names_the_last_stored_sequence_and_an_ack_shows_as_the_last_acked_event() {
+    let app = spawn_app().await;
+    let customer = app.customer("welcome-ack");
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let stored = events_through(&customer, "user-info-submitted").await;
+
+    let mut tab = customer.tab().await;
+    assert_eq!(tab.welcome["lastSequence"], 1, "{}", tab.welcome);
+    let event_id = stored[0]["id"].as_str().unwrap();
+    tab.send(&format!(r#"{{"action":"ack","eventId":"{event_id}"}}"#))
+        .await;
+    let acked = tab.next_frame().await.expect("an acked frame");
+    assert_eq!(
+        (&acked["type"], &acked["eventId"]),
+        (&"acked".into(), &event_id.into())
+    );
+
+    let id = tab.welcome["connectionId"].as_str().unwrap();
+    let info = app.connection_info(id).await;
+    assert_eq!(info["lastAckedEventId"], event_id, "{info}");
+}
+
+#[tokio::test]
+async fn a_server_shutting_down_closes_open_websockets_with_1001() {
+    let app = spawn_app().await;
+    let mut tab = app.customer("shutdown").tab().await;
+    let (_, code) = tokio::join!(app.stop(), tab.close_code());
+    assert_eq!(code, Some(1001));
+}
