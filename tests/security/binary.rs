@@ -38,7 +38,9 @@ impl Onboard {
             .expect("the binary starts");
         let mut banner = String::new();
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
+        let mut addr = None;
+        // The banner names the API's address, then (last of what is read) the dev sign-in.
+        while !banner.contains("Dev sign-in") {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 panic!(
@@ -46,18 +48,19 @@ impl Onboard {
                     std::fs::read_to_string(&stderr).unwrap_or_default()
                 );
             };
-            banner.push_str(&line);
-            banner.push('\n');
             if let Some(rest) = line.trim().strip_prefix("API") {
-                let url = rest.trim().split_whitespace().next().expect("a URL");
+                let url = rest.split_whitespace().next().expect("a URL");
                 let listen: SocketAddr = url
                     .trim_start_matches("http://")
                     .trim_end_matches("/v1")
                     .parse()
                     .expect("the banner names the address");
-                break SocketAddr::from(([127, 0, 0, 1], listen.port()));
+                addr = Some(SocketAddr::from(([127, 0, 0, 1], listen.port())));
             }
-        };
+            banner.push_str(&line);
+            banner.push('\n');
+        }
+        let addr = addr.expect("the banner names the API");
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Onboard {
