@@ -43,22 +43,12 @@ async fn the_frameworks_own_errors_and_extractor_rejections_are_problem_json() {
         ("application/json", "{not json"),
         ("text/plain", SEED_PAYLOAD),
     ] {
-        let refused = answer(
-            http.post(app.url("/v1/customers"))
-                .header("authorization", &bearer)
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert!(
-            (400..500).contains(&refused.status),
-            "{content_type}: {}",
-            refused.status
-        );
-        refused.assert_problem(refused.status);
+        let request = http
+            .post(app.url("/v1/customers"))
+            .header("authorization", &bearer)
+            .header("content-type", content_type)
+            .body(body);
+        assert_refused(request, content_type).await;
     }
 
     // A bad query parameter and a bad path parameter on the events listing.
@@ -66,24 +56,21 @@ async fn the_frameworks_own_errors_and_extractor_rejections_are_problem_json() {
         "/v1/customers/attacker-customer-1/events?limit=1&limit=2",
         "/v1/customers/%FF%FE/events",
     ] {
-        let refused = answer(
-            http.get(app.url(path))
-                .header("authorization", &bearer)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert!(
-            (400..500).contains(&refused.status),
-            "{path}: {}",
-            refused.status
-        );
-        refused.assert_problem(refused.status);
+        let request = http.get(app.url(path)).header("authorization", &bearer);
+        assert_refused(request, path).await;
     }
 
     // A WebSocket handshake that is not one.
-    let not_a_socket = answer(http.get(app.url("/ws")).send().await.unwrap()).await;
-    assert!((400..500).contains(&not_a_socket.status));
-    not_a_socket.assert_problem(not_a_socket.status);
+    assert_refused(http.get(app.url("/ws")), "/ws").await;
+}
+
+/// Sends `request` and checks it is refused with a 4xx problem+json.
+async fn assert_refused(request: reqwest::RequestBuilder, what: &str) {
+    let refused = answer(request.send().await.unwrap()).await;
+    assert!(
+        (400..500).contains(&refused.status),
+        "{what}: {}",
+        refused.status
+    );
+    refused.assert_problem(refused.status);
 }
