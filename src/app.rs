@@ -4,8 +4,10 @@
 //! chosen port before running.
 
 mod components;
+pub mod http;
 
 pub use components::Components;
+pub use http::HttpSettings;
 
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::auth::{Authenticator, SecretSource};
@@ -14,7 +16,7 @@ use crate::roles::api;
 use crate::roles::consumer::ConsumerConfig;
 use crate::roles::gateway::GatewayConfig;
 use crate::roles::ops;
-use crate::roles::supervisor::{Readiness, ReadinessBoard, Supervisor};
+use crate::roles::supervisor::{ReadinessBoard, Supervisor};
 use crate::wiring::{BusSettings, NotifierSettings, StoreSettings};
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -40,8 +42,13 @@ pub struct Settings {
     pub consumer: ConsumerConfig,
     /// The From address of customer e-mails.
     pub mail_from: String,
-    /// Serve `POST /dev/token` (development sign-in); never enabled on production roles.
+    /// Serve `POST /dev/token` (development sign-in): only `onboard up` on a loopback address
+    /// or with `--dev`; never the separate roles.
     pub dev_token_endpoint: bool,
+    /// How the HTTP server treats connections (header-read timeout).
+    pub http: HttpSettings,
+    /// Tokens whose `exp` lies further ahead than this are refused.
+    pub max_token_lifetime: std::time::Duration,
     pub roles: Roles,
     /// The built web app served at `/` by processes that run the API (see `roles::web`).
     pub web_dir: PathBuf,
@@ -64,6 +71,8 @@ impl Settings {
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
+            http: HttpSettings::default(),
+            max_token_lifetime: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
             roles: Roles::all(),
             web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
@@ -145,10 +154,14 @@ impl Application {
             auth: settings.dev_token_endpoint.then(|| components.auth.clone()),
             management_token: components.management_token.clone(),
         };
-        let router = router
-            .merge(ops::router(ops_state))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
-        let http = serve(listener, router, board.register("http"), stop.clone());
+        let router = http::edge_layers(router.merge(ops::router(ops_state)));
+        let http = http::serve(
+            listener,
+            router,
+            settings.http,
+            board.register("http"),
+            stop.clone(),
+        );
         services.push(("http", Box::pin(http)));
         Ok(Self {
             local_addr,
@@ -194,23 +207,6 @@ impl Application {
         tracing::info!(address = %self.local_addr, roles = %self.roles, "Onboard is running.");
         supervisor.wait().await
     }
-}
-
-/// Serves `router` on `listener` until `stop`, draining requests in flight.
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    ready: Readiness,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    ready.set(true);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await })
-    .await
-    .context("the HTTP server failed")
 }
 
 /// Cancelling either token cancels the other: a signal stops the services, and a failing

@@ -16,6 +16,10 @@ pub const SECRET_FILE_NAME: &str = "jwt-secret";
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Lifetime of tokens minted by `onboard token` and the development token endpoint.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 12 * 3600;
+/// Tokens whose `exp` lies further ahead are refused: a leaked long-lived token stays useful
+/// for too long.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(24 * 3600);
 
 /// A signing secret that never prints.
 #[derive(Clone)]
@@ -146,6 +150,8 @@ pub enum AuthError {
     Invalid,
     #[error("the token has expired")]
     Expired,
+    #[error("the token's lifetime exceeds the {0} seconds this server accepts")]
+    LifetimeTooLong(u64),
     #[error("the token's subject is not a valid customer id")]
     BadSubject,
 }
@@ -156,6 +162,8 @@ pub struct Authenticator {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Seconds from now beyond which an `exp` is refused.
+    max_lifetime_secs: u64,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -173,7 +181,14 @@ impl Authenticator {
             encoding: EncodingKey::from_secret(secret.expose()),
             decoding: DecodingKey::from_secret(secret.expose()),
             validation,
+            max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME.as_secs(),
         }
+    }
+
+    /// Refuses tokens whose `exp` lies more than `max` ahead (default 24 hours).
+    pub fn with_max_lifetime(mut self, max: std::time::Duration) -> Self {
+        self.max_lifetime_secs = max.as_secs();
+        self
     }
 
     /// A token for `customer` valid for `ttl_secs`.
@@ -197,6 +212,11 @@ impl Authenticator {
                     _ => AuthError::Invalid,
                 }
             })?;
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        // The leeway absorbs clock skew between the issuer and this server.
+        if data.claims.exp > now + self.max_lifetime_secs + self.validation.leeway {
+            return Err(AuthError::LifetimeTooLong(self.max_lifetime_secs));
+        }
         CustomerId::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)
     }
 
@@ -258,6 +278,18 @@ mod tests {
         );
         assert_eq!(a.verify_bearer(None), Err(AuthError::Missing));
         assert_eq!(a.verify("garbage"), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn a_token_living_longer_than_the_maximum_is_refused() {
+        let a = auth("a-secret-that-is-long-enough-for-hs256!!")
+            .with_max_lifetime(std::time::Duration::from_secs(3600));
+        let customer = CustomerId::parse("test-customer-123").unwrap();
+        assert_eq!(a.verify(&a.issue(&customer, 3000)).unwrap(), customer);
+        assert_eq!(
+            a.verify(&a.issue(&customer, 7200)),
+            Err(AuthError::LifetimeTooLong(3600))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    cli::keep_files_private();
     let cli = Cli::parse();
     let config = cli.load_config(&Environment::from_process());
     cli::init_logging(&config.config.log);

@@ -67,7 +67,7 @@ impl Components {
             notifier,
             documents: settings.documents.open(),
             pusher: Arc::new(HttpPusher::new(management_token.clone())),
-            auth: Authenticator::new(&secret),
+            auth: Authenticator::new(&secret).with_max_lifetime(settings.max_token_lifetime),
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
             notification_nudge: Arc::new(Notify::new()),

@@ -92,6 +92,18 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
     }
 }
 
+/// Makes every file and folder this process creates private to its user (0600/0700): the
+/// database, the event log, uploaded identity documents, mail and the generated secret hold
+/// personal data or keys. One process-wide mask covers the files that libraries create too
+/// (SQLite's -wal and -shm).
+pub fn keep_files_private() {
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 /// Sets up logging to stderr: human-readable, or JSON with `log.format = "json"`. Runs before
 /// the validation, so an invalid filter falls back to the default (and is reported).
 pub fn init_logging(log: &LogSection) {

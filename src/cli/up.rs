@@ -115,6 +115,10 @@ pub struct UpArgs {
     /// (`listen`, default 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve the development sign-in `POST /dev/token` even on a non-loopback address
+    /// (`auth.dev_token`); it hands a token for any customer to whoever reaches the port.
+    #[arg(long)]
+    pub dev: bool,
     #[command(flatten)]
     pub gateway: GatewayTuning,
     #[command(flatten)]
@@ -166,6 +170,9 @@ impl UpArgs {
     pub fn flags(&self) -> Flags {
         let mut flags = self.common.flags(self.listen);
         self.gateway.flags(&mut flags);
+        if self.dev {
+            flags.set("auth.dev_token", true);
+        }
         flags
     }
 }
@@ -201,8 +208,9 @@ pub async fn up(config: Loaded) -> anyhow::Result<()> {
     let settings = config.settings(Role::Up)?;
     let data_dir = settings.data_dir.clone();
     let web_dir = settings.web_dir.clone();
+    let dev_token = settings.dev_token_endpoint;
     let app = Application::build(settings).await?;
-    print_welcome(&app, &data_dir, &web_dir);
+    print_welcome(&app, &data_dir, &web_dir, dev_token);
     app.run(super::shutdown_on_signals()).await
 }
 
@@ -219,8 +227,18 @@ pub async fn role(role: Role, config: Loaded) -> anyhow::Result<()> {
     app.run(super::shutdown_on_signals()).await
 }
 
-fn print_welcome(app: &Application, data_dir: &std::path::Path, web_dir: &std::path::Path) {
+fn print_welcome(
+    app: &Application,
+    data_dir: &std::path::Path,
+    web_dir: &std::path::Path,
+    dev_token: bool,
+) {
     let addr = app.local_addr();
+    let sign_in = if dev_token {
+        format!("http://{addr}/dev/token  (development: a token for any customer)")
+    } else {
+        "off: not a loopback address; start with --dev to serve /dev/token".to_owned()
+    };
     let customer = CustomerId::parse("test-customer-123").expect("a valid example id");
     let token = app.authenticator().issue(&customer, DEFAULT_TOKEN_TTL_SECS);
     let base = format!("http://{addr}");
@@ -240,6 +258,7 @@ Onboard is up.
   API          {base}/v1  (OpenAPI: {base}/openapi.json)
   WebSocket    ws://{addr}/ws?customerId=…
   Operators    {base}/healthz  {base}/readyz  {base}/metrics
+  Dev sign-in  {sign_in}
   Data         {data}  (mail for customers and operators: {data}/mail/new)
 
 Try it (a development token for {customer}, valid 12 hours):

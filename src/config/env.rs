@@ -11,6 +11,8 @@ pub enum Kind {
     Number,
     /// Comma-separated text (`ONBOARD_ALLOWED_ORIGINS=a,b`).
     List,
+    /// `true` or `false` (`ONBOARD_DEV=true`).
+    Bool,
 }
 
 /// One environment variable and the configuration key it sets.
@@ -25,7 +27,7 @@ const fn var(name: &'static str, key: &'static str, kind: Kind) -> EnvVar {
     EnvVar { name, key, kind }
 }
 
-use Kind::{List, Number, Text};
+use Kind::{Bool, List, Number, Text};
 
 /// The path of the configuration file when `--config` is not given.
 pub const CONFIG_FILE: &str = "ONBOARD_CONFIG";
@@ -83,6 +85,17 @@ pub const VARIABLES: &[EnvVar] = &[
     var("ONBOARD_DOCUMENTS_DIR", "documents.dir", Text),
     var("ONBOARD_JWT_SECRET", "auth.jwt_secret", Text),
     var("ONBOARD_JWT_SECRET_FILE", "auth.jwt_secret_file", Text),
+    var("ONBOARD_DEV", "auth.dev_token", Bool),
+    var(
+        "ONBOARD_MAX_TOKEN_LIFETIME_SECONDS",
+        "auth.max_token_lifetime_seconds",
+        Number,
+    ),
+    var(
+        "ONBOARD_HEADER_READ_TIMEOUT_SECONDS",
+        "http.header_read_timeout_seconds",
+        Number,
+    ),
     var("ONBOARD_CONSUMER_GROUP", "consumer.group", Text),
     var("ONBOARD_BATCH_SIZE", "consumer.batch_size", Number),
     var(

@@ -141,6 +141,13 @@ fn env_layer(env: &Environment, problems: &mut Problems) -> Table {
                     continue;
                 }
             },
+            Kind::Bool => match raw.trim().parse::<bool>() {
+                Ok(b) => Value::Boolean(b),
+                Err(_) => {
+                    problems.push(var.key, format!("'{raw}' is not true or false"));
+                    continue;
+                }
+            },
             Kind::List => Value::Array(
                 raw.split(',')
                     .map(str::trim)

@@ -25,6 +25,7 @@ pub struct Config {
     pub notifier: NotifierSection,
     pub documents: DocumentsSection,
     pub auth: AuthSection,
+    pub http: HttpSection,
     pub api: ApiSection,
     pub consumer: ConsumerSection,
     pub gateway: GatewaySection,
@@ -45,6 +46,7 @@ impl Default for Config {
             notifier: NotifierSection::default(),
             documents: DocumentsSection::default(),
             auth: AuthSection::default(),
+            http: HttpSection::default(),
             api: ApiSection::default(),
             consumer: ConsumerSection::default(),
             gateway: GatewaySection::default(),
@@ -195,12 +197,43 @@ pub struct DocumentsSection {
 }
 
 /// How customers and nodes authenticate. Room for an OpenID Connect issuer beside the secret.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     /// The HS256 secret (at least 32 bytes), the same on every process.
     pub jwt_secret: Option<Secret>,
     pub jwt_secret_file: Option<PathBuf>,
+    /// Serve `POST /dev/token` from `onboard up` even on a non-loopback address (`--dev`).
+    pub dev_token: bool,
+    /// Tokens whose `exp` lies further ahead are refused.
+    pub max_token_lifetime_seconds: i64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_file: None,
+            dev_token: false,
+            max_token_lifetime_seconds: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME.as_secs() as i64,
+        }
+    }
+}
+
+/// How every role's HTTP server treats connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Seconds a connection may take to send a request's head (also the idle keep-alive limit).
+    pub header_read_timeout_seconds: i64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 30,
+        }
+    }
 }
 
 /// The producer API has no settings of its own yet (it uses `listen`, `store`, `bus`, `auth`,

@@ -155,9 +155,33 @@ impl Config {
             settings.documents = DocumentSettings::Filesystem { dir: dir.clone() };
         }
         settings.web_dir = self.web.dir.clone();
-        settings.dev_token_endpoint = role == Role::Up;
+        // Anyone who reaches /dev/token gets a token for any customer: only a development
+        // process serves it, one nobody else can reach unless it is said to be one.
+        settings.dev_token_endpoint =
+            role == Role::Up && (listen.ip().is_loopback() || self.auth.dev_token);
+        self.edge_settings(&mut settings, problems);
         settings.roles = role.roles();
         settings
+    }
+
+    /// The HTTP server's timeouts and the longest token lifetime accepted.
+    fn edge_settings(&self, settings: &mut Settings, problems: &mut Problems) {
+        if let Some(timeout) = seconds(
+            problems,
+            "http.header_read_timeout_seconds",
+            self.http.header_read_timeout_seconds,
+            1..=3600,
+        ) {
+            settings.http.header_read_timeout = timeout;
+        }
+        if let Some(max) = seconds(
+            problems,
+            "auth.max_token_lifetime_seconds",
+            self.auth.max_token_lifetime_seconds,
+            60..=366 * 86400,
+        ) {
+            settings.max_token_lifetime = max;
+        }
     }
 
     fn check_role_rules(&self, role: Role, settings: &Settings, problems: &mut Problems) {
@@ -469,9 +493,6 @@ impl Config {
     fn gateway_settings(&self, role: Role, settings: &mut Settings, problems: &mut Problems) {
         let section = &self.gateway;
         let gateway = &mut settings.gateway;
-        let seconds = |problems: &mut Problems, key, value, range| {
-            in_range(problems, key, value, range).map(|s| Duration::from_secs(s as u64))
-        };
         let ttl = seconds(
             problems,
             "gateway.ttl_seconds",
@@ -528,6 +549,16 @@ fn parse<T, E: std::fmt::Display>(
             None
         }
     }
+}
+
+/// A whole number of seconds in `range` as a duration, or `None` after recording why not.
+fn seconds(
+    problems: &mut Problems,
+    key: &str,
+    value: i64,
+    range: RangeInclusive<i64>,
+) -> Option<Duration> {
+    in_range(problems, key, value, range).map(|s| Duration::from_secs(s as u64))
 }
 
 fn in_range(

@@ -1,0 +1,205 @@
+//! The HTTP edge every role shares: the layers every answer passes through (problem+json for
+//! every error, security headers, a trace span without the query string) and the server loop
+//! that closes connections whose headers do not arrive in time.
+
+use crate::roles::api::problem::{Problem, PROBLEM_CONTENT_TYPE};
+use crate::roles::supervisor::Readiness;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// Self only. Angular injects its component styles as `<style>` elements at run time, so styles
+/// alone may be inline; scripts, frames, forms and everything else stay on this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// The largest error body a handler or the framework writes that is kept as a problem's
+/// detail; longer ones are cut (the framework's rejections are one sentence).
+const MAX_DETAIL_BYTES: usize = 1024;
+
+/// How long a closing server waits for connections in flight before dropping them.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// How the server treats connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// A connection that has not sent a request's whole head within this time is closed; an idle
+    /// keep-alive connection waiting for its next request counts as reading a head.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `router` with the layers every answer of the process passes through.
+pub fn edge_layers(router: Router) -> Router {
+    let set = |name, value| SetResponseHeaderLayer::if_not_present(name, value);
+    router
+        .layer(axum::middleware::map_response(problem_for_every_error))
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(set(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(set(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(set(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // The default span logs the whole URI, and the WebSocket's carries `token=`.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    version = ?request.version(),
+                )
+            }),
+        )
+}
+
+/// Turns an error answer that is not problem+json (the framework's 404, 405 and 413, extractor
+/// rejections, a plain-text handler error) into one, keeping its status, its headers (`Allow`,
+/// `Retry-After`) and its text as the detail.
+async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_DETAIL_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (code, fallback) = code_of(status);
+    let detail = if text.is_empty() || status.is_server_error() {
+        fallback.to_owned()
+    } else {
+        text
+    };
+    let mut answer = Problem::new(status, code, detail).into_response();
+    for (name, value) in &parts.headers {
+        if !answer.headers().contains_key(name)
+            && name != header::CONTENT_LENGTH
+            && name != header::CONTENT_TYPE
+        {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+/// The problem code of a status, and the detail when the answer had no text of its own.
+fn code_of(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => ("not-found", "nothing is served at this path"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "this path does not accept this method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "the request body has the wrong content type",
+        ),
+        StatusCode::BAD_REQUEST => ("bad-request", "the request could not be read"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("unprocessable", "the request body is not valid"),
+        s if s.is_server_error() => ("internal-error", "an internal error occurred"),
+        _ => ("request-refused", "the request was refused"),
+    }
+}
+
+/// Serves `router` on `listener` until `stop`, then lets connections in flight finish (for at
+/// most [`DRAIN_GRACE`]).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: HttpSettings,
+    ready: Readiness,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    // HTTP/1 only: detecting HTTP/2 waits for the client's first bytes without a deadline, so a
+    // client that connects and sends nothing would never be closed. Browsers speak HTTP/2 only
+    // over TLS, which a proxy in front terminates.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    let connections = TaskTracker::new();
+    ready.set(true);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "Accepting a connection failed; retrying shortly.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let router = router.clone();
+        let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => return log_end(result),
+                () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
+            }
+            log_end(connection.await);
+        });
+    }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(DRAIN_GRACE, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Connections were still open after the drain grace; closing them.");
+    }
+    Ok(())
+}
+
+fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "A connection ended with an error.");
+    }
+}
