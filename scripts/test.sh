@@ -44,6 +44,9 @@ export ONBOARD_REQUIRE_KAFKA=1
 # The test apps pick their bus explicitly; a developer's shell settings must not leak in.
 unset ONBOARD_BUS ONBOARD_TOPIC_PREFIX ONBOARD_CONSUMER_GROUP
 
+echo "== the alert rules and dashboard (deploy/)"
+scripts/check-deploy.sh
+
 cargo test --locked --all-targets "$@"
 
 echo "== the end-to-end suite again, on PostgreSQL"

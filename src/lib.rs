@@ -16,5 +16,6 @@ pub mod config;
 pub mod domain;
 pub mod ports;
 pub mod roles;
+pub mod telemetry;
 pub mod testing;
 pub mod wiring;

@@ -2,6 +2,7 @@
 //! (`src/config`); `main.rs` only parses and calls [`run`].
 
 pub mod check;
+pub mod connections;
 pub mod migrate;
 pub mod token;
 pub mod topics;
@@ -54,6 +55,8 @@ pub enum Command {
     Groups(topics::GroupsArgs),
     /// Apply pending schema migrations to the store (`DATABASE_URL`, else the SQLite file).
     Migrate(migrate::MigrateArgs),
+    /// Live WebSocket connections of every gateway node (the connection registry).
+    Connections(connections::ConnectionsArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
     CheckConfig(check::CheckConfigArgs),
 }
@@ -71,6 +74,7 @@ impl Command {
             Self::Topics(args) => args.flags(),
             Self::Groups(args) => args.flags(),
             Self::Migrate(args) => args.flags(),
+            Self::Connections(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
         }
     }
@@ -88,6 +92,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Topics(args) => topics::topics(args, config).await,
         Command::Groups(args) => topics::groups(args, config).await,
         Command::Migrate(_) => migrate::run(config).await,
+        Command::Connections(args) => connections::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
     }
 }

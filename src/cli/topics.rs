@@ -239,7 +239,7 @@ pub fn render_lags(group: &str, lags: &[PartitionLag]) -> String {
 }
 
 /// Left-aligned columns two spaces apart; trailing spaces trimmed.
-fn table(rows: &[Vec<String>]) -> Vec<String> {
+pub(crate) fn table(rows: &[Vec<String>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -14,8 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -33,6 +31,8 @@ pub struct OpsState {
 }
 
 pub fn router(state: OpsState) -> Router {
+    // Installed before any role runs, so nothing they count is lost to the no-op recorder.
+    crate::telemetry::install();
     let mut router = Router::new()
         .route(
             "/healthz",
@@ -59,92 +59,14 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     (status, Json(json!({"status": if ready {"ready"} else {"not ready"}, "roles": roles, "store": store_ok}))).into_response()
 }
 
-async fn metrics(State(state): State<OpsState>) -> Response {
-    let mut out = String::new();
-    if let Ok(stats) = state.store.stats().await {
-        for (name, value, help) in [
-            (
-                "onboard_customers",
-                stats.customers,
-                "Customers registered.",
-            ),
-            (
-                "onboard_applications",
-                stats.applications,
-                "Applications started.",
-            ),
-            (
-                "onboard_events_stored",
-                stats.events,
-                "Events stored by consumers.",
-            ),
-            (
-                "onboard_outbox_pending",
-                stats.outbox_pending,
-                "Outbox rows not yet published.",
-            ),
-            (
-                "onboard_notifications_pending",
-                stats.notifications_pending,
-                "Notifications not yet delivered.",
-            ),
-            (
-                "onboard_registry_connections",
-                stats.connections,
-                "Rows in the WebSocket connection registry.",
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        }
-    }
-    if let Ok(lags) = state
-        .bus
-        .describe_group(&state.group, &state.topics.all())
-        .await
-    {
-        let _ = writeln!(out, "# HELP onboard_consumer_lag Records not yet committed by the consumer group.\n# TYPE onboard_consumer_lag gauge");
-        for lag in lags {
-            let _ = writeln!(
-                out,
-                "onboard_consumer_lag{{topic=\"{}\",partition=\"{}\"}} {}",
-                lag.topic,
-                lag.partition,
-                lag.lag()
-            );
-        }
-    }
-    if let Some(gateway) = &state.gateway {
-        let m = &gateway.metrics;
-        for (name, value) in [
-            (
-                "onboard_ws_connections_opened_total",
-                m.connections_opened.load(Ordering::Relaxed),
-            ),
-            (
-                "onboard_ws_connections_closed_total",
-                m.connections_closed.load(Ordering::Relaxed),
-            ),
-            (
-                "onboard_ws_frames_sent_total",
-                m.frames_sent.load(Ordering::Relaxed),
-            ),
-            (
-                "onboard_ws_slow_disconnects_total",
-                m.slow_disconnects.load(Ordering::Relaxed),
-            ),
-        ] {
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {value}");
-        }
-        let _ = writeln!(
-            out,
-            "# TYPE onboard_ws_connections gauge\nonboard_ws_connections {}",
-            gateway.sessions.len()
-        );
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+/// The counters and gauges the roles keep (`crate::telemetry`): a scrape formats them and
+/// queries nothing.
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::render(),
+    )
+        .into_response()
 }
 
 /// Recent events, open connections, lag and dead letters for the operator page.

@@ -79,6 +79,9 @@ impl OutboxRelay {
     /// the bus acknowledged them; returns how many were published (0: nothing was pending).
     pub async fn publish_pending(&self) -> Result<usize, RelayError> {
         let rows = self.store.outbox_pending(RELAY_BATCH).await?;
+        // What the relay sees is the gauge (no COUNT per scrape); it stays up while publishing fails.
+        let pending = metrics::gauge!(crate::telemetry::OUTBOX_PENDING);
+        pending.set(rows.len() as f64);
         if rows.is_empty() {
             return Ok(0);
         }
@@ -94,6 +97,10 @@ impl OutboxRelay {
         self.bus.publish(records).await?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         self.store.outbox_mark_sent(&seqs).await?;
+        if rows.len() < RELAY_BATCH as usize {
+            // A short batch was everything pending; a full one is looked at again at once.
+            pending.set(0.0);
+        }
         tracing::debug!(count = seqs.len(), "Published outbox rows.");
         Ok(seqs.len())
     }

@@ -53,21 +53,25 @@ async fn onboard_watch_prints_each_event_as_it_arrives_and_resumes_after_a_resta
     drop(tmp);
 }
 
+/// Waits until the registry holds watcher's socket: `/metrics` counts the whole process, where
+/// other tests' sockets are open too.
 async fn wait_for_connection(app: &TestApp) {
     for _ in 0..200 {
-        let metrics = app
+        let overview: serde_json::Value = app
             .http
-            .get(app.url("/metrics"))
+            .get(app.url("/v1/ops/overview"))
+            .bearer_auth(&app.management_token)
             .send()
             .await
             .unwrap()
-            .text()
+            .json()
             .await
             .unwrap();
-        if metrics
-            .lines()
-            .any(|l| l.starts_with("onboard_ws_connections ") && !l.ends_with(" 0"))
-        {
+        let connections = overview["connections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if connections.iter().any(|c| c["customerId"] == "watcher") {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

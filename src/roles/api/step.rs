@@ -14,6 +14,7 @@ use crate::domain::event::{EventDraft, Topic, WorkflowErrorData};
 use crate::domain::ids::{ApplicationId, CustomerId};
 use crate::domain::workflow::Step;
 use crate::ports::store::{ApplicationRecord, IdempotentResponse, StoreError, StoreTx};
+use crate::telemetry;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -80,13 +81,35 @@ pub async fn run_step<W>(state: &ApiState, request: StepRequest, work: W) -> Res
 where
     W: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<StepOk, Problem>>,
 {
-    let mut run = match StepRun::begin(state, request).await {
-        Ok(Begun::Running(run)) => run,
-        Ok(Begun::Replay(response)) => return response,
-        Err(problem) => return problem.into_response(),
+    let started = std::time::Instant::now();
+    let step = request.step;
+    let response = match StepRun::begin(state, request).await {
+        Ok(Begun::Running(mut run)) => {
+            let outcome = work(&mut run).await;
+            run.finish(outcome).await
+        }
+        Ok(Begun::Replay(response)) => response,
+        Err(problem) => problem.into_response(),
     };
-    let outcome = work(&mut run).await;
-    run.finish(outcome).await
+    count_step(step, &response, started.elapsed());
+    response
+}
+
+/// Counts one answered step by its outcome: `ok`, `replayed` (an `Idempotency-Key` answered
+/// from the store), `rejected` (the client's error) or `error` (ours).
+fn count_step(step: Step, response: &Response, took: std::time::Duration) {
+    let outcome = if response.headers().contains_key("idempotent-replayed") {
+        "replayed"
+    } else if response.status().is_success() {
+        "ok"
+    } else if response.status().is_client_error() {
+        "rejected"
+    } else {
+        "error"
+    };
+    let step = step.as_str();
+    metrics::counter!(telemetry::STEPS_TOTAL, "step" => step, "outcome" => outcome).increment(1);
+    metrics::histogram!(telemetry::STEP_DURATION, "step" => step).record(took.as_secs_f64());
 }
 
 /// A successful step: the response and the events to commit with it.

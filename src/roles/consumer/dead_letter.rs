@@ -27,5 +27,6 @@ pub async fn send(
     }])
     .await?;
     tracing::error!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = %reason, "A record was moved to the dead-letter topic.");
+    metrics::counter!(crate::telemetry::DLQ_RECORDS, "topic" => record.topic.clone()).increment(1);
     Ok(())
 }

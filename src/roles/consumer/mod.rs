@@ -5,6 +5,7 @@
 //! [`ConsumerRole::process_batch`] is the work on one batch; the long-running members
 //! ([`ConsumerRole::run`]) poll, call it until nothing is left to retry, then acknowledge.
 
+mod counters;
 mod dead_letter;
 
 use crate::domain::event::{Envelope, Topic};
@@ -129,6 +130,11 @@ impl ConsumerRole {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         tracing::info!(topic = %topic, group = %self.config.group, "Consumer joined its group.");
+        let mut lag = counters::LagGauge::new(
+            self.bus.clone(),
+            &self.config.group,
+            &self.topics.name(topic),
+        );
         'outer: while !shutdown.is_cancelled() {
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -153,6 +159,7 @@ impl ConsumerRole {
                     tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
                 }
             }
+            lag.refresh_if_due().await;
         }
         subscription.close().await?;
         tracing::info!(topic = %topic, "Consumer left its group.");
@@ -193,6 +200,17 @@ impl ConsumerRole {
     /// that record and the ones after it are reported [`RecordResult::Failed`] for the caller
     /// to process again (everything here is idempotent by event id).
     pub async fn process_batch(&self, topic: Topic, records: &[ConsumedRecord]) -> BatchReport {
+        let started = std::time::Instant::now();
+        let report = self.process_batch_uncounted(topic, records).await;
+        counters::count_settled(topic, &report, started.elapsed());
+        report
+    }
+
+    async fn process_batch_uncounted(
+        &self,
+        topic: Topic,
+        records: &[ConsumedRecord],
+    ) -> BatchReport {
         let prepared: Result<Vec<EventRecord>, ProcessError> = async {
             let mut items = Vec::with_capacity(records.len());
             for record in records {

@@ -26,7 +26,6 @@ use serde::Deserialize;
 use session::{Command, Control, SessionHandle};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -72,15 +71,6 @@ impl Default for GatewayConfig {
     }
 }
 
-/// Counters for `/metrics` and the operator view.
-#[derive(Debug, Default)]
-pub struct GatewayMetrics {
-    pub connections_opened: AtomicU64,
-    pub connections_closed: AtomicU64,
-    pub frames_sent: AtomicU64,
-    pub slow_disconnects: AtomicU64,
-}
-
 /// The sessions this node holds.
 #[derive(Debug, Default)]
 pub struct Sessions(RwLock<HashMap<ConnectionId, Arc<SessionHandle>>>);
@@ -114,7 +104,6 @@ pub struct Gateway {
     management_token: String,
     pub config: GatewayConfig,
     pub sessions: Sessions,
-    pub metrics: GatewayMetrics,
     shutdown: CancellationToken,
 }
 
@@ -132,7 +121,6 @@ impl Gateway {
             management_token,
             config,
             sessions: Sessions::default(),
-            metrics: GatewayMetrics::default(),
             shutdown,
         })
     }
@@ -167,9 +155,7 @@ impl Gateway {
             Ok(()) => PushOutcome::Delivered,
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => PushOutcome::Gone,
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                self.metrics
-                    .slow_disconnects
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!(crate::telemetry::SLOW_DISCONNECTS).increment(1);
                 tracing::warn!(connection_id = %connection, "A WebSocket client is too slow; disconnecting it.");
                 let _ = session.control.try_send(Control::Close(
                     protocol::close_code::POLICY_VIOLATION,

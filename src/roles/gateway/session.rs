@@ -4,13 +4,14 @@
 //! A single task owns the socket, so frames never interleave; pushes reach it through a bounded
 //! queue, and a client too slow to drain it is disconnected instead of stalling the pushers.
 
-use super::actions::{handle_action, Frame, REPLAY_PAGE};
+use super::actions::{handle_action, REPLAY_PAGE};
 use super::ordering::EventOrder;
 use super::protocol::{close_code, ServerFrame};
 use super::Gateway;
 use crate::domain::event::Envelope;
 use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::store::ConnectionRecord;
+use crate::telemetry;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
@@ -102,10 +103,8 @@ pub async fn run(
         }
     };
     tracing::info!(connection_id = %connection_id, customer_id = %customer_id, "WebSocket connected.");
-    gateway
-        .metrics
-        .connections_opened
-        .fetch_add(1, Ordering::Relaxed);
+    let open_sessions = metrics::gauge!(telemetry::WEBSOCKET_CONNECTIONS);
+    open_sessions.increment(1.0);
 
     let mut session = Session {
         gateway: gateway.clone(),
@@ -152,10 +151,8 @@ pub async fn run(
     if let Err(error) = gateway.store.remove_connection(connection_id).await {
         tracing::warn!(error = %error, connection_id = %connection_id, "Removing a registry row failed; the sweeper will expire it.");
     }
-    gateway
-        .metrics
-        .connections_closed
-        .fetch_add(1, Ordering::Relaxed);
+    // Counted closed once its registry row is gone too, so the gauge and the registry agree.
+    open_sessions.decrement(1.0);
 }
 
 async fn register(
@@ -240,15 +237,8 @@ impl Session {
         // A resume may leave later events waiting behind a hole.
         self.arm_gap_timer();
         for frame in reply.frames {
-            let is_event = matches!(frame, Frame::Event(_));
             if let Flow::Close(code, reason) = send(sink, frame.text().to_owned()).await {
                 return Flow::Close(code, reason);
-            }
-            if is_event {
-                self.gateway
-                    .metrics
-                    .frames_sent
-                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         Flow::Continue
@@ -322,10 +312,11 @@ impl Session {
             {
                 return Flow::Close(code, reason);
             }
-            self.gateway
-                .metrics
-                .frames_sent
-                .fetch_add(1, Ordering::Relaxed);
+            // Live pushes only: a resume replays old events on purpose.
+            let latency = (Utc::now() - event.occurred_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!(telemetry::PUSH_LATENCY).record(latency.as_secs_f64());
         }
         Flow::Continue
     }

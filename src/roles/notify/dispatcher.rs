@@ -161,6 +161,7 @@ impl NotificationDispatcher {
                         .notification_delivered(&notification.id, Utc::now())
                         .await?;
                     report.delivered += 1;
+                    count(notification, "delivered");
                     tracing::info!(
                         notification_id = %notification.id,
                         kind = notification.kind.as_str(),
@@ -178,6 +179,7 @@ impl NotificationDispatcher {
                     // The error text stays in the store: an adapter may name the recipient in it.
                     if permanent {
                         report.parked += 1;
+                        count(notification, "parked");
                         tracing::error!(
                             notification_id = %notification.id,
                             kind = notification.kind.as_str(),
@@ -186,6 +188,7 @@ impl NotificationDispatcher {
                         );
                     } else {
                         report.retried += 1;
+                        count(notification, "retried");
                         tracing::warn!(
                             notification_id = %notification.id,
                             kind = notification.kind.as_str(),
@@ -199,6 +202,16 @@ impl NotificationDispatcher {
         }
         Ok(report)
     }
+}
+
+/// Counts one delivery attempt beside its log line, so the dashboard and the logs agree.
+fn count(notification: &Notification, outcome: &'static str) {
+    metrics::counter!(
+        crate::telemetry::NOTIFICATIONS,
+        "kind" => notification.kind.as_str(),
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// What to record after one delivery attempt.

@@ -99,14 +99,13 @@ export class OperatorPage implements OnInit {
         }
         this.pollError.set(null);
         this.overview.set(result.overview);
-        const total = result.metrics?.get('onboard_events_stored');
-        if (total !== undefined) {
-          this.sample(total);
+        if (result.metrics) {
+          this.sample(recordsConsumed(result.metrics));
         }
       });
   }
 
-  /** Turns the stored-events counter into a rate between two polls. */
+  /** Turns the records-consumed counter into a rate between two polls. */
   private sample(total: number): void {
     const at = Date.now();
     const last = this.lastSample;
@@ -117,4 +116,15 @@ export class OperatorPage implements OnInit {
     const perSecond = Math.max(0, ((total - last.total) * 1000) / (at - last.at));
     this.rate.update((points) => [...points.filter((p) => at - p.at <= 60_000), { at, perSecond }]);
   }
+}
+
+/** Records the consumers settled, over every topic (`onboard_records_consumed_total{topic}`). */
+function recordsConsumed(metrics: Map<string, number>): number {
+  let total = 0;
+  for (const [series, value] of metrics) {
+    if (series.startsWith('onboard_records_consumed_total')) {
+      total += value;
+    }
+  }
+  return total;
 }

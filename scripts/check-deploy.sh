@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Checks the monitoring files under deploy/: the Prometheus alert rules with `promtool check
+# rules` (Debian's prometheus package, installed here when missing) and the Grafana dashboard as
+# JSON. That every metric they name is one Onboard registers is a unit test (src/telemetry.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v promtool >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool is missing: install Debian's prometheus package" >&2
+    exit 1
+  fi
+fi
+promtool check rules deploy/prometheus/*.yml
+python3 -m json.tool deploy/grafana/onboard-dashboard.json >/dev/null
+echo "deploy/grafana/onboard-dashboard.json: valid JSON"
