@@ -1,6 +1,7 @@
 //! The command line, parsed with clap: each command's flags become the top configuration layer
 //! (`src/config`); `main.rs` only parses and calls [`run`].
 
+pub mod bench;
 pub mod check;
 pub mod migrate;
 pub mod token;
@@ -56,6 +57,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
     CheckConfig(check::CheckConfigArgs),
+    /// Load a running server: open-loop workflows with their WebSockets, or idle connections.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -72,6 +75,7 @@ impl Command {
             Self::Groups(args) => args.flags(),
             Self::Migrate(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
+            Self::Bench(args) => args.flags(),
         }
     }
 }
@@ -89,6 +93,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Groups(args) => topics::groups(args, config).await,
         Command::Migrate(_) => migrate::run(config).await,
         Command::CheckConfig(args) => check::run(args, config),
+        Command::Bench(args) => bench::run(args, config).await,
     }
 }
 
