@@ -28,10 +28,7 @@ pub async fn hold(
             let customer = CustomerId::parse(&format!("{prefix}-{i}"));
             async move {
                 let customer = customer?;
-                client
-                    .connect(&customer)
-                    .await
-                    .map_err(|e| e.to_string())
+                client.connect(&customer).await.map_err(|e| e.to_string())
             }
         })
         .buffer_unordered(OPENING_AT_ONCE)

@@ -21,21 +21,24 @@ pub fn local_server_pid(base: &str) -> Option<u32> {
     if inodes.is_empty() {
         return None;
     }
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
-        fds.flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|target| {
-                let target = target.to_string_lossy();
-                target
-                    .strip_prefix("socket:[")
-                    .and_then(|s| s.strip_suffix(']'))
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .is_some_and(|inode| inodes.contains(&inode))
-            })
-            .then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            fds.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| {
+                    let target = target.to_string_lossy();
+                    target
+                        .strip_prefix("socket:[")
+                        .and_then(|s| s.strip_suffix(']'))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .is_some_and(|inode| inodes.contains(&inode))
+                })
+                .then_some(pid)
+        })
 }
 
 /// Socket inodes of the rows of a `/proc/net/tcp` table that listen (state 0A) on `port`.

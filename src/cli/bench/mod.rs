@@ -166,7 +166,12 @@ async fn workflows(client: Arc<Client>, run_id: &str, args: &BenchArgs) -> Repor
         // Spawned at its start time, so a long run does not hold every future task at once.
         tokio::time::sleep_until(intended[0]).await;
         let customer = CustomerId::parse(&format!("{run_id}-{i}")).expect("a valid id");
-        tasks.spawn(workflow::run(client.clone(), customer, intended, tally.clone()));
+        tasks.spawn(workflow::run(
+            client.clone(),
+            customer,
+            intended,
+            tally.clone(),
+        ));
         while let Some(joined) = tasks.try_join_next() {
             settle(joined, &tally);
         }

@@ -128,7 +128,9 @@ pub async fn run(
 
 /// Locks the tally; a workflow that panicked while holding it leaves counters still worth reading.
 pub fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
-    tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    tally
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct Run<'a> {
@@ -152,7 +154,12 @@ impl Run<'_> {
             r#"{{"email":"{customer}@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}}"#
         );
         let created = self
-            .step(socket, intended[0], format!("{base}/v1/customers"), Body::Json(payload))
+            .step(
+                socket,
+                intended[0],
+                format!("{base}/v1/customers"),
+                Body::Json(payload),
+            )
             .await?;
         let url = format!("{base}/v1/customers");
         let app = field(&created, "applicationId", &url)?;
@@ -166,8 +173,13 @@ impl Run<'_> {
                 reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec()).file_name("p.pdf"),
             );
         let app_url = format!("{base}/v1/applications/{app}");
-        self.step(socket, intended[1], format!("{app_url}/documents"), Body::Form(form))
-            .await?;
+        self.step(
+            socket,
+            intended[1],
+            format!("{app_url}/documents"),
+            Body::Form(form),
+        )
+        .await?;
         self.step(socket, intended[2], format!("{app_url}/kyc"), Body::Empty)
             .await?;
         let url = format!("{app_url}/policy-recommendation");
@@ -177,8 +189,13 @@ impl Run<'_> {
             .await?;
         let policy = field(&recommended, "policyId", &url)?;
         let body = format!(r#"{{"policyId":"{policy}"}}"#);
-        self.step(socket, intended[4], format!("{app_url}/complete"), Body::Json(body))
-            .await?;
+        self.step(
+            socket,
+            intended[4],
+            format!("{app_url}/complete"),
+            Body::Json(body),
+        )
+        .await?;
         Ok(())
     }
 
