@@ -49,6 +49,9 @@ scripts/check-deploy.sh
 
 cargo test --locked --all-targets "$@"
 
+echo "== a few seconds of onboard bench against onboard up (smoke: fails on any loss)"
+scripts/bench-smoke.sh
+
 echo "== the end-to-end suite again, on PostgreSQL"
 ONBOARD_TEST_STORE=postgres cargo test --locked --test e2e
 

@@ -1,6 +1,7 @@
 //! The command line, parsed with clap: each command's flags become the top configuration layer
 //! (`src/config`); `main.rs` only parses and calls [`run`].
 
+pub mod bench;
 pub mod check;
 pub mod connections;
 pub mod migrate;
@@ -59,6 +60,8 @@ pub enum Command {
     Connections(connections::ConnectionsArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
     CheckConfig(check::CheckConfigArgs),
+    /// Load a running server: open-loop workflows with their WebSockets, or idle connections.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -76,6 +79,7 @@ impl Command {
             Self::Migrate(args) => args.flags(),
             Self::Connections(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
+            Self::Bench(args) => args.flags(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Migrate(_) => migrate::run(config).await,
         Command::Connections(args) => connections::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
+        Command::Bench(args) => bench::run(args, config).await,
     }
 }
 

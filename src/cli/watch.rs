@@ -138,7 +138,7 @@ enum Connect {
 }
 
 /// `ws(s)://host:port/ws?customerId=ID` from the gateway's base URL.
-fn gateway_url(base: &str, customer: &CustomerId) -> Result<String, WatchError> {
+pub(crate) fn gateway_url(base: &str, customer: &CustomerId) -> Result<String, WatchError> {
     let trimmed = base.trim().trim_end_matches('/');
     let (scheme, rest) = trimmed
         .split_once("://")

@@ -1,0 +1,125 @@
+//! `onboard bench` through the real binary against a real `onboard up` on port 0: the JSON
+//! report has the figures CI and BENCHMARKS.md read, nothing is lost, and a run the server
+//! refuses exits non-zero. No timing is asserted (the machine is shared).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// `onboard up` on a free port in `data_dir`; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn onboard(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onboard"));
+    command.args(args).env_clear().env("ONBOARD_LOG", "warn");
+    command
+}
+
+fn up(data_dir: &std::path::Path) -> Server {
+    let dir = data_dir.to_str().unwrap();
+    let mut child = onboard(&["up", "--listen", "127.0.0.1:0", "--data-dir", dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut server = Server {
+        child,
+        url: String::new(),
+    };
+    // The welcome text names the API's base URL once the server listens.
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("API") {
+            let url = rest.split_whitespace().next().unwrap();
+            server.url = url.trim_end_matches("/v1").to_owned();
+            break;
+        }
+    }
+    // The rest is drained: a closed pipe would end the server at its next print.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(!server.url.is_empty(), "onboard up printed no API address");
+    server
+}
+
+#[test]
+fn a_short_run_against_onboard_up_reports_every_figure_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = up(dir.path());
+    let json = dir.path().join("bench.json");
+    let output = onboard(&[
+        "bench",
+        "--url",
+        &server.url,
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--rate",
+        "20",
+        "--duration",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // 20 steps/s for 2 s: 8 workflows of 5 steps.
+    assert_eq!(report["workflows"], 8, "{report}");
+    assert_eq!(report["steps"], 40, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert!(report["steps_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    for key in ["step_ms", "push_ms"] {
+        for p in ["p50", "p95", "p99", "max"] {
+            assert!(
+                report[key][p].as_f64().unwrap() > 0.0,
+                "{key}.{p}: {report}"
+            );
+        }
+    }
+    assert!(stdout.contains("lost 0  failed 0"), "{stdout}");
+}
+
+#[test]
+fn workflows_the_server_refuses_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = up(dir.path());
+    // Tokens signed with another secret: every WebSocket is refused.
+    let output = onboard(&[
+        "bench",
+        "--url",
+        &server.url,
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+    ])
+    .env(
+        "ONBOARD_JWT_SECRET",
+        "a-different-secret-than-the-servers-one-000",
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("failed 2"), "{stdout}");
+    assert!(
+        !stderr.contains("a-different-secret"),
+        "the secret is never printed: {stderr}"
+    );
+}
