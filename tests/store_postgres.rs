@@ -394,3 +394,20 @@ impl Proxy {
         self.task.await.expect("the proxy stops");
     }
 }
+
+/// Every process migrates when it starts: several starting at once on a new database (a fresh
+/// deployment, or parallel tests) must all come up, not fail on each other's `CREATE TABLE`.
+#[tokio::test]
+async fn processes_starting_together_on_a_new_database_all_migrate_it() {
+    let Some(server) = server("processes_starting_together") else {
+        return;
+    };
+    for _ in 0..3 {
+        let url = create_database(&server, &unique_database_name("onboard_race")).await;
+        let opened = futures::future::join_all((0..8).map(|_| PostgresStore::open(&url))).await;
+        for store in opened {
+            let store = store.expect("every process migrates and opens the store");
+            store.close().await;
+        }
+    }
+}

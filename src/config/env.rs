@@ -174,6 +174,19 @@ pub fn test_switch(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// Names of the set variables that start with one of `prefixes`: test harnesses strip them from
+/// child processes (`testing::env::hermetic`), and this stays the only file reading the
+/// environment.
+pub fn names_starting_with(prefixes: &[&str]) -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            key.to_str()
+                .is_some_and(|key| prefixes.iter().any(|p| key.starts_with(p)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

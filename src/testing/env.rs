@@ -10,13 +10,8 @@ const SETTINGS: [&str; 5] = ["ONBOARD_", "KAFKA_", "SMTP_", "WEBHOOK_", "DATABAS
 /// Removes every configuring variable from `command`'s inherited environment; call it before
 /// setting the variables the test means.
 pub fn hermetic(command: &mut Command) -> &mut Command {
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_str()
-            .is_some_and(|key| SETTINGS.iter().any(|s| key.starts_with(s)))
-        {
-            command.env_remove(&key);
-        }
+    for key in crate::config::env::names_starting_with(&SETTINGS) {
+        command.env_remove(key);
     }
     command
 }

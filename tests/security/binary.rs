@@ -25,17 +25,19 @@ impl Onboard {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data_dir = tmp.path().join("data");
         let stderr = tmp.path().join("stderr.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_onboard"))
-            .arg("up")
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("ONBOARD_JWT_SECRET", SECRET)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("the binary starts");
+        // Only what the test gives: no database, broker or setting of scripts/test.sh.
+        let mut child =
+            onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
+                .arg("up")
+                .args(args)
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .env("ONBOARD_JWT_SECRET", SECRET)
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+                .spawn()
+                .expect("the binary starts");
         let mut banner = String::new();
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let mut addr = None;

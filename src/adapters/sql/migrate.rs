@@ -34,17 +34,16 @@ where
     D: Dialect,
     D::Connection: Migrate,
 {
-    let before: Vec<i64> = {
-        let mut conn = pool.acquire().await.map_err(D::classify)?;
-        conn.ensure_migrations_table()
-            .await
-            .map_err(|e| migrate_error::<D>(e))?;
-        conn.list_applied_migrations()
-            .await
-            .map_err(|e| migrate_error::<D>(e))?
-            .into_iter()
-            .map(|m| m.version)
-            .collect()
+    // Read before the migrator takes its lock, so two processes creating the bookkeeping table
+    // of a new database at once can collide (PostgreSQL: a unique violation on its catalogue);
+    // the loser finds the table there on the next try.
+    let mut tries = 0;
+    let before = loop {
+        tries += 1;
+        match applied_versions::<D>(pool).await {
+            Err(StoreError::Conflict(_)) if tries < 3 => continue,
+            result => break result?,
+        }
     };
     migrator
         .run(pool)
@@ -57,5 +56,24 @@ where
             version: m.version,
             description: m.description.to_string(),
         })
+        .collect())
+}
+
+/// The versions recorded as applied, creating the bookkeeping table if it is missing.
+async fn applied_versions<D>(pool: &sqlx::Pool<D>) -> StoreResult<Vec<i64>>
+where
+    D: Dialect,
+    D::Connection: Migrate,
+{
+    let mut conn = pool.acquire().await.map_err(D::classify)?;
+    conn.ensure_migrations_table()
+        .await
+        .map_err(|e| migrate_error::<D>(e))?;
+    Ok(conn
+        .list_applied_migrations()
+        .await
+        .map_err(|e| migrate_error::<D>(e))?
+        .into_iter()
+        .map(|m| m.version)
         .collect())
 }
