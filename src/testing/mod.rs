@@ -8,6 +8,7 @@ pub mod bus_suite;
 pub mod env;
 pub mod mail;
 pub mod postgres;
+pub mod requests;
 pub mod store_suite;
 pub mod webhook_receiver;
 pub mod ws;

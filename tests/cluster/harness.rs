@@ -198,15 +198,7 @@ impl Cluster {
     }
 
     pub async fn rest_of_workflow(&self, api: &str, customer: &str, app: &str) {
-        let form = reqwest::multipart::Form::new()
-            .text("documentType", "passport")
-            .text("documentNumber", "X1234567")
-            .text("fullName", "John Doe")
-            .text("expiryDate", "2035-01-01")
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec()).file_name("p.pdf"),
-            );
+        let form = onboard::testing::requests::passport_form("John Doe");
         let uploaded = self
             .http
             .post(self.url(api, &format!("/v1/applications/{app}/documents")))

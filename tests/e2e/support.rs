@@ -413,25 +413,7 @@ impl CustomerClient<'_> {
     }
 }
 
-/// A small valid PDF, so uploads pass content sniffing.
-pub fn pdf_bytes() -> Vec<u8> {
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
-}
-
-pub fn passport_form(full_name: &str) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new()
-        .text("documentType", "passport")
-        .text("documentNumber", "X1234567")
-        .text("fullName", full_name.to_string())
-        .text("expiryDate", "2035-01-01")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(pdf_bytes())
-                .file_name("passport.pdf")
-                .mime_str("application/pdf")
-                .unwrap(),
-        )
-}
+pub use onboard::testing::requests::passport_form;
 
 /// One browser tab's WebSocket.
 pub struct Tab {

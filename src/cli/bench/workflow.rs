@@ -163,15 +163,7 @@ impl Run<'_> {
             .await?;
         let url = format!("{base}/v1/customers");
         let app = field(&created, "applicationId", &url)?;
-        let form = reqwest::multipart::Form::new()
-            .text("documentType", "passport")
-            .text("documentNumber", "X1234567")
-            .text("fullName", "John Doe")
-            .text("expiryDate", "2035-01-01")
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec()).file_name("p.pdf"),
-            );
+        let form = crate::testing::requests::passport_form("John Doe");
         let app_url = format!("{base}/v1/applications/{app}");
         self.step(
             socket,
