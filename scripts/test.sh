@@ -18,6 +18,7 @@ export ONBOARD_PG_PORT=$((56000 + pg_key % 1000))
 started_kafka=0
 cleanup() {
   scripts/postgres.sh stop || true
+  scripts/moto.sh stop || true
   if ((started_kafka)); then
     scripts/kafka.sh stop || true
   fi
@@ -27,6 +28,14 @@ trap cleanup EXIT
 scripts/postgres.sh start
 eval "$(scripts/postgres.sh env)"
 export ONBOARD_REQUIRE_POSTGRES=1
+
+# ---- A local AWS (moto in server mode) for the DynamoDB, SNS, S3, Cognito and API Gateway
+# management tests: its own port and directory per checkout, like PostgreSQL.
+export ONBOARD_MOTO_DIR=/tmp/onboard-moto-test-$pg_key
+export ONBOARD_MOTO_PORT=$((57000 + pg_key % 1000))
+scripts/moto.sh start
+eval "$(scripts/moto.sh env)"
+export ONBOARD_REQUIRE_AWS=1
 
 scripts/test-deps.sh
 if scripts/kafka.sh status >/dev/null 2>&1; then

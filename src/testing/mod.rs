@@ -4,6 +4,7 @@
 //! as Kafka and PostgreSQL) can run the very same cases. Beside them, the helpers every test
 //! binary shares: hermetic child processes, the Maildir, a webhook receiver, WebSocket reads.
 
+pub mod aws;
 pub mod bus_suite;
 pub mod env;
 pub mod mail;

@@ -34,17 +34,7 @@ where
     D: Dialect,
     D::Connection: Migrate,
 {
-    // Read before the migrator takes its lock, so two processes creating the bookkeeping table
-    // of a new database at once can collide (PostgreSQL: a unique violation on its catalogue);
-    // the loser finds the table there on the next try.
-    let mut tries = 0;
-    let before = loop {
-        tries += 1;
-        match applied_versions::<D>(pool).await {
-            Err(StoreError::Conflict(_)) if tries < 3 => continue,
-            result => break result?,
-        }
-    };
+    let before = applied_versions::<D>(pool).await?;
     migrator
         .run(pool)
         .await
@@ -59,13 +49,29 @@ where
         .collect())
 }
 
-/// The versions recorded as applied, creating the bookkeeping table if it is missing.
+/// The versions recorded as applied, creating the bookkeeping table if it is missing. Done under
+/// the database's migration lock (PostgreSQL: an advisory lock; SQLite: none needed), because two
+/// processes creating the table of a new database at once collide on PostgreSQL's catalogue
+/// (`type "_sqlx_migrations" already exists`) even with `CREATE TABLE IF NOT EXISTS`.
 async fn applied_versions<D>(pool: &sqlx::Pool<D>) -> StoreResult<Vec<i64>>
 where
     D: Dialect,
     D::Connection: Migrate,
 {
     let mut conn = pool.acquire().await.map_err(D::classify)?;
+    conn.lock().await.map_err(|e| migrate_error::<D>(e))?;
+    let versions = read_applied_versions::<D>(&mut *conn).await;
+    let unlocked = conn.unlock().await.map_err(|e| migrate_error::<D>(e));
+    let versions = versions?;
+    unlocked?;
+    Ok(versions)
+}
+
+async fn read_applied_versions<D>(conn: &mut D::Connection) -> StoreResult<Vec<i64>>
+where
+    D: Dialect,
+    D::Connection: Migrate,
+{
     conn.ensure_migrations_table()
         .await
         .map_err(|e| migrate_error::<D>(e))?;
