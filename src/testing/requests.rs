@@ -2,7 +2,7 @@
 //! all send, so a change to what an upload needs is made in one place.
 
 /// A small valid PDF, so uploads pass content sniffing.
-fn pdf_bytes() -> Vec<u8> {
+pub fn pdf_bytes() -> Vec<u8> {
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
 }
 

@@ -172,3 +172,142 @@ async fn a_server_shutting_down_closes_open_websockets_with_1001() {
     let (_, code) = tokio::join!(app.stop(), tab.close_code());
     assert_eq!(code, Some(1001));
 }
+
+/// Personal data a failing step must never copy into `workflow-errors` events or operator mail.
+const PII: [&str; 6] = [
+    "adaline",
+    "quixotic",
+    "4915112345678",
+    "1970-05-06",
+    "Q9876543",
+    "adaline.second",
+];
+
+fn customer_payload(email: &str, date_of_birth: &str) -> String {
+    serde_json::json!({
+        "email": email,
+        "firstName": "Adaline",
+        "lastName": "Quixotic",
+        "dateOfBirth": date_of_birth,
+        "phoneNumber": "+4915112345678",
+    })
+    .to_string()
+}
+
+/// Every failing step publishes `workflow-errors` (docs/design-notes.md), and none of the
+/// applicant's data goes with it: neither the values of an invalid field nor those of a
+/// conflicting one.
+#[tokio::test]
+async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
+    let app = spawn_app().await;
+    let other = app.customer("pii-first-owner");
+    let taken = other
+        .post_json(
+            "/v1/customers",
+            &customer_payload("adaline@example.com", "1970-05-06"),
+            None,
+        )
+        .await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+
+    let customer = app.customer("pii-applicant");
+    // 1. user info: one invalid field among valid personal data.
+    customer
+        .post_json(
+            "/v1/customers",
+            &customer_payload("adaline.second@example.com", "1970-13-45"),
+            None,
+        )
+        .await
+        .assert_problem(422);
+    // 2. user info: an e-mail address another customer holds.
+    customer
+        .post_json(
+            "/v1/customers",
+            &customer_payload("adaline@example.com", "1970-05-06"),
+            None,
+        )
+        .await
+        .assert_problem(409);
+    let created = customer
+        .post_json(
+            "/v1/customers",
+            &customer_payload("adaline.second@example.com", "1970-05-06"),
+            None,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let application = created.body["applicationId"].as_str().unwrap().to_string();
+    // 3. documents: the holder's name and number beside an invalid expiry date.
+    let form = reqwest::multipart::Form::new()
+        .text("documentType", "passport")
+        .text("documentNumber", "Q9876543")
+        .text("fullName", "Adaline Quixotic")
+        .text("expiryDate", "1970-05-06T")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(onboard::testing::requests::pdf_bytes())
+                .file_name("adaline-quixotic-passport.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    customer
+        .upload(&application, form, None)
+        .await
+        .assert_problem(422);
+    // 4. KYC before any document, 5. completion before a recommendation: out of order.
+    customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await
+        .assert_problem(409);
+    customer
+        .post_json(
+            &format!("/v1/applications/{application}/complete"),
+            r#"{"policyId":"adaline-quixotic"}"#,
+            None,
+        )
+        .await
+        .assert_problem(409);
+
+    let events = crate::invalid_input::wait_for_event_count(&customer, 6).await;
+    let errors: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "workflow-errors")
+        .collect();
+    let steps: Vec<_> = errors.iter().map(|e| e["data"]["step"].clone()).collect();
+    assert_eq!(
+        steps,
+        [
+            "submit-user-info",
+            "submit-user-info",
+            "process-documents",
+            "perform-kyc",
+            "complete-workflow"
+        ],
+        "one workflow-errors event per failing step"
+    );
+    for event in &errors {
+        let text = event.to_string().to_lowercase();
+        for value in PII {
+            assert!(
+                !text.contains(&value.to_lowercase()),
+                "a workflow-errors event carries the applicant's {value:?}: {event}"
+            );
+        }
+    }
+    // Customer e-mails greet the applicant by name; operator alerts must not name them.
+    let operator_mails: Vec<_> = app
+        .mails()
+        .into_iter()
+        .filter(|mail| mail.header("To").is_some_and(|to| to.contains("operators@")))
+        .collect();
+    for mail in &operator_mails {
+        let text = format!("{:?}\n{}", mail.headers, mail.body).to_lowercase();
+        for value in PII {
+            assert!(
+                !text.contains(&value.to_lowercase()),
+                "an operator alert carries the applicant's {value:?}: {text}"
+            );
+        }
+    }
+}
