@@ -246,6 +246,39 @@ async fn a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_stored() {
     assert_eq!(dead[0].header("dlq-origin-topic"), Some(topic.as_str()));
 }
 
+/// A poison record is tried exactly the configured number of times before it is dead-lettered
+/// (docs/design-notes.md), and the dead letter says how many: checked for one and for three
+/// attempts, so an off-by-one in either direction shows.
+#[tokio::test]
+async fn a_poison_record_is_dead_lettered_after_exactly_the_configured_attempts() {
+    for max_attempts in [1, 3] {
+        let h = harness(max_attempts).await;
+        let customer = CustomerId::parse("poison-attempts-customer").unwrap();
+        let topic = h.topic(Topic::UserInfoSubmitted);
+        let good = h.submitted_records(&customer).await;
+        let poison = ConsumedRecord {
+            value: Bytes::from_static(b"{\"not\":\"an envelope\"}"),
+            ..good[0].clone()
+        };
+        let report = h
+            .components
+            .consumer(None)
+            .process_batch(Topic::UserInfoSubmitted, &[poison])
+            .await;
+        assert!(
+            matches!(&report.results[0], RecordResult::DeadLettered { .. }),
+            "{report:?}"
+        );
+        let dead = h.consume(&format!("{topic}.dlq")).await;
+        assert_eq!(dead.len(), 1, "one dead letter per poison record");
+        assert_eq!(
+            dead[0].header("dlq-attempts"),
+            Some(max_attempts.to_string().as_str()),
+            "attempts before dead-lettering with max_attempts = {max_attempts}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_record_of_another_topic_is_not_stored_by_this_topics_consumer() {
     let h = harness(1).await;

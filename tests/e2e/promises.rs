@@ -299,7 +299,10 @@ async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
     let operator_mails: Vec<_> = app
         .mails()
         .into_iter()
-        .filter(|mail| mail.header("To").is_some_and(|to| to.contains("operators@")))
+        .filter(|mail| {
+            mail.header("To")
+                .is_some_and(|to| to.contains("operators@"))
+        })
         .collect();
     for mail in &operator_mails {
         let text = format!("{:?}\n{}", mail.headers, mail.body).to_lowercase();

@@ -1,5 +1,5 @@
 //! Dead letters: a record that cannot be processed goes to `<topic>.dlq` with its origin and the
-//! reason in headers, so one bad record never stalls its partition.
+//! reason and the number of attempts in headers, so one bad record never stalls its partition.
 
 use crate::ports::bus::{BusError, ConsumedRecord, EventBus, OutgoingRecord};
 
@@ -7,6 +7,7 @@ pub async fn send(
     bus: &dyn EventBus,
     record: &ConsumedRecord,
     reason: &str,
+    attempts: u32,
 ) -> Result<(), BusError> {
     let mut headers = record.headers.clone();
     headers.extend([
@@ -17,6 +18,7 @@ pub async fn send(
         ),
         ("dlq-origin-offset".to_string(), record.offset.to_string()),
         ("dlq-reason".to_string(), reason.chars().take(500).collect()),
+        ("dlq-attempts".to_string(), attempts.to_string()),
         ("dlq-at".to_string(), chrono::Utc::now().to_rfc3339()),
     ]);
     bus.publish(vec![OutgoingRecord {

@@ -275,7 +275,9 @@ impl ConsumerRole {
             };
             poison_attempts += 1;
             if poison_attempts >= self.config.max_attempts {
-                return match dead_letter::send(self.bus.as_ref(), record, &reason).await {
+                return match dead_letter::send(self.bus.as_ref(), record, &reason, poison_attempts)
+                    .await
+                {
                     Ok(()) => Ok(RecordResult::DeadLettered { reason }),
                     Err(error) => Err(format!("dead-lettering a poison record failed: {error}")),
                 };
