@@ -314,3 +314,51 @@ async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
         }
     }
 }
+
+/// A connection row whose node no longer holds the socket: the node's `@connections` answers
+/// 410 Gone to the consumer's push, and the consumer deletes the row at once (docs/websocket.md)
+/// instead of pushing to it until the row expires.
+#[tokio::test]
+async fn a_push_answered_410_by_the_node_deletes_the_registry_row() {
+    use onboard::ports::store::ConnectionRegistry;
+    let app = spawn_app().await;
+    let customer = app.customer("gone-connection");
+    // The app's own store, opened a second time beside it.
+    let store = settings(&app.data_dir, 0)
+        .store
+        .open()
+        .await
+        .expect("open the app's store");
+    let now = chrono::Utc::now();
+    let stale = onboard::ports::store::ConnectionRecord {
+        connection_id: onboard::domain::ids::ConnectionId::new(),
+        customer_id: onboard::domain::ids::CustomerId::parse(&customer.id).unwrap(),
+        // Another node id, so the push goes over HTTP to the real management API, which does
+        // not know this connection.
+        node_id: "a-node-that-restarted".into(),
+        node_url: format!("http://{}", app.addr),
+        source_ip: "192.0.2.7".into(),
+        connected_at: now,
+        last_seen_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+    };
+    store.register_connection(&stale).await.expect("register");
+
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let row = store
+            .connection(stale.connection_id, chrono::Utc::now())
+            .await
+            .expect("read the registry");
+        if row.is_none() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the row of a connection its node answered 410 for is still registered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
