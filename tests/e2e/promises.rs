@@ -123,7 +123,8 @@ async fn the_handshake_refuses_a_foreign_origin_a_missing_customer_id_and_an_exp
 
 #[tokio::test]
 async fn an_allowed_origin_may_connect_and_others_still_may_not() {
-    let mut settings = settings(tempfile::tempdir().unwrap().keep().as_path(), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), 0);
     settings.gateway.allowed_origins = vec!["https://app.example".into()];
     let app = spawn_with(settings).await;
     let url = format!(
@@ -320,7 +321,6 @@ async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
 /// instead of pushing to it until the row expires.
 #[tokio::test]
 async fn a_push_answered_410_by_the_node_deletes_the_registry_row() {
-    use onboard::ports::store::ConnectionRegistry;
     let app = spawn_app().await;
     let customer = app.customer("gone-connection");
     // The app's own store, opened a second time beside it.
@@ -361,4 +361,84 @@ async fn a_push_answered_410_by_the_node_deletes_the_registry_row() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Per-customer ordering at the default gap wait (docs/websocket.md, "Ordering, gaps and
+/// duplicates"): an event that arrives before its predecessor waits for it; a gap that never
+/// fills is skipped after the wait; the event that was missing reaches the client through
+/// `resume`. Events are posted through the node's management API, as a consumer on another
+/// process would, with sequences above what the store holds.
+#[tokio::test]
+async fn events_are_delivered_in_sequence_order_gaps_are_skipped_after_the_wait_and_resume_recovers(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), 0);
+    settings.gateway.gap_wait = onboard::roles::gateway::GatewayConfig::default().gap_wait;
+    let gap_wait = settings.gateway.gap_wait;
+    let app = spawn_with(settings).await;
+    let customer = app.customer("ordering");
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let first = events_through(&customer, "user-info-submitted").await[0].clone();
+    let mut tab = customer.tab().await;
+    assert_eq!(tab.welcome["lastSequence"], 1);
+    let connection = tab.welcome["connectionId"].as_str().unwrap().to_string();
+
+    let post = |sequence: u64| {
+        let mut event = first.clone();
+        event["id"] = serde_json::json!(uuid::Uuid::now_v7().to_string());
+        event["sequence"] = serde_json::json!(sequence);
+        let request = app
+            .http
+            .post(app.url(&format!("/@connections/{connection}")))
+            .bearer_auth(&app.management_token)
+            .json(&serde_json::json!({"type": "event", "event": event}));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "the node takes the event");
+        }
+    };
+    let sequence = |event: &serde_json::Value| event["sequence"].as_u64();
+
+    // 3 before 2: nothing until 2 arrives, then 2 and 3 in order.
+    post(3).await;
+    tab.assert_no_event(gap_wait / 2).await;
+    post(2).await;
+    let delivered = tab.events(2).await;
+    assert_eq!(
+        delivered.iter().map(sequence).collect::<Vec<_>>(),
+        [Some(2), Some(3)]
+    );
+
+    // 5 while 4 never comes: held for the gap wait, then delivered anyway.
+    let posted_at = std::time::Instant::now();
+    post(5).await;
+    let after_gap = tab.events(1).await;
+    assert_eq!(
+        after_gap.iter().map(sequence).collect::<Vec<_>>(),
+        [Some(5)]
+    );
+    assert!(
+        posted_at.elapsed() >= gap_wait.mul_f32(0.9),
+        "event 5 was sent after {:?}, before the gap wait of {gap_wait:?}",
+        posted_at.elapsed()
+    );
+
+    // The customer's next real event is stored as sequence 2: live it is older than the
+    // cursor and dropped; `resume` after the first event replays it from the store.
+    customer
+        .upload_passport(created.body["applicationId"].as_str().unwrap())
+        .await;
+    let stored = events_through(&customer, "documents-processed").await;
+    assert_eq!(stored[1]["sequence"], 2);
+    tab.assert_no_event(std::time::Duration::from_millis(500))
+        .await;
+    tab.send(&serde_json::json!({"action": "resume", "after": first["id"]}).to_string())
+        .await;
+    let replayed = tab.next_frame().await.expect("the replayed event");
+    assert_eq!(replayed["type"], "event");
+    assert_eq!(replayed["event"]["id"], stored[1]["id"]);
+    let resumed = tab.next_frame().await.expect("resumed");
+    assert_eq!(resumed["type"], "resumed");
+    assert_eq!(resumed["replayed"], 1);
 }
