@@ -411,3 +411,71 @@ async fn processes_starting_together_on_a_new_database_all_migrate_it() {
         }
     }
 }
+
+/// `/readyz` tells a load balancer the truth about the store (docs/architecture.md): 503 with
+/// `store: false` while PostgreSQL cannot be reached, 200 again once it can, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
+    let Some(server) = server("readyz_is_unavailable_while_the_store_is_down") else {
+        return;
+    };
+    let url = create_database(&server, &unique_database_name("onboard_readyz")).await;
+    let upstream = url.server();
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
+    let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
+        &upstream,
+        &proxy.addr.to_string(),
+        1,
+    ))
+    .expect("the proxied URL");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut settings = onboard::app::Settings::new(([127, 0, 0, 1], 0).into(), dir.path().into());
+    settings.secret = onboard::auth::SecretSource {
+        inline: Some("readyz-test-secret-that-is-long-enough-for-hs256".into()),
+        file: None,
+    };
+    settings.store = onboard::wiring::StoreSettings::Postgres { url: via_proxy };
+    let application = onboard::app::Application::build(settings)
+        .await
+        .expect("the app builds");
+    let readyz = format!("http://{}/readyz", application.local_addr());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(application.run(shutdown.clone()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let wait_for = |ready: bool| {
+        let (http, readyz) = (http.clone(), readyz.clone());
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(answer) = http.get(&readyz).send().await {
+                    let status = answer.status().as_u16();
+                    let body: serde_json::Value = answer.json().await.unwrap_or_default();
+                    if (status == 200) == ready && body["store"] == ready {
+                        if !ready {
+                            assert_eq!(body["code"], "not-ready", "{body}");
+                            assert!(body["detail"].as_str().unwrap().contains("store"));
+                        }
+                        return;
+                    }
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "/readyz never said ready = {ready}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_for(true).await;
+    let addr = proxy.addr;
+    proxy.stop().await;
+    wait_for(false).await;
+    let proxy = Proxy::start(addr, upstream).await;
+    wait_for(true).await;
+    shutdown.cancel();
+    running.await.expect("joined").expect("a clean shutdown");
+    proxy.stop().await;
+}

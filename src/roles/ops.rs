@@ -5,7 +5,7 @@ use crate::auth::{Authenticator, DEFAULT_TOKEN_TTL_SECS};
 use crate::domain::ids::CustomerId;
 use crate::ports::bus::{EventBus, TopicNames};
 use crate::ports::store::Store;
-use crate::roles::api::problem::Problem;
+use crate::roles::api::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use crate::roles::gateway::Gateway;
 use crate::roles::supervisor::ReadinessBoard;
 use axum::extract::State;
@@ -47,16 +47,40 @@ pub fn router(state: OpsState) -> Router {
     router.with_state(state)
 }
 
+/// How long `/readyz` waits for the store's ping before it reports the store down.
+const READYZ_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(state): State<OpsState>) -> Response {
     let (roles_ready, roles) = state.board.snapshot();
-    let store_ok = state.store.ping().await.is_ok();
-    let ready = roles_ready && store_ok;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(json!({"status": if ready {"ready"} else {"not ready"}, "roles": roles, "store": store_ok}))).into_response()
+    // A store that hangs counts as down: a load balancer's probe must get an answer in time.
+    let store_ok = matches!(
+        tokio::time::timeout(READYZ_STORE_TIMEOUT, state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    if roles_ready && store_ok {
+        return Json(json!({"status": "ready", "roles": roles, "store": true})).into_response();
+    }
+    // Not ready: a problem+json answer (RFC 9457) whose extension members say what is down.
+    let down: Vec<String> = roles
+        .iter()
+        .filter(|(_, ready)| !**ready)
+        .map(|(role, _)| role.to_string())
+        .chain((!store_ok).then(|| "store".to_string()))
+        .collect();
+    let problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        format!("not ready: {}", down.join(", ")),
+    );
+    let mut body = serde_json::to_value(&problem).expect("problems serialize");
+    body["roles"] = json!(roles);
+    body["store"] = json!(store_ok);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The counters and gauges the roles keep (`crate::telemetry`): a scrape formats them and
