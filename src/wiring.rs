@@ -105,9 +105,9 @@ impl StoreSettings {
             Self::Sqlite { path } => format!("SQLite file {}", path.display()),
             Self::Postgres { url } => format!("PostgreSQL {url}"),
             Self::Dynamodb { region, tables } => format!(
-                "DynamoDB tables *{} in region {}",
-                tables.users.strip_prefix("users").unwrap_or(&tables.users),
-                region.as_deref().unwrap_or("(the SDK's default)")
+                "DynamoDB in {} (tables {}, …)",
+                region.as_deref().unwrap_or("the SDK's default region"),
+                tables.users
             ),
         }
     }
