@@ -3,6 +3,7 @@
 //! The embedded defaults (SQLite file, embedded log, Maildir) live in the data directory;
 //! `src/config` chooses the production adapters (`store.kind`, `bus.kind`, `notifier.kind`).
 
+use crate::adapters::dynamodb::{DynamoStore, TableNames};
 use crate::adapters::embedded_bus::EmbeddedBus;
 use crate::adapters::kafka::{KafkaBus, KafkaSettings};
 use crate::adapters::maildir::MaildirNotifier;
@@ -31,6 +32,21 @@ pub enum StoreSettings {
     Sqlite { path: PathBuf },
     /// A PostgreSQL database shared by every process (`DATABASE_URL`); prints without password.
     Postgres { url: DatabaseUrl },
+    /// Amazon DynamoDB tables shared by every process and Lambda function; the endpoint and
+    /// credentials are the AWS SDK's (`AWS_ENDPOINT_URL` for a local emulator).
+    Dynamodb {
+        region: Option<String>,
+        tables: TableNames,
+    },
+}
+
+/// What `onboard migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrated {
+    /// SQL migrations applied (empty when up to date).
+    Schema(Vec<AppliedMigration>),
+    /// DynamoDB tables created (empty when every table existed).
+    Tables(Vec<String>),
 }
 
 impl StoreSettings {
@@ -48,23 +64,37 @@ impl StoreSettings {
             Self::Postgres { url } => Ok(PostgresStore::open(url)
                 .await
                 .map_err(|e| anyhow::anyhow!("PostgreSQL at {url}: {e}"))?),
+            // The tables are created by `onboard migrate` or the CloudFormation stack, never by
+            // a function at start-up (its role may not create tables).
+            Self::Dynamodb { region, tables } => {
+                Ok(DynamoStore::open(region.as_deref(), tables.clone()).await)
+            }
         }
     }
 
-    /// Applies pending migrations and lists the ones applied (empty when up to date).
-    pub async fn migrate(&self) -> anyhow::Result<Vec<AppliedMigration>> {
+    /// Applies pending migrations (SQL) or creates missing tables (DynamoDB) and lists what
+    /// it did (empty when up to date).
+    pub async fn migrate(&self) -> anyhow::Result<Migrated> {
         match self {
             Self::Sqlite { path } => {
                 let (store, applied) = SqliteStore::open_migrated(path).await?;
                 store.close().await;
-                Ok(applied)
+                Ok(Migrated::Schema(applied))
             }
             Self::Postgres { url } => {
                 let failed = |e| anyhow::anyhow!("PostgreSQL at {url}: {e}");
                 let store = PostgresStore::connect(url).await.map_err(failed)?;
                 let applied = store.migrate().await.map_err(failed);
                 store.close().await;
-                applied
+                applied.map(Migrated::Schema)
+            }
+            Self::Dynamodb { region, tables } => {
+                let store = DynamoStore::open(region.as_deref(), tables.clone()).await;
+                let created = store
+                    .migrate()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("DynamoDB: {e}"))?;
+                Ok(Migrated::Tables(created))
             }
         }
     }
@@ -74,6 +104,11 @@ impl StoreSettings {
         match self {
             Self::Sqlite { path } => format!("SQLite file {}", path.display()),
             Self::Postgres { url } => format!("PostgreSQL {url}"),
+            Self::Dynamodb { region, tables } => format!(
+                "DynamoDB in {} (tables {}, …)",
+                region.as_deref().unwrap_or("the SDK's default region"),
+                tables.users
+            ),
         }
     }
 }

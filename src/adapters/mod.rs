@@ -1,6 +1,7 @@
 //! Adapters: one folder per external dependency, each implementing a port of [`crate::ports`].
 
 pub mod aws_sdk;
+pub mod dynamodb;
 pub mod email;
 pub mod embedded_bus;
 pub mod fs_documents;

@@ -1,6 +1,7 @@
 //! `onboard migrate`: brings the configured store's schema up to date and says what it applied.
 
 use crate::config::{Flags, Loaded};
+use crate::wiring::Migrated;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -20,11 +21,25 @@ impl MigrateArgs {
     }
 }
 
-/// Migrates the configured store: PostgreSQL (`store.url`, `DATABASE_URL`), else the SQLite
-/// file in the data directory.
+/// Migrates the configured store: PostgreSQL (`store.url`, `DATABASE_URL`), DynamoDB
+/// (`store.kind = "dynamodb"`: creates the missing tables), else the SQLite file in the data
+/// directory.
 pub async fn run(config: Loaded) -> anyhow::Result<()> {
     let store = config.build(|c, p| c.store_settings(p))?;
-    let applied = store.migrate().await?;
+    let applied = match store.migrate().await? {
+        Migrated::Schema(applied) => applied,
+        Migrated::Tables(created) => {
+            if created.is_empty() {
+                println!("{}: every table exists.", store.describe());
+            } else {
+                println!("{}: created {} table(s):", store.describe(), created.len());
+                for table in &created {
+                    println!("  {table}");
+                }
+            }
+            return Ok(());
+        }
+    };
     if applied.is_empty() {
         println!("{}: the schema is up to date.", store.describe());
     } else {

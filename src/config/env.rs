@@ -50,6 +50,18 @@ pub const VARIABLES: &[EnvVar] = &[
     var("KYC_RESULTS_TABLE", "store.tables.kyc_results", Text),
     var("AUDIT_TABLE", "store.tables.audit", Text),
     var("WEBSOCKET_TABLE", "store.tables.websocket", Text),
+    var("EVENTS_TABLE", "store.tables.events", Text),
+    var("OUTBOX_TABLE", "store.tables.outbox", Text),
+    var("IDEMPOTENCY_TABLE", "store.tables.idempotency", Text),
+    var("NOTIFICATIONS_TABLE", "store.tables.notifications", Text),
+    var("DOCUMENTS_TABLE", "store.tables.documents", Text),
+    var(
+        "RECOMMENDATIONS_TABLE",
+        "store.tables.recommendations",
+        Text,
+    ),
+    var("PROJECTIONS_TABLE", "store.tables.projections", Text),
+    var("COUNTERS_TABLE", "store.tables.counters", Text),
     var("ONBOARD_BUS", "bus.kind", Text),
     var("ONBOARD_TOPIC_PREFIX", "bus.topic_prefix", Text),
     var(

@@ -519,3 +519,45 @@ fn uploaded_documents_go_where_documents_dir_says_or_into_the_data_directory() {
         }
     );
 }
+
+#[test]
+fn the_dynamodb_store_names_its_tables_after_the_environment_unless_a_variable_does() {
+    let settings = settings(
+        &[
+            ("ONBOARD_STORE", "dynamodb"),
+            ("ENVIRONMENT", "staging"),
+            ("AWS_REGION", "eu-west-1"),
+            ("EVENTS_TABLE", "my-events"),
+        ],
+        Role::Up,
+    )
+    .unwrap();
+    let StoreSettings::Dynamodb { region, tables } = settings.store else {
+        panic!("expected DynamoDB");
+    };
+    assert_eq!(region.as_deref(), Some("eu-west-1"));
+    assert_eq!(tables.users, "users-staging");
+    assert_eq!(tables.audit, "audit-logs-staging");
+    assert_eq!(tables.websocket, "websocket-connections-staging");
+    assert_eq!(tables.outbox, "onboard-outbox-staging");
+    assert_eq!(tables.events, "my-events");
+}
+
+#[test]
+fn bad_or_shared_dynamodb_table_names_are_reported_together() {
+    let problems = settings(
+        &[
+            ("ONBOARD_STORE", "dynamodb"),
+            ("USERS_TABLE", "no spaces allowed"),
+            ("OUTBOX_TABLE", "x"),
+            ("COUNTERS_TABLE", "applications-dev"),
+        ],
+        Role::Up,
+    )
+    .unwrap_err();
+    let text = problems.to_string();
+    assert!(text.contains("store.tables.users"), "{text}");
+    assert!(text.contains("store.tables.outbox"), "{text}");
+    assert!(text.contains("store.tables.counters"), "{text}");
+    assert!(text.contains("USERS_TABLE"), "{text}");
+}

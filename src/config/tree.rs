@@ -78,7 +78,7 @@ impl Default for LogSection {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSection {
-    /// `sqlite` or `postgres`; `postgres` when `url` is set.
+    /// `sqlite`, `postgres` or `dynamodb`; `postgres` when `url` is set.
     pub kind: Option<String>,
     /// PostgreSQL URL (holds a password: a secret).
     pub url: Option<Secret>,
@@ -86,8 +86,9 @@ pub struct StoreSection {
     pub tables: TablesSection,
 }
 
-/// The seed's DynamoDB table names. A SQL store ignores them (its tables are fixed by the
-/// migrations); the DynamoDB store will use them.
+/// The DynamoDB store's table names: the seed's five, then Onboard's own
+/// (`src/adapters/dynamodb/tables.rs`). A SQL store ignores them (its tables are fixed by the
+/// migrations).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TablesSection {
@@ -96,6 +97,14 @@ pub struct TablesSection {
     pub kyc_results: Option<String>,
     pub audit: Option<String>,
     pub websocket: Option<String>,
+    pub events: Option<String>,
+    pub outbox: Option<String>,
+    pub idempotency: Option<String>,
+    pub notifications: Option<String>,
+    pub documents: Option<String>,
+    pub recommendations: Option<String>,
+    pub projections: Option<String>,
+    pub counters: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

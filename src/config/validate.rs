@@ -5,6 +5,7 @@
 use super::problems::Problems;
 use super::secret;
 use super::tree::Config;
+use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{KafkaSettings, SecurityProtocol};
 use crate::adapters::postgres::DatabaseUrl;
@@ -111,16 +112,24 @@ impl Config {
         self.bus
             .kind
             .get_or_insert_with(|| if has_brokers { "kafka" } else { "embedded" }.into());
-        let env = &self.environment;
+        let defaults = TableNames::for_environment(&self.environment);
         let tables = &mut self.store.tables;
-        for (table, name) in [
-            (&mut tables.users, "users"),
-            (&mut tables.applications, "applications"),
-            (&mut tables.kyc_results, "kyc-results"),
-            (&mut tables.audit, "audit"),
-            (&mut tables.websocket, "websocket-connections"),
+        for (table, default) in [
+            (&mut tables.users, defaults.users),
+            (&mut tables.applications, defaults.applications),
+            (&mut tables.kyc_results, defaults.kyc_results),
+            (&mut tables.audit, defaults.audit),
+            (&mut tables.websocket, defaults.websocket),
+            (&mut tables.events, defaults.events),
+            (&mut tables.outbox, defaults.outbox),
+            (&mut tables.idempotency, defaults.idempotency),
+            (&mut tables.notifications, defaults.notifications),
+            (&mut tables.documents, defaults.documents),
+            (&mut tables.recommendations, defaults.recommendations),
+            (&mut tables.projections, defaults.projections),
+            (&mut tables.counters, defaults.counters),
         ] {
-            table.get_or_insert_with(|| format!("{name}-{env}"));
+            table.get_or_insert(default);
         }
         let data_dir = &self.data_dir;
         self.notifier
@@ -247,14 +256,81 @@ impl Config {
                     embedded
                 }
             },
+            "dynamodb" => match self.dynamodb_tables(problems) {
+                Some(tables) => StoreSettings::Dynamodb {
+                    region: self.aws.region.clone(),
+                    tables,
+                },
+                None => embedded,
+            },
             other => {
                 problems.push(
                     "store.kind",
-                    format!("'{other}' is not a store (expected sqlite or postgres)"),
+                    format!("'{other}' is not a store (expected sqlite, postgres or dynamodb)"),
                 );
                 embedded
             }
         }
+    }
+
+    /// The DynamoDB table names (defaults from `environment` where unset), each checked
+    /// against DynamoDB's naming rule; `None` after recording the problems.
+    fn dynamodb_tables(&self, problems: &mut Problems) -> Option<TableNames> {
+        let defaults = TableNames::for_environment(&self.environment);
+        let t = &self.store.tables;
+        let pick = |set: &Option<String>, default: String| set.clone().unwrap_or(default);
+        let names = TableNames {
+            users: pick(&t.users, defaults.users),
+            applications: pick(&t.applications, defaults.applications),
+            kyc_results: pick(&t.kyc_results, defaults.kyc_results),
+            audit: pick(&t.audit, defaults.audit),
+            websocket: pick(&t.websocket, defaults.websocket),
+            events: pick(&t.events, defaults.events),
+            outbox: pick(&t.outbox, defaults.outbox),
+            idempotency: pick(&t.idempotency, defaults.idempotency),
+            notifications: pick(&t.notifications, defaults.notifications),
+            documents: pick(&t.documents, defaults.documents),
+            recommendations: pick(&t.recommendations, defaults.recommendations),
+            projections: pick(&t.projections, defaults.projections),
+            counters: pick(&t.counters, defaults.counters),
+        };
+        let before = problems.0.len();
+        let keys = [
+            ("users", &names.users),
+            ("applications", &names.applications),
+            ("kyc_results", &names.kyc_results),
+            ("audit", &names.audit),
+            ("websocket", &names.websocket),
+            ("events", &names.events),
+            ("outbox", &names.outbox),
+            ("idempotency", &names.idempotency),
+            ("notifications", &names.notifications),
+            ("documents", &names.documents),
+            ("recommendations", &names.recommendations),
+            ("projections", &names.projections),
+            ("counters", &names.counters),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (key, name) in keys {
+            let valid = (3..=255).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid {
+                problems.push(
+                    format!("store.tables.{key}"),
+                    format!(
+                        "'{name}' is not a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .)"
+                    ),
+                );
+            } else if !seen.insert(name.as_str()) {
+                problems.push(
+                    format!("store.tables.{key}"),
+                    format!("'{name}' is already the name of another table"),
+                );
+            }
+        }
+        (problems.0.len() == before).then_some(names)
     }
 
     /// The event bus: Kafka when chosen (or when brokers are given), else the embedded log.

@@ -1,6 +1,6 @@
 //! The store port: onboarding state, the outbox, the event log, notifications and the
-//! WebSocket connection registry (DESIGN.md §2). Adapters: `sqlite` (embedded), `postgres`,
-//! both through the shared SQL store (`adapters::sql`).
+//! WebSocket connection registry (DESIGN.md §2). Adapters: `sqlite` (embedded) and `postgres`,
+//! both through the shared SQL store (`adapters::sql`), and `dynamodb` in its own terms.
 //!
 //! The port is split by who uses what ([`StepStore`], [`Outbox`], [`EventLog`],
 //! [`NotificationQueue`], [`ConnectionRegistry`], [`StoreStatistics`]), so an adapter over a
@@ -238,7 +238,7 @@ pub const NOTIFICATION_LEASE: std::time::Duration = std::time::Duration::from_se
 /// What every part of a store has: a name and a readiness probe.
 #[async_trait]
 pub trait StoreBase: Send + Sync + 'static {
-    /// Short adapter name for logs and `/readyz` (`sqlite`, `postgres`).
+    /// Short adapter name for logs and `/readyz` (`sqlite`, `postgres`, `dynamodb`).
     fn name(&self) -> &'static str;
 
     /// Cheap round trip for readiness checks.

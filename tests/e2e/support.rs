@@ -41,6 +41,12 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     if let Some(url) = postgres_for(data_dir) {
         settings.store = StoreSettings::Postgres { url };
     }
+    if let Some(tables) = dynamodb_for(data_dir) {
+        settings.store = StoreSettings::Dynamodb {
+            region: None,
+            tables,
+        };
+    }
     if let Some(kafka) = kafka_bus(data_dir) {
         settings.bus = onboard::wiring::BusSettings::Kafka(kafka.settings);
         settings.topics = onboard::ports::bus::TopicNames::with_prefix(&kafka.prefix).unwrap();
@@ -49,8 +55,41 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     settings
 }
 
-/// `ONBOARD_TEST_STORE=postgres` runs the suite on PostgreSQL (`DATABASE_URL`) instead of SQLite.
+/// `ONBOARD_TEST_STORE=postgres` runs the suite on PostgreSQL (`DATABASE_URL`) instead of SQLite,
+/// `ONBOARD_TEST_STORE=dynamodb` on DynamoDB (`AWS_ENDPOINT_URL`, moto).
 pub const STORE_SWITCH: &str = "ONBOARD_TEST_STORE";
+
+/// With `ONBOARD_TEST_STORE=dynamodb`: the tables of the app whose data directory is
+/// `data_dir` (a suffix named after the directory), created on first use.
+pub fn dynamodb_for(data_dir: &Path) -> Option<onboard::adapters::dynamodb::TableNames> {
+    if std::env::var(STORE_SWITCH).as_deref() != Ok("dynamodb") {
+        return None;
+    }
+    onboard::testing::aws::endpoint_from_env("e2e")
+        .unwrap_or_else(|| panic!("{STORE_SWITCH}=dynamodb needs AWS_ENDPOINT_URL"));
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let tables = onboard::adapters::dynamodb::TableNames::with_suffix(&format!(
+        "-e2e-{}",
+        hex::encode(&digest[..10])
+    ));
+    let created = tables.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                onboard::adapters::dynamodb::DynamoStore::open(None, created)
+                    .await
+                    .migrate()
+                    .await
+            })
+    })
+    .join()
+    .expect("the tables are created")
+    .expect("the tables are created");
+    Some(tables)
+}
 
 /// With the switch set: the database of the app whose data directory is `data_dir`, created on
 /// first use and named after the directory, so an app restarted on the same directory (or
@@ -58,8 +97,8 @@ pub const STORE_SWITCH: &str = "ONBOARD_TEST_STORE";
 pub fn postgres_for(data_dir: &Path) -> Option<DatabaseUrl> {
     match std::env::var(STORE_SWITCH).as_deref() {
         Ok("postgres") => {}
-        Ok("sqlite") | Err(_) => return None,
-        Ok(other) => panic!("{STORE_SWITCH}={other}: expected postgres or sqlite"),
+        Ok("sqlite" | "dynamodb") | Err(_) => return None,
+        Ok(other) => panic!("{STORE_SWITCH}={other}: expected postgres, dynamodb or sqlite"),
     }
     let server = onboard::testing::postgres::server_from_env("e2e")
         .unwrap_or_else(|| panic!("{STORE_SWITCH}=postgres needs DATABASE_URL"));
@@ -83,6 +122,36 @@ pub fn store_env(command: &mut std::process::Command, data_dir: &Path) {
     command.env_remove("DATABASE_URL");
     if let Some(url) = postgres_for(data_dir) {
         command.env("DATABASE_URL", url.expose_secret());
+    }
+    if let Some(t) = dynamodb_for(data_dir) {
+        command.env("ONBOARD_STORE", "dynamodb");
+        for (variable, name) in [
+            ("USERS_TABLE", &t.users),
+            ("APPLICATIONS_TABLE", &t.applications),
+            ("KYC_RESULTS_TABLE", &t.kyc_results),
+            ("AUDIT_TABLE", &t.audit),
+            ("WEBSOCKET_TABLE", &t.websocket),
+            ("EVENTS_TABLE", &t.events),
+            ("OUTBOX_TABLE", &t.outbox),
+            ("IDEMPOTENCY_TABLE", &t.idempotency),
+            ("NOTIFICATIONS_TABLE", &t.notifications),
+            ("DOCUMENTS_TABLE", &t.documents),
+            ("RECOMMENDATIONS_TABLE", &t.recommendations),
+            ("PROJECTIONS_TABLE", &t.projections),
+            ("COUNTERS_TABLE", &t.counters),
+        ] {
+            command.env(variable, name);
+        }
+        for variable in [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            if let Ok(value) = std::env::var(variable) {
+                command.env(variable, value);
+            }
+        }
     }
 }
 

@@ -1,0 +1,147 @@
+//! The notification queue on DynamoDB. An undelivered notification carries `dueShard = "due"`
+//! and its next attempt (`nextAttemptAt`, epoch ms), so the sparse GSI `dueShard-nextAttemptAt`
+//! lists what is due in time order. A dispatcher claims each one with a conditional update
+//! that moves its next attempt past the lease only if nobody moved it first; delivery removes
+//! `dueShard`, which takes it out of the index for good.
+
+use super::codec::{millis, n, s, sdk_error};
+use super::records;
+use super::state::PartitionQuery;
+use super::tables::{attr, index};
+use super::DynamoStore;
+use crate::ports::store::{Notification, NotificationQueue, StoreResult, NOTIFICATION_LEASE};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, Utc};
+
+/// The one partition of the due index.
+pub(super) const DUE: &str = "due";
+
+fn is_condition_failure<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
+}
+
+impl DynamoStore {
+    /// Claims the notification if its next attempt is still `seen`; `None` when another
+    /// dispatcher claimed it (or it was delivered) meanwhile.
+    async fn claim(
+        &self,
+        id: &str,
+        seen: i64,
+        lease_end: DateTime<Utc>,
+    ) -> StoreResult<Option<Notification>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key(attr::NOTIFICATION_ID, s(id))
+            .update_expression("SET #next = :lease")
+            .condition_expression("#next = :seen AND attribute_exists(#due)")
+            .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", attr::DUE_SHARD)
+            .expression_attribute_values(":lease", n(millis(lease_end)))
+            .expression_attribute_values(":seen", n(seen))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .map(|item| records::notification_record(&item))
+                .transpose(),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationQueue for DynamoStore {
+    /// Walks the due index in next-attempt order and claims until `limit` are claimed; the
+    /// claimed ones are returned oldest first.
+    async fn notifications_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let Ok(limit) = usize::try_from(limit) else {
+            return Ok(Vec::new());
+        };
+        let lease_end = now + chrono::Duration::from_std(NOTIFICATION_LEASE).unwrap_or_default();
+        let q = PartitionQuery {
+            index: Some(index::NOTIFICATIONS_DUE),
+            sort: Some((attr::NEXT_ATTEMPT_AT, "<=", n(millis(now)))),
+            ..PartitionQuery::new(&self.tables.notifications, attr::DUE_SHARD, s(DUE))
+        };
+        let mut claimed = Vec::new();
+        for item in self.query(q).await? {
+            if claimed.len() >= limit {
+                break;
+            }
+            let f = super::codec::Fields::of("notifications", &item);
+            let (id, seen) = (
+                f.text(attr::NOTIFICATION_ID)?,
+                f.int(attr::NEXT_ATTEMPT_AT)?,
+            );
+            if let Some(notification) = self.claim(&id, seen, lease_end).await? {
+                claimed.push(notification);
+            }
+        }
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Keeps the first delivery time; unknown ids are ignored.
+    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key(attr::NOTIFICATION_ID, s(id))
+            .update_expression("SET #delivered = if_not_exists(#delivered, :at) REMOVE #due")
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#delivered", "deliveredAt")
+            .expression_attribute_names("#due", attr::DUE_SHARD)
+            .expression_attribute_names("#id", attr::NOTIFICATION_ID)
+            .expression_attribute_values(":at", n(millis(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// Counts the attempt and schedules the next one, unless it was delivered meanwhile.
+    async fn notification_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key(attr::NOTIFICATION_ID, s(id))
+            .update_expression("SET #attempts = #attempts + :one, #error = :error, #next = :retry")
+            .condition_expression("attribute_exists(#due)")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#error", "lastError")
+            .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", attr::DUE_SHARD)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":error", s(error))
+            .expression_attribute_values(":retry", n(millis(retry_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}
