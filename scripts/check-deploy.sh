@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the monitoring files under deploy/: the Prometheus alert rules with `promtool check
+# Checks the files under deploy/: the AWS template with cfn-lint (scripts/cfn-lint.sh), and the
+# monitoring files: the Prometheus alert rules with `promtool check
 # rules` (Debian's prometheus package, installed here when missing) and the Grafana dashboard as
 # JSON. That every metric they name is one Onboard registers is a unit test (src/telemetry.rs).
 set -euo pipefail
@@ -16,3 +17,6 @@ fi
 promtool check rules deploy/prometheus/*.yml
 python3 -m json.tool deploy/grafana/onboard-dashboard.json >/dev/null
 echo "deploy/grafana/onboard-dashboard.json: valid JSON"
+# The CloudFormation template of the AWS deployment (docs/aws.md): cfn-lint, pinned, installed
+# into its own virtualenv by the script.
+scripts/cfn-lint.sh deploy/aws/cloudformation-msk-websocket.yaml
