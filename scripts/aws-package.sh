@@ -8,8 +8,9 @@
 #
 # The tools, pinned, installed here: cargo-zigbuild (crates.io, into ONBOARD_TOOLS_DIR/cargo)
 # and zig (PyPI's ziglang, into a virtualenv), so the binary links against glibc 2.34 whatever
-# the build host has. OpenSSL (librdkafka's TLS) is built from source and linked statically
-# (rdkafka/ssl-vendored), because Amazon Linux 2023's libssl may be older than the host's.
+# the build host has. OpenSSL (librdkafka's TLS) and zlib are built from source and linked
+# statically (rdkafka/ssl-vendored, rdkafka/libz-static): a host build links the host's
+# libssl.so.3, libcrypto.so.3 and libz.so.1, which provided.al2023 may lack or have older.
 # After the build, every GLIBC symbol version the binary needs is checked to be <= 2.34
 # (objdump -T) and its shared libraries to be ones provided.al2023 has.
 #
@@ -73,7 +74,7 @@ build() {
   # Without a `zig` command, cargo-zigbuild runs `python3 -m ziglang`: the virtualenv's, first
   # on PATH.
   nice -n 19 cargo zigbuild --release --locked --bin onboard \
-    --features rdkafka/ssl-vendored --target "$TARGET.$GLIBC_MAX"
+    --features rdkafka/ssl-vendored,rdkafka/libz-static --target "$TARGET.$GLIBC_MAX"
   local binary="target/$TARGET/release/onboard"
   check_binary "$binary"
   rm -rf "$OUT_DIR"
