@@ -191,6 +191,8 @@ pub enum NotifierSettings {
     Smtp(SmtpConfig),
     /// A signed HTTP POST per notification.
     Webhook(WebhookConfig),
+    /// One SNS topic (the seed's `SNS_TOPIC_ARN`).
+    Sns(crate::adapters::sns::SnsConfig),
 }
 
 impl NotifierSettings {
@@ -202,8 +204,9 @@ impl NotifierSettings {
     }
 
     /// Builds the notifier; `mail_from` is the `From` of e-mails (Maildir and SMTP).
-    pub fn open(&self, mail_from: &str) -> anyhow::Result<Arc<dyn Notifier>> {
+    pub async fn open(&self, mail_from: &str) -> anyhow::Result<Arc<dyn Notifier>> {
         Ok(match self {
+            Self::Sns(config) => Arc::new(crate::adapters::sns::SnsNotifier::open(config).await),
             Self::Maildir { dir } => Arc::new(MaildirNotifier::new(dir.clone(), mail_from.into())?),
             Self::Smtp(config) => Arc::new(SmtpNotifier::new(config.clone(), mail_from)?),
             Self::Webhook(config) => Arc::new(WebhookNotifier::new(config.clone())?),

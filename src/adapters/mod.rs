@@ -9,8 +9,10 @@ pub mod http_pusher;
 pub mod kafka;
 pub mod maildir;
 pub mod postgres;
+pub mod s3_documents;
 pub mod secret;
 pub mod smtp;
+pub mod sns;
 /// Not an external dependency: the store that `sqlite` and `postgres` share, over a dialect.
 pub mod sql;
 pub mod sqlite;

@@ -60,12 +60,12 @@ impl Components {
         let bus = settings.bus.open().await?;
         bus.create_topics(&settings.topics.specs(3, settings.bus.replication_factor()))
             .await?;
-        let notifier = settings.notifier.open(&settings.mail_from)?;
+        let notifier = settings.notifier.open(&settings.mail_from).await?;
         Ok(Self {
             store,
             bus,
             notifier,
-            documents: settings.documents.open(),
+            documents: settings.documents.open().await,
             pusher: Arc::new(HttpPusher::new(management_token.clone())),
             auth: Authenticator::new(&secret).with_max_lifetime(settings.max_token_lifetime),
             management_token,

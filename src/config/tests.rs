@@ -268,7 +268,7 @@ fn every_problem_is_reported_at_once_naming_its_key_and_variable() {
         "'nohost'",
         "consumer.batch_size (ONBOARD_BATCH_SIZE)",
         "gateway.ttl_seconds (ONBOARD_WS_TTL_SECONDS)",
-        "notifier.kind (ONBOARD_NOTIFIER): 'sns'",
+        "notifier.sns.topic_arn (SNS_TOPIC_ARN): required with notifier.kind = sns",
         "listen (ONBOARD_LISTEN)",
     ] {
         assert!(text.contains(expected), "{expected} missing from: {text}");
@@ -560,4 +560,70 @@ fn bad_or_shared_dynamodb_table_names_are_reported_together() {
     assert!(text.contains("store.tables.outbox"), "{text}");
     assert!(text.contains("store.tables.counters"), "{text}");
     assert!(text.contains("USERS_TABLE"), "{text}");
+}
+
+#[test]
+fn the_sns_notifier_and_the_s3_document_store_are_chosen_with_their_settings() {
+    use crate::adapters::fs_documents::DocumentSettings;
+    use crate::adapters::s3_documents::S3Config;
+    use crate::adapters::sns::SnsConfig;
+    let arn = "arn:aws:sns:eu-west-1:123456789012:onboard-ai-notifications-dev";
+    let chosen = settings(
+        &[
+            ("ONBOARD_NOTIFIER", "sns"),
+            ("SNS_TOPIC_ARN", arn),
+            ("ONBOARD_DOCUMENTS", "s3"),
+            ("ONBOARD_DOCUMENTS_BUCKET", "onboard-ai-documents-dev"),
+            ("ONBOARD_DOCUMENTS_PREFIX", "uploads"),
+            ("AWS_REGION", "eu-west-1"),
+        ],
+        Role::Up,
+    )
+    .unwrap();
+    let region = Some("eu-west-1".to_owned());
+    assert_eq!(
+        chosen.notifier,
+        NotifierSettings::Sns(SnsConfig {
+            topic_arn: arn.into(),
+            region: region.clone(),
+        })
+    );
+    assert_eq!(
+        chosen.documents,
+        DocumentSettings::S3(S3Config {
+            bucket: "onboard-ai-documents-dev".into(),
+            prefix: "uploads/".into(),
+            region,
+        })
+    );
+}
+
+#[test]
+fn a_bad_topic_arn_bucket_prefix_or_document_store_is_reported_with_its_variable() {
+    let problems = settings(
+        &[
+            ("ONBOARD_NOTIFIER", "sns"),
+            ("SNS_TOPIC_ARN", "onboard-notifications"),
+            ("ONBOARD_DOCUMENTS", "s3"),
+            ("ONBOARD_DOCUMENTS_PREFIX", "../elsewhere"),
+        ],
+        Role::Up,
+    )
+    .unwrap_err();
+    let text = problems.to_string();
+    for expected in [
+        "notifier.sns.topic_arn (SNS_TOPIC_ARN): 'onboard-notifications' is not an SNS topic ARN",
+        "documents.bucket (ONBOARD_DOCUMENTS_BUCKET): required with documents.kind = s3",
+        "documents.prefix (ONBOARD_DOCUMENTS_PREFIX): '../elsewhere' is not a key prefix",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from: {text}");
+    }
+    assert_eq!(problems.0.len(), 3, "{text}");
+    let unknown = settings(&[("ONBOARD_DOCUMENTS", "ftp")], Role::Up)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.contains("documents.kind (ONBOARD_DOCUMENTS): 'ftp' is not a document store"),
+        "{unknown}"
+    );
 }

@@ -147,13 +147,14 @@ pub struct KafkaSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifierSection {
-    /// `maildir`, `smtp` or `webhook`: which of the sections below is used.
+    /// `maildir`, `smtp`, `webhook` or `sns`: which of the sections below is used.
     pub kind: String,
     /// `From` of customer e-mails (Maildir and SMTP).
     pub mail_from: String,
     pub maildir: MaildirSection,
     pub smtp: SmtpSection,
     pub webhook: WebhookSection,
+    pub sns: SnsSection,
 }
 
 impl Default for NotifierSection {
@@ -164,6 +165,7 @@ impl Default for NotifierSection {
             maildir: MaildirSection::default(),
             smtp: SmtpSection::default(),
             webhook: WebhookSection::default(),
+            sns: SnsSection::default(),
         }
     }
 }
@@ -198,11 +200,25 @@ pub struct WebhookSection {
     pub secret_file: Option<PathBuf>,
 }
 
+/// The seed's SNS: one topic every notification is published to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnsSection {
+    /// `arn:aws:sns:REGION:ACCOUNT:NAME`; a `.fifo` topic de-duplicates repeats.
+    pub topic_arn: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DocumentsSection {
-    /// Where uploaded documents are kept; default `DATA_DIR/documents`.
+    /// `fs` (a directory, the default) or `s3` (a bucket).
+    pub kind: Option<String>,
+    /// Where uploaded documents are kept with `fs`; default `DATA_DIR/documents`.
     pub dir: Option<PathBuf>,
+    /// The bucket with `s3`.
+    pub bucket: Option<String>,
+    /// A folder inside the bucket (`uploads/`); none by default.
+    pub prefix: Option<String>,
 }
 
 /// How customers and nodes authenticate. Room for an OpenID Connect issuer beside the secret.

@@ -9,8 +9,10 @@ use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{KafkaSettings, SecurityProtocol};
 use crate::adapters::postgres::DatabaseUrl;
+use crate::adapters::s3_documents::S3Config;
 use crate::adapters::secret::Secret;
 use crate::adapters::smtp::{self, SmtpConfig, SmtpCredentials, SmtpTls};
+use crate::adapters::sns::SnsConfig;
 use crate::adapters::webhook::{self, WebhookConfig};
 use crate::app::{Roles, Settings};
 use crate::auth::{JwtSecret, SecretSource};
@@ -160,8 +162,8 @@ impl Config {
         self.check_role_rules(role, &settings, problems);
         self.consumer_settings(role, &mut settings, problems);
         self.gateway_settings(role, &mut settings, problems);
-        if let Some(dir) = &self.documents.dir {
-            settings.documents = DocumentSettings::Filesystem { dir: dir.clone() };
+        if let Some(documents) = self.document_settings(problems) {
+            settings.documents = documents;
         }
         settings.web_dir = self.web.dir.clone();
         // Anyone who reaches /dev/token gets a token for any customer: only a development
@@ -421,10 +423,11 @@ impl Config {
             "webhook" => self
                 .webhook(problems)
                 .map_or(maildir, NotifierSettings::Webhook),
+            "sns" => self.sns(problems).map_or(maildir, NotifierSettings::Sns),
             other => {
                 problems.push(
                     "notifier.kind",
-                    format!("'{other}' is not a notifier (expected maildir, smtp or webhook)"),
+                    format!("'{other}' is not a notifier (expected maildir, smtp, webhook or sns)"),
                 );
                 maildir
             }
@@ -477,6 +480,60 @@ impl Config {
             hello_name: smtp.helo_name.clone(),
             timeout: smtp::DEFAULT_TIMEOUT,
         })
+    }
+
+    fn sns(&self, problems: &mut Problems) -> Option<SnsConfig> {
+        let key = "notifier.sns.topic_arn";
+        let topic_arn = required(problems, key, &self.notifier.sns.topic_arn, "sns")?;
+        let topic_arn = topic_arn.trim().to_owned();
+        if let Err(reason) = SnsConfig::check_topic_arn(&topic_arn) {
+            problems.push(key, reason);
+            return None;
+        }
+        Some(SnsConfig {
+            topic_arn,
+            region: self.aws.region.clone(),
+        })
+    }
+
+    /// `None` when the documents section leaves the embedded default, or has a problem.
+    fn document_settings(&self, problems: &mut Problems) -> Option<DocumentSettings> {
+        let section = &self.documents;
+        let kind = section.kind.as_deref().unwrap_or("fs");
+        match kind.trim().to_ascii_lowercase().as_str() {
+            "fs" => section
+                .dir
+                .clone()
+                .map(|dir| DocumentSettings::Filesystem { dir }),
+            "s3" => {
+                let bucket = section.bucket.as_deref().map(str::trim).unwrap_or("");
+                let bucket_ok = if bucket.is_empty() {
+                    problems.push("documents.bucket", "required with documents.kind = s3");
+                    false
+                } else if let Err(reason) = S3Config::check_bucket(bucket) {
+                    problems.push("documents.bucket", reason);
+                    false
+                } else {
+                    true
+                };
+                let prefix = S3Config::normalise_prefix(section.prefix.as_deref().unwrap_or(""))
+                    .map_err(|reason| problems.push("documents.prefix", reason))
+                    .ok();
+                Some(DocumentSettings::S3(S3Config {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix?,
+                    region: self.aws.region.clone(),
+                }))
+                .filter(|_| bucket_ok)
+            }
+            other => {
+                problems.push(
+                    "documents.kind",
+                    format!("'{other}' is not a document store (expected fs or s3)"),
+                );
+                None
+            }
+        }
     }
 
     fn webhook(&self, problems: &mut Problems) -> Option<WebhookConfig> {

@@ -5,5 +5,6 @@ mod support;
 
 mod outage;
 mod smtp;
+mod sns;
 mod up;
 mod webhook;

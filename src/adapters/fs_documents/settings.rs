@@ -1,6 +1,8 @@
-//! Which document store a process uses; the configuration tree holds one of these.
+//! Which document store a process uses (a directory or an S3 bucket); the configuration tree
+//! holds one of these.
 
 use super::FsDocumentStore;
+use crate::adapters::s3_documents::{S3Config, S3DocumentStore};
 use crate::ports::documents::DocumentStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +14,8 @@ pub const DEFAULT_FOLDER: &str = "documents";
 pub enum DocumentSettings {
     /// Files in a local directory: for one host, or a volume every API process mounts.
     Filesystem { dir: PathBuf },
+    /// Objects in an S3 bucket: for processes without a shared disk (Lambda functions).
+    S3(S3Config),
 }
 
 impl DocumentSettings {
@@ -22,9 +26,10 @@ impl DocumentSettings {
         }
     }
 
-    pub fn open(&self) -> Arc<dyn DocumentStore> {
+    pub async fn open(&self) -> Arc<dyn DocumentStore> {
         match self {
             Self::Filesystem { dir } => Arc::new(FsDocumentStore::new(dir.clone())),
+            Self::S3(config) => Arc::new(S3DocumentStore::open(config).await),
         }
     }
 
@@ -32,6 +37,7 @@ impl DocumentSettings {
     pub fn describe(&self) -> String {
         match self {
             Self::Filesystem { dir } => format!("directory {}", dir.display()),
+            Self::S3(config) => format!("bucket {} (prefix '{}')", config.bucket, config.prefix),
         }
     }
 }

@@ -9,7 +9,7 @@ fn pdf() -> Vec<u8> {
 #[tokio::test]
 async fn a_stored_document_is_read_back_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let store = DocumentSettings::embedded(dir.path()).open();
+    let store = DocumentSettings::embedded(dir.path()).open().await;
     let (application, document) = (ApplicationId::new(), DocumentId::new());
     let key = store
         .put(application, document, ContentKind::Pdf, &pdf())
