@@ -3,6 +3,8 @@
 # .venv-test with aiosmtpd, the real SMTP server the notifier tests start (tests/notifiers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Amazon's Lambda Runtime Interface Emulator for tests/lambda (built from its Go module).
+scripts/lambda-rie.sh install
 venv=.venv-test
 if "$venv/bin/python3" -c 'import aiosmtpd' >/dev/null 2>&1; then
   exit 0

@@ -17,7 +17,7 @@ use crate::roles::consumer::ConsumerConfig;
 use crate::roles::gateway::GatewayConfig;
 use crate::roles::ops;
 use crate::roles::supervisor::{ReadinessBoard, Supervisor};
-use crate::wiring::{BusSettings, NotifierSettings, StoreSettings};
+use crate::wiring::{BusSettings, NotifierSettings, PusherSettings, StoreSettings};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
@@ -33,6 +33,8 @@ pub struct Settings {
     pub store: StoreSettings,
     pub bus: BusSettings,
     pub notifier: NotifierSettings,
+    /// How consumers reach connections held elsewhere (gateway nodes, or API Gateway).
+    pub pusher: PusherSettings,
     /// Where uploaded documents are kept.
     pub documents: DocumentSettings,
     /// Bus names of the topics (an optional prefix).
@@ -63,6 +65,7 @@ impl Settings {
             store: StoreSettings::embedded(&data_dir),
             bus: BusSettings::embedded(&data_dir),
             notifier: NotifierSettings::embedded(&data_dir),
+            pusher: PusherSettings::default(),
             documents: DocumentSettings::embedded(&data_dir),
             topics: TopicNames::default(),
             data_dir,

@@ -3,8 +3,10 @@
 //! The embedded defaults (SQLite file, embedded log, Maildir) live in the data directory;
 //! `src/config` chooses the production adapters (`store.kind`, `bus.kind`, `notifier.kind`).
 
+use crate::adapters::apigateway_pusher::{ApiGatewayPusher, ManagementEndpoint};
 use crate::adapters::dynamodb::{DynamoStore, TableNames};
 use crate::adapters::embedded_bus::EmbeddedBus;
+use crate::adapters::http_pusher::HttpPusher;
 use crate::adapters::kafka::{KafkaBus, KafkaSettings};
 use crate::adapters::maildir::MaildirNotifier;
 use crate::adapters::postgres::{AppliedMigration, DatabaseUrl, PostgresStore};
@@ -13,6 +15,7 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::webhook::{WebhookConfig, WebhookNotifier};
 use crate::ports::bus::EventBus;
 use crate::ports::notifier::Notifier;
+use crate::ports::pusher::Pusher;
 use crate::ports::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -211,5 +214,31 @@ impl NotifierSettings {
             Self::Smtp(config) => Arc::new(SmtpNotifier::new(config.clone(), mail_from)?),
             Self::Webhook(config) => Arc::new(WebhookNotifier::new(config.clone())?),
         })
+    }
+}
+
+/// How a process reaches WebSocket connections that another process holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PusherSettings {
+    /// Onboard's own gateway nodes, through each node's management API (the default).
+    #[default]
+    GatewayNodes,
+    /// An API Gateway WebSocket API (`gateway.advertise_url` / `WEBSOCKET_ENDPOINT` is `wss://`),
+    /// through its SigV4-signed `@connections` API.
+    ApiGateway {
+        endpoint: ManagementEndpoint,
+        region: Option<String>,
+    },
+}
+
+impl PusherSettings {
+    /// The pusher; `management_token` authenticates to Onboard's gateway nodes.
+    pub async fn open(&self, management_token: &str) -> Arc<dyn Pusher> {
+        match self {
+            Self::GatewayNodes => Arc::new(HttpPusher::new(management_token.to_owned())),
+            Self::ApiGateway { endpoint, region } => {
+                Arc::new(ApiGatewayPusher::open(endpoint, region.as_deref()).await)
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Adapters: one folder per external dependency, each implementing a port of [`crate::ports`].
 
+pub mod apigateway_pusher;
 pub mod aws_sdk;
 pub mod dynamodb;
 pub mod email;

@@ -7,7 +7,7 @@
 //! [`NotificationDispatcher::dispatch_due`], [`crate::roles::gateway::actions::handle_action`].
 
 use super::Settings;
-use crate::adapters::http_pusher::{HttpPusher, RoutingPusher};
+use crate::adapters::http_pusher::RoutingPusher;
 use crate::auth::Authenticator;
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
@@ -33,7 +33,8 @@ pub struct Components {
     pub bus: Arc<dyn EventBus>,
     pub notifier: Arc<dyn Notifier>,
     pub documents: Arc<dyn DocumentStore>,
-    /// Reaches connections held by gateway nodes other than this process's own.
+    /// Reaches connections held by gateway nodes other than this process's own, or by API
+    /// Gateway (`Settings::pusher`).
     pub pusher: Arc<dyn Pusher>,
     pub auth: Authenticator,
     /// The bearer token of the gateways' management API (derived from the JWT secret).
@@ -66,7 +67,7 @@ impl Components {
             bus,
             notifier,
             documents: settings.documents.open().await,
-            pusher: Arc::new(HttpPusher::new(management_token.clone())),
+            pusher: settings.pusher.open(&management_token).await,
             auth: Authenticator::new(&secret).with_max_lifetime(settings.max_token_lifetime),
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
@@ -77,6 +78,16 @@ impl Components {
 
     /// The state of the API's router (`roles::api::router`).
     pub fn api_state(&self) -> ApiState {
+        self.api_state_trusting(false)
+    }
+
+    /// The state of the API's router behind API Gateway (the Lambda role): the customer is
+    /// the authorizer's identity the Lambda handler puts on each request.
+    pub fn api_state_behind_api_gateway(&self) -> ApiState {
+        self.api_state_trusting(true)
+    }
+
+    fn api_state_trusting(&self, trust_gateway_identity: bool) -> ApiState {
         ApiState(Arc::new(ApiContext {
             store: self.store.clone(),
             documents: self.documents.clone(),
@@ -84,6 +95,7 @@ impl Components {
             watch_list: WatchList::bundled(),
             catalogue: Catalogue::bundled(),
             outbox_nudge: self.outbox_nudge.clone(),
+            trust_gateway_identity,
         }))
     }
 

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod check;
 pub mod connections;
+pub mod lambda;
 pub mod migrate;
 pub mod token;
 pub mod topics;
@@ -30,6 +31,15 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The command line; with no arguments under Lambda (`AWS_LAMBDA_RUNTIME_API` set), the
+    /// binary is a custom runtime's `bootstrap` and serves `onboard lambda`.
+    pub fn parse_or_bootstrap() -> Self {
+        if std::env::args_os().len() <= 1 && crate::config::env::started_by_lambda() {
+            return Self::parse_from(["onboard", "lambda"]);
+        }
+        Self::parse()
+    }
+
     /// The configuration of this command: the file, then `env`, then the command's flags.
     pub fn load_config(&self, env: &Environment) -> Loaded {
         crate::config::load(self.config.as_deref(), env, self.command.flags())
@@ -62,6 +72,9 @@ pub enum Command {
     CheckConfig(check::CheckConfigArgs),
     /// Load a running server: open-loop workflows with their WebSockets, or idle connections.
     Bench(bench::BenchArgs),
+    /// Serve one AWS Lambda function (the runtime loop); also what the binary run as
+    /// `bootstrap` does without arguments under Lambda.
+    Lambda(lambda::LambdaArgs),
 }
 
 impl Command {
@@ -80,6 +93,7 @@ impl Command {
             Self::Connections(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
+            Self::Lambda(args) => args.flags(),
         }
     }
 }
@@ -99,6 +113,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Connections(args) => connections::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
+        Command::Lambda(_) => crate::roles::lambda::run(config).await,
     }
 }
 

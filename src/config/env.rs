@@ -136,7 +136,20 @@ pub const VARIABLES: &[EnvVar] = &[
     var("ONBOARD_URL", "watch.url", Text),
     var("ONBOARD_TOKEN", "watch.token", Text),
     var("ONBOARD_TOKEN_FILE", "watch.token_file", Text),
+    // Set by the Lambda service from the function's `Handler` property.
+    var("_HANDLER", "lambda.handler", Text),
 ];
+
+/// Set by the Lambda service (and Amazon's emulator) for a custom runtime: the address of the
+/// Runtime API the `lambda_runtime` loop polls.
+pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// Whether this process was started by Lambda as a custom runtime (`AWS_LAMBDA_RUNTIME_API` set),
+/// so the binary copied as `bootstrap` serves a function without arguments. The runtime crate
+/// reads the variable's value itself, like the SDK reads its own.
+pub fn started_by_lambda() -> bool {
+    std::env::var_os(LAMBDA_RUNTIME_API).is_some_and(|v| !v.is_empty())
+}
 
 /// The environment names of `key` (and of its `_file` twin for a secret), for messages.
 pub fn names_of(key: &str) -> Vec<&'static str> {

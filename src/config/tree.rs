@@ -32,6 +32,7 @@ pub struct Config {
     pub web: WebSection,
     pub watch: WatchSection,
     pub aws: AwsSection,
+    pub lambda: LambdaSection,
 }
 
 impl Default for Config {
@@ -53,6 +54,7 @@ impl Default for Config {
             web: WebSection::default(),
             watch: WatchSection::default(),
             aws: AwsSection::default(),
+            lambda: LambdaSection::default(),
         }
     }
 }
@@ -363,4 +365,14 @@ impl Default for WatchSection {
 #[serde(default, deny_unknown_fields)]
 pub struct AwsSection {
     pub region: Option<String>,
+}
+
+/// `onboard lambda` (and the binary run as `bootstrap`): which function this process serves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LambdaSection {
+    /// The function's handler (the Lambda `Handler` property, `_HANDLER`): `submit-user-info`,
+    /// `process-documents`, `verify-kyc`, `recommend-policy`, `complete-workflow`, `consume`,
+    /// `ws-connect`, `ws-disconnect`, `ws-default` or `relay`.
+    pub handler: Option<String>,
 }

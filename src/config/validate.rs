@@ -5,6 +5,7 @@
 use super::problems::Problems;
 use super::secret;
 use super::tree::Config;
+use crate::adapters::apigateway_pusher::ManagementEndpoint;
 use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{KafkaSettings, SecurityProtocol};
@@ -18,7 +19,9 @@ use crate::app::{Roles, Settings};
 use crate::auth::{JwtSecret, SecretSource};
 use crate::domain::event::Topic;
 use crate::ports::bus::{StartFrom, TopicNames};
-use crate::wiring::{layout, BusKind, BusSettings, NotifierSettings, StoreSettings};
+use crate::wiring::{
+    layout, BusKind, BusSettings, NotifierSettings, PusherSettings, StoreSettings,
+};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -655,6 +658,8 @@ impl Config {
         gateway.ttl = ttl.unwrap_or(gateway.ttl);
         gateway.heartbeat = heartbeat.unwrap_or(gateway.heartbeat);
         gateway.sweep_interval = sweep.unwrap_or(gateway.sweep_interval);
+        self.pusher_settings(role, settings, problems);
+        let gateway = &mut settings.gateway;
         // Only a gateway node of its own is reached from outside; `onboard up` is its own.
         if role == Role::Gateway {
             if let Some(url) = &section.advertise_url {
@@ -665,6 +670,43 @@ impl Config {
             }
         }
         gateway.allowed_origins = section.allowed_origins.clone();
+    }
+}
+
+impl Config {
+    /// A `wss://` `gateway.advertise_url` (the seed's `WEBSOCKET_ENDPOINT`) names an API Gateway
+    /// WebSocket API: consumers and Lambda functions push through its management API. A Lambda
+    /// function has no gateway node of its own to advertise, so any other URL is a mistake there.
+    fn pusher_settings(&self, role: Role, settings: &mut Settings, problems: &mut Problems) {
+        const KEY: &str = "gateway.advertise_url";
+        let Some(url) = self.gateway.advertise_url.as_deref().map(str::trim) else {
+            return;
+        };
+        if !url.starts_with("wss://") {
+            if role == Role::Lambda {
+                problems.push(
+                    KEY,
+                    "a Lambda function pushes through API Gateway: WEBSOCKET_ENDPOINT must be its wss://<api-id>.execute-api.<region>.amazonaws.com/<stage>",
+                );
+            }
+            return;
+        }
+        if role == Role::Gateway {
+            problems.push(
+                KEY,
+                "a gateway node advertises the http(s) URL of its own management API; a wss:// URL names an API Gateway WebSocket API",
+            );
+            return;
+        }
+        match ManagementEndpoint::from_websocket_url(url) {
+            Ok(endpoint) => {
+                settings.pusher = PusherSettings::ApiGateway {
+                    endpoint,
+                    region: self.aws.region.clone().filter(|r| !r.trim().is_empty()),
+                }
+            }
+            Err(reason) => problems.push(KEY, reason),
+        }
     }
 }
 

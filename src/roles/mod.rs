@@ -3,6 +3,7 @@
 pub mod api;
 pub mod consumer;
 pub mod gateway;
+pub mod lambda;
 pub mod notify;
 pub mod ops;
 pub mod relay;

@@ -14,6 +14,16 @@ use bytes::Bytes;
 #[derive(Debug, Clone)]
 pub struct Customer(pub CustomerId);
 
+/// The customer an API Gateway authorizer vouched for (`requestContext.authorizer.claims.sub`
+/// or `…jwt.claims.sub`), put on the request by the Lambda role (`roles::lambda`).
+///
+/// Only code can put an extension on a request (no header or body becomes one), and the
+/// extractor honours it only when the API is served behind API Gateway
+/// ([`super::ApiContext::trust_gateway_identity`]); the HTTP server never is, so it keeps
+/// requiring a bearer token.
+#[derive(Debug, Clone)]
+pub struct GatewayIdentity(pub CustomerId);
+
 impl FromRequestParts<ApiState> for Customer {
     type Rejection = Problem;
 
@@ -21,6 +31,13 @@ impl FromRequestParts<ApiState> for Customer {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
+        if state.trust_gateway_identity {
+            return parts
+                .extensions
+                .get::<GatewayIdentity>()
+                .map(|identity| Customer(identity.0.clone()))
+                .ok_or_else(|| auth_problem(AuthError::Missing));
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -21,6 +21,9 @@ pub struct ApiContext {
     pub documents: Arc<dyn DocumentStore>,
     /// Woken after every commit that enqueued events, so the relay publishes without polling delay.
     pub outbox_nudge: Arc<Notify>,
+    /// Served behind API Gateway (the Lambda role): the customer is the authorizer's identity
+    /// ([`super::extract::GatewayIdentity`]), not a bearer token. `false` for the HTTP server.
+    pub trust_gateway_identity: bool,
 }
 
 impl std::ops::Deref for ApiState {

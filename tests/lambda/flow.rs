@@ -1,0 +1,195 @@
+//! The whole path through the functions: Step 7.1 → the record on Kafka → `$connect` → the MSK
+//! event to `consume` → a signed push to the connection and one notification, nothing sent
+//! twice on redelivery → `$default` ping and resume → 410 Gone cleans the registry →
+//! `$disconnect`.
+
+use super::harness::{Deployment, STEP_7_1_PAYLOAD};
+use super::receiver::is_sigv4;
+use base64::Engine;
+use onboard::adapters::apigateway_pusher::ApiGatewayConnectionId;
+use onboard::ports::bus::ConsumedRecord;
+use serde_json::{json, Value};
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The event an MSK event source mapping delivers for `record`.
+fn msk_event(record: &ConsumedRecord) -> Value {
+    let headers: Vec<Value> = record
+        .headers
+        .iter()
+        .map(|(name, value)| json!({ name: value.as_bytes() }))
+        .collect();
+    json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/onboard-ai-msk-test/abc",
+        "bootstrapServers": "b-1.example:9096",
+        "records": {
+            format!("{}-{}", record.topic, record.partition): [{
+                "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "timestamp": record.timestamp_ms, "timestampType": "CREATE_TIME",
+                "key": b64(record.key.as_deref().unwrap_or("").as_bytes()),
+                "value": b64(&record.value),
+                "headers": headers,
+            }]
+        }
+    })
+}
+
+fn websocket_event(route: &str, connection: &str, query: Value, body: Option<&str>) -> Value {
+    let event_type = match route {
+        "$connect" => "CONNECT",
+        "$disconnect" => "DISCONNECT",
+        _ => "MESSAGE",
+    };
+    json!({
+        "headers": {"Host": "testapi.execute-api.us-east-1.amazonaws.com"},
+        "queryStringParameters": query,
+        "requestContext": {
+            "routeKey": route, "eventType": event_type, "connectionId": connection,
+            "stage": "dev", "domainName": "testapi.execute-api.us-east-1.amazonaws.com",
+            "apiId": "testapi", "requestId": "r-1", "connectedAt": 1764676800000i64,
+            "requestTimeEpoch": 1764676800123i64, "messageDirection": "IN",
+            "identity": {"sourceIp": "203.0.113.7"}
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_one_is_cleaned_up() {
+    let Some(deployment) = Deployment::new().await else {
+        return;
+    };
+    let (submit, connect, consume, default) = tokio::join!(
+        deployment.function("submit-user-info", &[]),
+        deployment.function("ws-connect", &[]),
+        deployment.function("consume", &[("KAFKA_TOPIC", "user-info-submitted")]),
+        deployment.function("ws-default", &[]),
+    );
+
+    let answer = submit
+        .invoke(&serde_json::from_str(STEP_7_1_PAYLOAD).unwrap())
+        .await;
+    assert_eq!(answer["statusCode"], 201, "{answer}\n{}", submit.log());
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    let customer = body["customerId"].as_str().unwrap().to_owned();
+    let record = deployment
+        .record_keyed("user-info-submitted", &customer)
+        .await;
+
+    // $connect: no token 401, another customer's token 403, the customer's own token 200.
+    let connection = "L0SM9cOFvHcCIhw=";
+    let no_token = websocket_event(
+        "$connect",
+        connection,
+        json!({"customerId": customer}),
+        None,
+    );
+    let answer = connect.invoke(&no_token).await;
+    assert_eq!(answer["statusCode"], 401, "{answer}\n{}", connect.log());
+    let foreign = json!({"customerId": customer, "token": deployment.token("someone-else")});
+    let answer = connect
+        .invoke(&websocket_event("$connect", connection, foreign, None))
+        .await;
+    assert_eq!(answer["statusCode"], 403, "{answer}");
+    let own = json!({"customerId": customer, "token": deployment.token(&customer)});
+    let answer = connect
+        .invoke(&websocket_event("$connect", connection, own, None))
+        .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}\n{}", connect.log());
+    let store = deployment.store().await;
+    let registry_id = ApiGatewayConnectionId::parse(connection)
+        .unwrap()
+        .registry_id();
+    let now = chrono::Utc::now();
+    let row = store.connection(registry_id, now).await.unwrap();
+    assert_eq!(row.expect("registered").customer_id.as_str(), customer);
+
+    // The MSK event: stored, pushed to the connection with a SigV4 signature, one e-mail.
+    let event = msk_event(&record);
+    let answer = consume.invoke(&event).await;
+    assert_eq!(answer["stored"], 1, "{answer}\n{}", consume.log());
+    let pushed = deployment.receiver.frames_to(connection);
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    assert_eq!(pushed[0].frame["type"], "event");
+    assert_eq!(pushed[0].frame["event"]["customerId"], customer.as_str());
+    assert!(
+        is_sigv4(&pushed[0].authorization),
+        "{}",
+        pushed[0].authorization
+    );
+    assert_eq!(deployment.mails(), 1, "one notification for the event");
+
+    // Redelivered (Lambda retries a batch): nothing stored or sent again.
+    let answer = consume.invoke(&event).await;
+    assert_eq!(answer["stored"], 0, "{answer}");
+    assert_eq!(answer["duplicates"], 1, "{answer}");
+    assert_eq!(deployment.mails(), 1, "no second notification");
+
+    // $default: the /ws protocol, answered through the management API.
+    let before = deployment.receiver.frames_to(connection).len();
+    let ping = websocket_event(
+        "$default",
+        connection,
+        Value::Null,
+        Some(r#"{"action":"ping","id":7}"#),
+    );
+    let answer = default.invoke(&ping).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}\n{}", default.log());
+    let resume = websocket_event(
+        "$default",
+        connection,
+        Value::Null,
+        Some(r#"{"action":"resume"}"#),
+    );
+    default.invoke(&resume).await;
+    let garbage = websocket_event("$default", connection, Value::Null, Some("not json"));
+    default.invoke(&garbage).await;
+    let frames: Vec<Value> = deployment.receiver.frames_to(connection)[before..]
+        .iter()
+        .map(|p| p.frame.clone())
+        .collect();
+    let types: Vec<&str> = frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["pong", "event", "resumed", "error"], "{frames:?}");
+    assert_eq!(frames[0]["id"], 7);
+    assert_eq!(frames[1]["event"]["id"], record.header("event-id").unwrap());
+
+    // The client left without $disconnect: the next push answers 410 and the row goes.
+    deployment.receiver.mark_gone(connection);
+    let answer = consume.invoke(&event).await;
+    assert_eq!(answer["duplicates"], 1, "{answer}");
+    let row = store
+        .connection(registry_id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(row.is_none(), "the gone connection's row was removed");
+
+    // $disconnect of another connection removes its row.
+    let other = "Z9other0conn=";
+    let own = json!({"customerId": customer, "token": deployment.token(&customer)});
+    connect
+        .invoke(&websocket_event("$connect", other, own, None))
+        .await;
+    let other_id = ApiGatewayConnectionId::parse(other).unwrap().registry_id();
+    assert!(store
+        .connection(other_id, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_some());
+    let disconnect = deployment.function("ws-disconnect", &[]).await;
+    let answer = disconnect
+        .invoke(&websocket_event("$disconnect", other, Value::Null, None))
+        .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert!(store
+        .connection(other_id, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_none());
+}
