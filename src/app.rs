@@ -38,6 +38,8 @@ pub struct Settings {
     /// Bus names of the topics (an optional prefix).
     pub topics: TopicNames,
     pub secret: SecretSource,
+    /// The OpenID Connect issuer whose tokens customers present, besides development tokens.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
     pub gateway: GatewayConfig,
     pub consumer: ConsumerConfig,
     /// The From address of customer e-mails.
@@ -67,6 +69,7 @@ impl Settings {
             topics: TopicNames::default(),
             data_dir,
             secret: SecretSource::default(),
+            oidc: None,
             gateway: GatewayConfig::default(),
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
@@ -119,8 +122,13 @@ impl Application {
             services.push(("gateway", Box::pin(sweeper)));
         }
         if roles.api {
+            let client_config = crate::roles::client_config::ClientConfig {
+                oidc: components.auth.public_oidc(),
+                dev_sign_in: settings.dev_token_endpoint,
+            };
             router = router
                 .merge(api::router(components.api_state()))
+                .merge(crate::roles::client_config::router(client_config))
                 .merge(crate::roles::web::router(settings.web_dir.clone()));
             let relay = components
                 .relay()
