@@ -82,6 +82,26 @@ impl Settings {
     }
 }
 
+/// The web page's router; with an identity provider, its pages may reach the provider too.
+fn web_page(
+    settings: &Settings,
+    client_config: &crate::roles::client_config::ClientConfig,
+) -> axum::Router {
+    let page = crate::roles::web::router(settings.web_dir.clone());
+    let policy = client_config
+        .oidc
+        .as_ref()
+        .and_then(crate::roles::client_config::page_policy)
+        .and_then(|policy| axum::http::HeaderValue::from_str(&policy).ok());
+    match policy {
+        Some(policy) => page.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            policy,
+        )),
+        None => page,
+    }
+}
+
 /// One process: its components, the enabled roles' services, and the listener they share.
 pub struct Application {
     local_addr: SocketAddr,
@@ -128,8 +148,8 @@ impl Application {
             };
             router = router
                 .merge(api::router(components.api_state()))
-                .merge(crate::roles::client_config::router(client_config))
-                .merge(crate::roles::web::router(settings.web_dir.clone()));
+                .merge(crate::roles::client_config::router(client_config.clone()))
+                .merge(web_page(&settings, &client_config));
             let relay = components
                 .relay()
                 .run(board.register("relay"), stop.clone());

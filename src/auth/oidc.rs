@@ -40,6 +40,8 @@ pub struct PublicOidc {
     pub issuer: String,
     pub client_id: String,
     pub scopes: String,
+    /// The claim of the ID token that holds the customer id.
+    pub customer_claim: String,
 }
 
 /// Checks tokens of one issuer; clones share the key cache.
@@ -72,6 +74,7 @@ impl OidcVerifier {
             issuer: self.settings.issuer.clone(),
             client_id: self.settings.client_id.clone(),
             scopes: self.settings.scopes.clone(),
+            customer_claim: self.settings.customer_claim.clone(),
         }
     }
 

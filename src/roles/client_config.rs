@@ -36,3 +36,18 @@ pub fn router(config: ClientConfig) -> Router {
         }),
     )
 }
+
+/// The page's Content-Security-Policy when it signs in with `oidc`: the edge's own policy, with
+/// the issuer's origin added to `connect-src` so the page may fetch the provider's discovery
+/// document and exchange the code for tokens there.
+pub fn page_policy(oidc: &PublicOidc) -> Option<String> {
+    let origin = reqwest::Url::parse(&oidc.issuer).ok()?.origin();
+    if !origin.is_tuple() {
+        return None;
+    }
+    let origin = origin.ascii_serialization();
+    Some(crate::app::http::CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {origin}"),
+    ))
+}
