@@ -198,4 +198,22 @@ async fn the_page_learns_the_issuer_and_client_from_config_json() {
         .contains("openid"));
     // Settings::new (a test's) serves development sign-in.
     assert_eq!(config.body["devSignIn"], true);
+
+    // The page may reach the provider (discovery, token endpoint), and nothing else new.
+    let page = app
+        .http
+        .get(app.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("connect-src 'self' https://cognito-idp.us-east-1.amazonaws.com;"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
 }
