@@ -25,4 +25,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";pro
 bin_dir=$(mktemp -d)
 trap 'rm -rf "$bin_dir"' EXIT
 cp "$target_dir/debug/onboard" "$bin_dir/onboard"
+# The sign-in test's identity provider (a real one, with a sign-in page).
+ONBOARD_OIDC_MOCK_BIN=$(scripts/oidc-mock.sh path)
+export ONBOARD_OIDC_MOCK_BIN
 (cd web && ONBOARD_BIN="$bin_dir/onboard" node --test --test-concurrency=1 e2e/)

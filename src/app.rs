@@ -40,6 +40,8 @@ pub struct Settings {
     /// Bus names of the topics (an optional prefix).
     pub topics: TopicNames,
     pub secret: SecretSource,
+    /// The OpenID Connect issuer whose tokens customers present, besides development tokens.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
     pub gateway: GatewayConfig,
     pub consumer: ConsumerConfig,
     /// The From address of customer e-mails.
@@ -70,6 +72,7 @@ impl Settings {
             topics: TopicNames::default(),
             data_dir,
             secret: SecretSource::default(),
+            oidc: None,
             gateway: GatewayConfig::default(),
             consumer: ConsumerConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
@@ -79,6 +82,26 @@ impl Settings {
             roles: Roles::all(),
             web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
+    }
+}
+
+/// The web page's router; with an identity provider, its pages may reach the provider too.
+fn web_page(
+    settings: &Settings,
+    client_config: &crate::roles::client_config::ClientConfig,
+) -> axum::Router {
+    let page = crate::roles::web::router(settings.web_dir.clone());
+    let policy = client_config
+        .oidc
+        .as_ref()
+        .and_then(crate::roles::client_config::page_policy)
+        .and_then(|policy| axum::http::HeaderValue::from_str(&policy).ok());
+    match policy {
+        Some(policy) => page.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            policy,
+        )),
+        None => page,
     }
 }
 
@@ -122,9 +145,14 @@ impl Application {
             services.push(("gateway", Box::pin(sweeper)));
         }
         if roles.api {
+            let client_config = crate::roles::client_config::ClientConfig {
+                oidc: components.auth.public_oidc(),
+                dev_sign_in: settings.dev_token_endpoint,
+            };
             router = router
                 .merge(api::router(components.api_state()))
-                .merge(crate::roles::web::router(settings.web_dir.clone()));
+                .merge(crate::roles::client_config::router(client_config.clone()))
+                .merge(web_page(&settings, &client_config));
             let relay = components
                 .relay()
                 .run(board.register("relay"), stop.clone());

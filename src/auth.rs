@@ -1,12 +1,19 @@
-//! Customer authentication: HS256 JWTs whose `sub` is the customer id, and where the secret comes from.
+//! Customer authentication: HS256 JWTs whose `sub` is the customer id, where the secret comes
+//! from, and (with `auth.oidc`) tokens of an OpenID Connect provider ([`oidc`]).
 //!
 //! The secret comes from the configuration (`auth.jwt_secret`, `ONBOARD_JWT_SECRET` or their
 //! `_FILE` forms), or `onboard up` generates it once into the data directory; it never appears on
-//! a command line or in a log.
+//! a command line or in a log. A token's header names its algorithm: HS256 is checked with the
+//! secret only, RS256 and ES256 with the provider's published keys only, so one kind of key can
+//! never verify the other kind of token.
+
+pub mod jwks;
+pub mod oidc;
 
 use crate::adapters::secret::Secret;
 use crate::domain::ids::CustomerId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use oidc::{Clock, OidcVerifier, PublicOidc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -152,8 +159,43 @@ pub enum AuthError {
     Expired,
     #[error("the token's lifetime exceeds the {0} seconds this server accepts")]
     LifetimeTooLong(u64),
-    #[error("the token's subject is not a valid customer id")]
+    #[error("the token's customer claim is missing or not a valid customer id")]
     BadSubject,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token was issued by an issuer this server does not trust (iss)")]
+    WrongIssuer,
+    #[error("the token was issued to another client (aud / client_id)")]
+    WrongAudience,
+    #[error("the token is neither an ID token nor an access token (token_use)")]
+    WrongTokenUse,
+    #[error("the token has no {0} claim")]
+    MissingClaim(String),
+    #[error("the token's algorithm {0} is not accepted (HS256 development tokens, RS256, ES256)")]
+    UnsupportedAlgorithm(String),
+    #[error(
+        "the token is signed with a provider key, but this server trusts no OpenID Connect issuer"
+    )]
+    NoIssuerConfigured,
+    #[error("the token was signed with a key the identity provider does not publish (kid)")]
+    UnknownKey,
+    #[error("the identity provider's signing keys cannot be fetched right now; retry later")]
+    KeysUnavailable,
+}
+
+impl AuthError {
+    /// The provider, not the client, is at fault: answered 503 rather than 401.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::KeysUnavailable)
+    }
+}
+
+/// A verified token: whose it is, and until when it may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub customer: CustomerId,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: u64,
 }
 
 /// Signs and verifies customer tokens.
@@ -164,6 +206,8 @@ pub struct Authenticator {
     validation: Validation,
     /// Seconds from now beyond which an `exp` is refused.
     max_lifetime_secs: u64,
+    /// The OpenID Connect issuer whose tokens are accepted besides the secret's.
+    oidc: Option<OidcVerifier>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -182,7 +226,19 @@ impl Authenticator {
             decoding: DecodingKey::from_secret(secret.expose()),
             validation,
             max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME.as_secs(),
+            oidc: None,
         }
+    }
+
+    /// Also accepts tokens of the OpenID Connect issuer `oidc` (RS256 or ES256).
+    pub fn with_oidc(mut self, oidc: Option<OidcVerifier>) -> Self {
+        self.oidc = oidc;
+        self
+    }
+
+    /// What the web page needs to sign in with the issuer, when one is configured.
+    pub fn public_oidc(&self) -> Option<PublicOidc> {
+        self.oidc.as_ref().map(OidcVerifier::public)
     }
 
     /// Refuses tokens whose `exp` lies more than `max` ahead (default 24 hours).
@@ -203,8 +259,40 @@ impl Authenticator {
             .expect("HS256 signing cannot fail")
     }
 
-    /// The customer the token was issued to.
+    /// The customer and expiry of any accepted token: a development token (HS256, the secret)
+    /// or one of the configured issuer (RS256, ES256, its published keys).
+    pub async fn authenticate(&self, token: &str) -> Result<Verified, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        match header.alg {
+            Algorithm::HS256 => self.verify_development(token),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let oidc = self.oidc.as_ref().ok_or(AuthError::NoIssuerConfigured)?;
+                oidc.verify(token, header.alg, header.kid.as_deref(), self.clock())
+                    .await
+            }
+            other => Err(AuthError::UnsupportedAlgorithm(format!("{other:?}"))),
+        }
+    }
+
+    /// [`Self::authenticate`] for an `Authorization` header value of the form `Bearer TOKEN`.
+    pub async fn authenticate_bearer(&self, header: Option<&str>) -> Result<Verified, AuthError> {
+        self.authenticate(bearer_token(header)?).await
+    }
+
+    fn clock(&self) -> Clock {
+        Clock {
+            now: chrono::Utc::now().timestamp().max(0) as u64,
+            leeway: self.validation.leeway,
+            max_lifetime: self.max_lifetime_secs,
+        }
+    }
+
+    /// The customer a development token (HS256, signed with the secret) was issued to.
     pub fn verify(&self, token: &str) -> Result<CustomerId, AuthError> {
+        self.verify_development(token).map(|v| v.customer)
+    }
+
+    fn verify_development(&self, token: &str) -> Result<Verified, AuthError> {
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -212,23 +300,28 @@ impl Authenticator {
                     _ => AuthError::Invalid,
                 }
             })?;
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
         // The leeway absorbs clock skew between the issuer and this server.
-        if data.claims.exp > now + self.max_lifetime_secs + self.validation.leeway {
-            return Err(AuthError::LifetimeTooLong(self.max_lifetime_secs));
-        }
-        CustomerId::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)
+        self.clock().check_lifetime(data.claims.exp, None)?;
+        Ok(Verified {
+            customer: CustomerId::parse(&data.claims.sub).map_err(|_| AuthError::BadSubject)?,
+            expires_at: data.claims.exp,
+        })
     }
 
-    /// Verifies an `Authorization` header value of the form `Bearer TOKEN`.
+    /// Verifies a development token in an `Authorization` header value `Bearer TOKEN`.
     pub fn verify_bearer(&self, header: Option<&str>) -> Result<CustomerId, AuthError> {
-        let value = header.ok_or(AuthError::Missing)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::Invalid)?;
-        self.verify(token.trim())
+        self.verify(bearer_token(header)?)
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header value.
+fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let value = header.ok_or(AuthError::Missing)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(AuthError::Invalid)
 }
 
 /// The bearer token of the gateway management API, derived from the JWT secret so every node

@@ -8,6 +8,7 @@
 
 use super::Settings;
 use crate::adapters::http_pusher::RoutingPusher;
+use crate::auth::oidc::OidcVerifier;
 use crate::auth::Authenticator;
 use crate::domain::kyc::WatchList;
 use crate::domain::policy::Catalogue;
@@ -68,7 +69,9 @@ impl Components {
             notifier,
             documents: settings.documents.open().await,
             pusher: settings.pusher.open(&management_token).await,
-            auth: Authenticator::new(&secret).with_max_lifetime(settings.max_token_lifetime),
+            auth: Authenticator::new(&secret)
+                .with_max_lifetime(settings.max_token_lifetime)
+                .with_oidc(settings.oidc.clone().map(OidcVerifier::new)),
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
             notification_nudge: Arc::new(Notify::new()),

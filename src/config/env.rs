@@ -107,6 +107,16 @@ pub const VARIABLES: &[EnvVar] = &[
         "auth.max_token_lifetime_seconds",
         Number,
     ),
+    var("ONBOARD_AUTH_ISSUER", "auth.oidc.issuer", Text),
+    var("ONBOARD_AUTH_AUDIENCE", "auth.oidc.audience", Text),
+    var("ONBOARD_AUTH_JWKS_URL", "auth.oidc.jwks_url", Text),
+    var(
+        "ONBOARD_AUTH_CUSTOMER_CLAIM",
+        "auth.oidc.customer_claim",
+        Text,
+    ),
+    var("ONBOARD_AUTH_CLIENT_ID", "auth.oidc.client_id", Text),
+    var("ONBOARD_AUTH_SCOPES", "auth.oidc.scopes", Text),
     var(
         "ONBOARD_HEADER_READ_TIMEOUT_SECONDS",
         "http.header_read_timeout_seconds",

@@ -627,3 +627,74 @@ fn a_bad_topic_arn_bucket_prefix_or_document_store_is_reported_with_its_variable
         "{unknown}"
     );
 }
+
+#[test]
+fn an_issuer_needs_an_audience_and_urls_that_cannot_be_tampered_with_all_reported_at_once() {
+    let problems = settings(
+        &[
+            ("ONBOARD_AUTH_ISSUER", "http://idp.example.com/realm"),
+            ("ONBOARD_AUTH_JWKS_URL", "ftp://idp.example.com/keys"),
+            ("ONBOARD_AUTH_SCOPES", "profile email"),
+        ],
+        Role::Up,
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "auth.oidc.issuer (ONBOARD_AUTH_ISSUER): 'http://idp.example.com/realm' must use https",
+        "auth.oidc.jwks_url (ONBOARD_AUTH_JWKS_URL): 'ftp://idp.example.com/keys' is a ftp URL",
+        "auth.oidc.audience (ONBOARD_AUTH_AUDIENCE): required with an issuer",
+        "auth.oidc.scopes (ONBOARD_AUTH_SCOPES): 'profile email' lacks openid",
+    ] {
+        assert!(problems.contains(expected), "{expected}\n{problems}");
+    }
+    let problems = settings(&[("ONBOARD_AUTH_AUDIENCE", "client")], Role::Up)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        problems.contains("is set but auth.oidc.issuer is not"),
+        "{problems}"
+    );
+    let problems = settings(
+        &[
+            ("ONBOARD_AUTH_ISSUER", "not a url"),
+            ("ONBOARD_AUTH_AUDIENCE", "c"),
+        ],
+        Role::Up,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(problems.contains("'not a url' is not a URL"), "{problems}");
+}
+
+#[test]
+fn an_issuer_with_an_audience_is_trusted_and_the_client_id_defaults_to_the_audience() {
+    let settings = settings(
+        &[
+            (
+                "ONBOARD_AUTH_ISSUER",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X",
+            ),
+            ("ONBOARD_AUTH_AUDIENCE", "app-client"),
+            (
+                "ONBOARD_AUTH_JWKS_URL",
+                "http://127.0.0.1:5000/eu-west-1_X/.well-known/jwks.json",
+            ),
+        ],
+        Role::Up,
+    )
+    .unwrap();
+    let oidc = settings.oidc.expect("an issuer");
+    assert_eq!(oidc.audience, "app-client");
+    assert_eq!(oidc.client_id, "app-client");
+    assert_eq!(oidc.customer_claim, "sub");
+    assert_eq!(
+        oidc.jwks_url.unwrap().as_str(),
+        "http://127.0.0.1:5000/eu-west-1_X/.well-known/jwks.json"
+    );
+    assert!(settings_without_issuer().oidc.is_none());
+}
+
+fn settings_without_issuer() -> crate::app::Settings {
+    settings(&[], Role::Up).unwrap()
+}

@@ -223,7 +223,8 @@ pub struct DocumentsSection {
     pub prefix: Option<String>,
 }
 
-/// How customers and nodes authenticate. Room for an OpenID Connect issuer beside the secret.
+/// How customers and nodes authenticate: the HS256 secret (development tokens, the management
+/// token) and, optionally, the OpenID Connect issuer real customers sign in with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -234,6 +235,7 @@ pub struct AuthSection {
     pub dev_token: bool,
     /// Tokens whose `exp` lies further ahead are refused.
     pub max_token_lifetime_seconds: i64,
+    pub oidc: OidcSection,
 }
 
 impl Default for AuthSection {
@@ -243,6 +245,39 @@ impl Default for AuthSection {
             jwt_secret_file: None,
             dev_token: false,
             max_token_lifetime_seconds: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME.as_secs() as i64,
+            oidc: OidcSection::default(),
+        }
+    }
+}
+
+/// The OpenID Connect provider customers sign in with; off while `issuer` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSection {
+    /// The exact `iss` of the provider's tokens (`https://cognito-idp.REGION.amazonaws.com/POOL`).
+    pub issuer: Option<String>,
+    /// The `aud` tokens must carry (Cognito: the app client id, also matched against an access
+    /// token's `client_id`).
+    pub audience: Option<String>,
+    /// The provider's JWKS; default: discovery from the issuer, then `{issuer}/.well-known/jwks.json`.
+    pub jwks_url: Option<String>,
+    /// The claim holding the customer id.
+    pub customer_claim: String,
+    /// The public client id the web page signs in with; default the audience.
+    pub client_id: Option<String>,
+    /// The scopes the web page asks for, space-separated.
+    pub scopes: String,
+}
+
+impl Default for OidcSection {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            jwks_url: None,
+            customer_claim: crate::auth::oidc::DEFAULT_CUSTOMER_CLAIM.into(),
+            client_id: None,
+            scopes: crate::auth::oidc::DEFAULT_SCOPES.into(),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::adapters::smtp::{self, SmtpConfig, SmtpCredentials, SmtpTls};
 use crate::adapters::sns::SnsConfig;
 use crate::adapters::webhook::{self, WebhookConfig};
 use crate::app::{Roles, Settings};
+use crate::auth::oidc::OidcSettings;
 use crate::auth::{JwtSecret, SecretSource};
 use crate::domain::event::Topic;
 use crate::ports::bus::{StartFrom, TopicNames};
@@ -162,6 +163,7 @@ impl Config {
         settings.notifier = self.notifier_settings(problems);
         settings.mail_from = self.notifier.mail_from.clone();
         settings.secret = self.jwt_source(problems);
+        settings.oidc = self.oidc_settings(problems);
         self.check_role_rules(role, &settings, problems);
         self.consumer_settings(role, &mut settings, problems);
         self.gateway_settings(role, &mut settings, problems);
@@ -584,6 +586,64 @@ impl Config {
         }
     }
 
+    /// The OpenID Connect issuer customers sign in with, when `auth.oidc.issuer` is set.
+    pub fn oidc_settings(&self, problems: &mut Problems) -> Option<OidcSettings> {
+        let oidc = &self.auth.oidc;
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let (issuer, audience) = (given(&oidc.issuer), given(&oidc.audience));
+        let Some(issuer) = issuer else {
+            for (key, value) in [
+                ("auth.oidc.audience", &oidc.audience),
+                ("auth.oidc.jwks_url", &oidc.jwks_url),
+                ("auth.oidc.client_id", &oidc.client_id),
+            ] {
+                if given(value).is_some() {
+                    problems.push(key, "is set but auth.oidc.issuer is not");
+                }
+            }
+            return None;
+        };
+        let issuer_ok = provider_url(problems, "auth.oidc.issuer", &issuer).is_some();
+        let jwks_url = given(&oidc.jwks_url)
+            .map(|raw| provider_url(problems, "auth.oidc.jwks_url", &raw).ok_or(()))
+            .transpose();
+        if audience.is_none() {
+            problems.push(
+                "auth.oidc.audience",
+                "required with an issuer (the app client id), or tokens the issuer made for any                  other application would be accepted",
+            );
+        }
+        let customer_claim = oidc.customer_claim.trim().to_owned();
+        if customer_claim.is_empty() {
+            problems.push("auth.oidc.customer_claim", "is empty");
+        }
+        let scopes = oidc.scopes.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !scopes.split(' ').any(|scope| scope == "openid") {
+            problems.push(
+                "auth.oidc.scopes",
+                format!("'{scopes}' lacks openid, without which there is no ID token"),
+            );
+        }
+        let audience = audience?;
+        let (true, Ok(jwks_url)) = (issuer_ok, jwks_url) else {
+            return None;
+        };
+        Some(OidcSettings {
+            client_id: given(&oidc.client_id).unwrap_or_else(|| audience.clone()),
+            issuer,
+            audience,
+            jwks_url,
+            customer_claim,
+            scopes,
+        })
+    }
+
     /// The token `onboard watch` presents, when one is configured.
     pub fn watch_token(&self, problems: &mut Problems) -> Option<Secret> {
         let watch = &self.watch;
@@ -721,6 +781,43 @@ fn parse<T, E: std::fmt::Display>(
         Ok(value) => Some(value),
         Err(reason) => {
             problems.push(key, reason.to_string());
+            None
+        }
+    }
+}
+
+/// A URL of the identity provider: keys fetched over plain HTTP could be swapped by anyone on
+/// the path, so `http` is accepted for a loopback host only (a provider in a test or on the
+/// same machine).
+fn provider_url(problems: &mut Problems, key: &str, raw: &str) -> Option<reqwest::Url> {
+    let url = match reqwest::Url::parse(raw) {
+        Ok(url) => url,
+        Err(error) => {
+            problems.push(key, format!("'{raw}' is not a URL: {error}"));
+            return None;
+        }
+    };
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        problems.push(key, format!("'{raw}' has no host"));
+        return None;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare == "localhost"
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Some(url),
+        "http" if loopback => Some(url),
+        "http" => {
+            problems.push(
+                key,
+                format!("'{raw}' must use https (plain http only for localhost)"),
+            );
+            None
+        }
+        other => {
+            problems.push(key, format!("'{raw}' is a {other} URL, not https"));
             None
         }
     }

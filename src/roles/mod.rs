@@ -1,6 +1,7 @@
 //! Roles: the parts of Onboard that run (API, relay, consumers, gateway, notifier, operations).
 
 pub mod api;
+pub mod client_config;
 pub mod consumer;
 pub mod gateway;
 pub mod lambda;

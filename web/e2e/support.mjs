@@ -58,7 +58,9 @@ export function hermeticEnv() {
 
 /** One `onboard up` process; `stop` and `start` again keep the port and the data. */
 export class OnboardServer {
-  constructor() {
+  /** `env`: settings for this server (an identity provider's `ONBOARD_AUTH_*`). */
+  constructor(env = {}) {
+    this.env = env;
     this.bin = onboardBinary();
     this.dataDir = mkdtempSync(join(tmpdir(), 'onboard-e2e-'));
     this.port = 0;
@@ -79,7 +81,7 @@ export class OnboardServer {
     this.child = spawn(
       this.bin,
       ['up', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', WEB_DIR],
-      { stdio: ['ignore', log, log], env: { ...hermeticEnv(), ONBOARD_LOG: 'warn' } },
+      { stdio: ['ignore', log, log], env: { ...hermeticEnv(), ONBOARD_LOG: 'warn', ...this.env } },
     );
     const exited = new Promise((_, reject) =>
       this.child.once('exit', (code) => reject(new Error(`onboard up exited early (code ${code}); see e2e/artifacts/onboard-up.log`))),

@@ -44,13 +44,23 @@ impl FromRequestParts<ApiState> for Customer {
             .map(|v| v.to_str().unwrap_or(""));
         state
             .auth
-            .verify_bearer(header)
-            .map(Customer)
+            .authenticate_bearer(header)
+            .await
+            .map(|verified| Customer(verified.customer))
             .map_err(auth_problem)
     }
 }
 
+/// 401 naming why the token was refused (never echoing it); 503 when the identity provider's
+/// keys cannot be fetched, which is not the client's fault.
 pub fn auth_problem(error: AuthError) -> Problem {
+    if error.is_unavailable() {
+        return Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "identity-provider-unavailable",
+            error.to_string(),
+        );
+    }
     Problem::unauthorized(error.to_string())
 }
 

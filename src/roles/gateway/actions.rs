@@ -1,5 +1,6 @@
 //! One client action, apart from any socket: the frames the gateway answers a WebSocket
 //! client's message with (ping, resume, ack; anything else is an error frame), in order.
+//! `auth` changes the session itself and is answered by the `/ws` session (`session.rs`).
 //!
 //! The `/ws` session sends them on its socket; an API Gateway `$default` handler can post them
 //! to the connection through the management API. The caller keeps the connection's
@@ -70,6 +71,12 @@ pub async fn handle_action(
             },
             Err(_) => Reply::error("invalid_message", "\"eventId\" must be an event id (UUID)"),
         },
+        // A `/ws` session renews its token itself (it owns the expiry); where nothing outlives
+        // one message there is no session to renew.
+        Ok(ClientAction::Auth { .. }) => Reply::error(
+            "unsupported_action",
+            "\"auth\" renews the token of a /ws session; this connection has none to renew",
+        ),
     }
 }
 

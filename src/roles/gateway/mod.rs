@@ -244,16 +244,17 @@ async fn connect(
         .into_response();
     };
     let verified = match (&query.token, headers.get(header::AUTHORIZATION)) {
-        (Some(token), _) => gateway.auth.verify(token),
-        (None, header) => gateway
-            .auth
-            .verify_bearer(header.map(|h| h.to_str().unwrap_or(""))),
+        (Some(token), _) => gateway.auth.authenticate(token).await,
+        (None, header) => {
+            let header = header.map(|h| h.to_str().unwrap_or(""));
+            gateway.auth.authenticate_bearer(header).await
+        }
     };
-    let subject = match verified {
-        Ok(subject) => subject,
+    let verified = match verified {
+        Ok(verified) => verified,
         Err(error) => return crate::roles::api::extract::auth_problem(error).into_response(),
     };
-    if subject != customer {
+    if verified.customer != customer {
         return Problem::forbidden("the token belongs to another customer").into_response();
     }
     if !gateway.origin_allowed(&headers) {
@@ -275,5 +276,5 @@ async fn connect(
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| session::run(gateway, socket, customer, source_ip))
+        .on_upgrade(move |socket| session::run(gateway, socket, verified, source_ip))
 }

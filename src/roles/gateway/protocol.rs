@@ -16,6 +16,10 @@ pub enum ClientAction {
     Ack {
         event_id: String,
     },
+    /// A renewed token for the open session (the same customer's), before the old one expires.
+    Auth {
+        token: String,
+    },
 }
 
 /// Why a client message was refused; sent back as an error frame, the connection stays open.
@@ -56,10 +60,16 @@ impl ClientAction {
                 }),
                 None => Err(invalid("\"ack\" needs an \"eventId\" string")),
             },
+            "auth" => match object.get("token").and_then(|v| v.as_str()) {
+                Some(token) if !token.trim().is_empty() => Ok(Self::Auth {
+                    token: token.trim().to_string(),
+                }),
+                _ => Err(invalid("\"auth\" needs a \"token\" string")),
+            },
             other => Err(ProtocolError {
                 code: "unknown_action",
                 message: format!(
-                    "unknown action '{}'; expected ping, resume or ack",
+                    "unknown action '{}'; expected ping, resume, ack or auth",
                     other.chars().take(64).collect::<String>()
                 ),
             }),
@@ -77,6 +87,8 @@ pub enum ServerFrame<'a> {
         customer_id: &'a str,
         last_sequence: u64,
         heartbeat_seconds: u64,
+        /// When the session closes unless an `auth` action renews its token (epoch seconds).
+        token_expires_at: u64,
     },
     Event {
         event: &'a Envelope,
@@ -94,6 +106,11 @@ pub enum ServerFrame<'a> {
     #[serde(rename_all = "camelCase")]
     Acked {
         event_id: String,
+    },
+    /// Answer to `auth`: the session now lives until the new token's expiry.
+    #[serde(rename_all = "camelCase")]
+    Authenticated {
+        token_expires_at: u64,
     },
     Error {
         code: &'a str,
@@ -114,6 +131,9 @@ pub mod close_code {
     pub const POLICY_VIOLATION: u16 = 1008;
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// The session's token expired and no `auth` action renewed it (private range, 4000-4999:
+    /// 4401 reads as HTTP's 401).
+    pub const TOKEN_EXPIRED: u16 = 4401;
 }
 
 #[cfg(test)]
@@ -148,6 +168,16 @@ mod tests {
         );
         assert_eq!(
             ClientAction::parse(r#"{"action":"ack"}"#).unwrap_err().code,
+            "invalid_message"
+        );
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"auth","token":" t "}"#).unwrap(),
+            ClientAction::Auth { token: "t".into() }
+        );
+        assert_eq!(
+            ClientAction::parse(r#"{"action":"auth","token":""}"#)
+                .unwrap_err()
+                .code,
             "invalid_message"
         );
     }

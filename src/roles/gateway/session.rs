@@ -1,13 +1,15 @@
 //! One WebSocket session: the `$connect` registration, the client's actions, ordered live
-//! pushes, resume from the store, heartbeats and the `$disconnect` clean-up.
+//! pushes, resume from the store, heartbeats, the token's lifetime (renewed by `auth`, closed
+//! with 4401 when it runs out) and the `$disconnect` clean-up.
 //!
 //! A single task owns the socket, so frames never interleave; pushes reach it through a bounded
 //! queue, and a client too slow to drain it is disconnected instead of stalling the pushers.
 
 use super::actions::{handle_action, REPLAY_PAGE};
 use super::ordering::EventOrder;
-use super::protocol::{close_code, ServerFrame};
+use super::protocol::{close_code, ClientAction, ServerFrame};
 use super::Gateway;
+use crate::auth::Verified;
 use crate::domain::event::Envelope;
 use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::store::ConnectionRecord;
@@ -57,12 +59,11 @@ enum Flow {
     Close(u16, String),
 }
 
-pub async fn run(
-    gateway: Arc<Gateway>,
-    socket: WebSocket,
-    customer_id: CustomerId,
-    source_ip: String,
-) {
+pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, token: Verified, source_ip: String) {
+    let Verified {
+        customer: customer_id,
+        expires_at: token_expires_at,
+    } = token;
     let connection_id = ConnectionId::new();
     let config = gateway.config.clone();
     let (commands_tx, mut commands) = mpsc::channel(config.send_queue);
@@ -112,12 +113,14 @@ pub async fn run(
         handle: handle.clone(),
         order: EventOrder::starting_after(cursor),
         gap_deadline: None,
+        token_expires_at,
     };
     let welcome = ServerFrame::Welcome {
         connection_id: connection_id.to_string(),
         customer_id: customer_id.as_str(),
         last_sequence: cursor,
         heartbeat_seconds: config.heartbeat.as_secs(),
+        token_expires_at,
     };
     let mut outcome = send(&mut sink, welcome.to_text()).await;
 
@@ -131,10 +134,12 @@ pub async fn run(
                 None => std::future::pending().await,
             }
         };
+        let token_expiry = tokio::time::sleep_until(deadline_of(session.token_expires_at));
         outcome = tokio::select! {
             biased;
             _ = shutdown.cancelled() => Flow::Close(close_code::GOING_AWAY, "server shutting down".into()),
             Some(Control::Close(code, reason)) = control.recv() => Flow::Close(code, reason),
+            _ = token_expiry => Flow::Close(close_code::TOKEN_EXPIRED, "token expired".into()),
             incoming = stream.next() => session.on_incoming(&mut sink, incoming).await,
             Some(command) = commands.recv() => session.on_command(&mut sink, command).await,
             _ = gap_timer => session.on_gap_timeout(&mut sink).await,
@@ -166,6 +171,12 @@ async fn register(
         .await
 }
 
+/// The instant the token expiring at `expires_at` (epoch seconds) runs out.
+fn deadline_of(expires_at: u64) -> Instant {
+    let now = Utc::now().timestamp().max(0) as u64;
+    Instant::now() + Duration::from_secs(expires_at.saturating_sub(now))
+}
+
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
@@ -192,6 +203,8 @@ struct Session {
     handle: Arc<SessionHandle>,
     order: EventOrder,
     gap_deadline: Option<Instant>,
+    /// `exp` of the newest token presented; the session closes then.
+    token_expires_at: u64,
 }
 
 impl Session {
@@ -224,6 +237,9 @@ impl Session {
     }
 
     async fn on_action(&mut self, sink: &mut Sink, text: &str) -> Flow {
+        if let Ok(ClientAction::Auth { token }) = ClientAction::parse(text) {
+            return self.renew_token(sink, &token).await;
+        }
         let reply = handle_action(
             self.gateway.store.as_ref(),
             &self.handle.customer_id,
@@ -242,6 +258,30 @@ impl Session {
             }
         }
         Flow::Continue
+    }
+
+    /// `auth`: a valid token of the same customer extends the session to its expiry; any other
+    /// is refused with an error frame and the session keeps its old expiry.
+    async fn renew_token(&mut self, sink: &mut Sink, token: &str) -> Flow {
+        match self.gateway.auth.authenticate(token).await {
+            Ok(verified) if verified.customer == self.handle.customer_id => {
+                self.token_expires_at = verified.expires_at;
+                tracing::debug!(connection_id = %self.connection_id, "A WebSocket session renewed its token.");
+                let frame = ServerFrame::Authenticated {
+                    token_expires_at: verified.expires_at,
+                };
+                send(sink, frame.to_text()).await
+            }
+            Ok(_) => {
+                self.error(
+                    sink,
+                    "wrong_customer",
+                    "the token belongs to another customer; the session keeps its old token",
+                )
+                .await
+            }
+            Err(error) => self.error(sink, "auth_failed", &error.to_string()).await,
+        }
     }
 
     async fn error(&mut self, sink: &mut Sink, code: &str, message: &str) -> Flow {

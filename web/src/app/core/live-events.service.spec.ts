@@ -304,4 +304,16 @@ describe('LiveEventsService', () => {
     expect(service.events).toEqual([]);
     expect(new URL(latest().url).searchParams.get('customerId')).toBe('cust-2');
   });
+
+  it('hands a renewed token to the open socket and reconnects with it after a drop', () => {
+    service.start('cust-1', 'old');
+    latest().welcome(0);
+    service.renew('new');
+    expect(latest().actions('auth')).toEqual([{ action: 'auth', token: 'new' }]);
+    service.renew('new'); // the same token again sends nothing
+    expect(latest().actions('auth')).toHaveLength(1);
+    latest().drop();
+    vi.advanceTimersByTime(config.baseDelayMs);
+    expect(new URL(latest().url).searchParams.get('token')).toBe('new');
+  });
 });

@@ -108,6 +108,18 @@ export class LiveEventsService implements OnDestroy {
     this.open('connecting');
   }
 
+  /**
+   * A renewed token of the same customer: the open socket gets it as an `auth` action (so the
+   * server does not close the session with 4401 when the old one expires), and reconnects use it.
+   */
+  renew(token: string): void {
+    if (!token || token === this.token || this.customerId === null) {
+      return;
+    }
+    this.token = token;
+    this.send({ action: 'auth', token });
+  }
+
   /** Stops following (sign-out): closes the socket and cancels every timer. */
   stop(): void {
     this.cancelTimers();

@@ -39,11 +39,13 @@ export type ServerFrame =
       customerId: string;
       lastSequence: number;
       heartbeatSeconds: number;
+      tokenExpiresAt?: number;
     }
   | { type: 'event'; event: Envelope }
   | { type: 'pong'; id?: unknown }
   | { type: 'resumed'; after?: string | null; replayed: number; lastSequence: number }
   | { type: 'acked'; eventId: string }
+  | { type: 'authenticated'; tokenExpiresAt: number }
   | { type: 'error'; code: string; message: string };
 
 export type ApplicationStatus =

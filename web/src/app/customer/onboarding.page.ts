@@ -7,6 +7,7 @@ import { ApplicationView, applicationFrom, isStatus, rank, recommendationFrom } 
 import { LiveEventsService } from '../core/live-events.service';
 import { Problem } from '../core/models';
 import { SessionService } from '../core/session.service';
+import { OidcService } from '../core/oidc.service';
 import { TimelineComponent } from './timeline.component';
 import { WizardComponent } from './wizard.component';
 
@@ -37,6 +38,7 @@ export class OnboardingPage implements OnInit, OnDestroy {
   private readonly live = inject(LiveEventsService);
   private readonly api = inject(ApiService);
   private readonly router = inject(Router);
+  private readonly oidc = inject(OidcService);
 
   readonly events = toSignal(this.live.events$, { initialValue: [] });
   readonly state = toSignal(this.live.state$, { initialValue: 'idle' as const });
@@ -58,6 +60,8 @@ export class OnboardingPage implements OnInit, OnDestroy {
       return;
     }
     this.live.start(session.customerId, session.token);
+    // Signed in through the provider: keep renewing its tokens (and the socket's) after a reload.
+    void this.oidc.resume();
     // The stored timeline first (a reload shows it at once); the socket resumes after it.
     this.api.events(session.customerId).subscribe({
       next: (page) => this.live.seed(page.events),
@@ -92,6 +96,7 @@ export class OnboardingPage implements OnInit, OnDestroy {
     this.live.stop();
     this.live.clear();
     this.session.signOut();
+    void this.oidc.signOut();
     void this.router.navigateByUrl('/');
   }
 }

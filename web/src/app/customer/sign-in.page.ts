@@ -1,4 +1,8 @@
-/** Development sign-in: a customer id in, a token from `POST /dev/token` out. */
+/**
+ * Sign-in: through the deployment's identity provider when the server names one
+ * (`/config.json`), and development sign-in (a customer id in, a token from `POST /dev/token`
+ * out) when the server serves it.
+ */
 import { Component, OnInit, inject, signal } from '@angular/core';
 import { FormsModule } from '@angular/forms';
 import { Router } from '@angular/router';
@@ -6,6 +10,7 @@ import { ApiService } from '../core/api.service';
 import { FormErrors, NO_ERRORS, formErrors } from '../core/field-errors';
 import { Problem } from '../core/models';
 import { SessionService } from '../core/session.service';
+import { OidcService } from '../core/oidc.service';
 
 @Component({
   selector: 'app-sign-in',
@@ -13,6 +18,13 @@ import { SessionService } from '../core/session.service';
   template: `
     <section class="card narrow" aria-labelledby="sign-in-title">
       <h1 id="sign-in-title">Sign in</h1>
+      @if (provider()) {
+        <p>Sign in with your account; you will come back here afterwards.</p>
+        <button type="button" data-testid="provider-sign-in" (click)="signInWithProvider()" [disabled]="busy()">
+          Sign in with your account
+        </button>
+      }
+      @if (devSignIn()) {
       <p class="hint">
         Development sign-in: any customer id gets a token from this server. Your progress appears
         live as you go.
@@ -38,6 +50,7 @@ import { SessionService } from '../core/session.service';
         </div>
         <button type="submit" [disabled]="busy()">{{ busy() ? 'Signing in…' : 'Sign in' }}</button>
       </form>
+      }
     </section>
   `,
 })
@@ -46,14 +59,33 @@ export class SignInPage implements OnInit {
   private readonly session = inject(SessionService);
   private readonly router = inject(Router);
 
+  private readonly oidc = inject(OidcService);
+
   customerId = '';
   readonly busy = signal(false);
+  /** An identity provider is configured. */
+  readonly provider = signal(false);
+  /** The server serves development sign-in. */
+  readonly devSignIn = signal(false);
   readonly errors = signal<FormErrors>(NO_ERRORS);
 
   ngOnInit(): void {
     if (this.session.signedIn()) {
       void this.router.navigateByUrl('/onboarding');
+      return;
     }
+    void this.oidc.clientConfig().then((config) => {
+      this.provider.set(config.oidc !== null);
+      this.devSignIn.set(config.devSignIn || config.oidc === null);
+    });
+  }
+
+  signInWithProvider(): void {
+    this.busy.set(true);
+    this.oidc.signIn().catch((error: unknown) => {
+      this.busy.set(false);
+      this.errors.set({ fields: {}, general: `The sign-in page cannot be reached: ${String(error)}` });
+    });
   }
 
   submit(): void {
