@@ -16,10 +16,11 @@ use crate::ports::documents::DocumentStore;
 use crate::ports::notifier::Notifier;
 use crate::ports::pusher::Pusher;
 use crate::ports::store::Store;
+use crate::roles::api::limits::{RequestRate, UploadSlots};
 use crate::roles::api::{ApiContext, ApiState};
 use crate::roles::consumer::ConsumerRole;
 use crate::roles::gateway::{Gateway, GatewayConfig};
-use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
+use crate::roles::notify::{AlertBudget, DispatcherConfig, NotificationDispatcher};
 use crate::roles::relay::OutboxRelay;
 use anyhow::Context;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct Components {
     pub outbox_nudge: Arc<Notify>,
     /// Woken by consumers after a commit that wrote notifications, so they leave at once.
     pub notification_nudge: Arc<Notify>,
+    /// How many operator alerts this process e-mails a minute (shared by its consumers).
+    pub alert_budget: Arc<AlertBudget>,
 }
 
 impl Components {
@@ -71,6 +74,7 @@ impl Components {
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
             notification_nudge: Arc::new(Notify::new()),
+            alert_budget: AlertBudget::new(settings.consumer.operator_alerts_per_minute),
             settings: settings.clone(),
         })
     }
@@ -84,6 +88,8 @@ impl Components {
             watch_list: WatchList::bundled(),
             catalogue: Catalogue::bundled(),
             outbox_nudge: self.outbox_nudge.clone(),
+            request_rate: RequestRate::new(&self.settings.api_limits),
+            uploads: UploadSlots::new(&self.settings.api_limits),
         }))
     }
 
@@ -115,6 +121,7 @@ impl Components {
             notifier_nudge: self.notification_nudge.clone(),
             config: self.settings.consumer.clone(),
             topics: self.settings.topics.clone(),
+            alert_budget: self.alert_budget.clone(),
         }
     }
 

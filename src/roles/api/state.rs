@@ -21,6 +21,10 @@ pub struct ApiContext {
     pub documents: Arc<dyn DocumentStore>,
     /// Woken after every commit that enqueued events, so the relay publishes without polling delay.
     pub outbox_nudge: Arc<Notify>,
+    /// Requests per customer (or peer address).
+    pub request_rate: super::limits::RequestRate,
+    /// Uploads being received, per process and per customer.
+    pub uploads: Arc<super::limits::UploadSlots>,
 }
 
 impl std::ops::Deref for ApiState {
