@@ -53,6 +53,10 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Tokens whose `exp` lies further ahead than this are refused.
     pub max_token_lifetime: std::time::Duration,
+    /// The API's request rate and upload limits.
+    pub api_limits: crate::roles::api::limits::ApiLimits,
+    /// Serve `/metrics` without the management token.
+    pub metrics_public: bool,
     pub roles: Roles,
     /// The built web app served at `/` by processes that run the API (see `roles::web`).
     pub web_dir: PathBuf,
@@ -79,6 +83,8 @@ impl Settings {
             dev_token_endpoint: true,
             http: HttpSettings::default(),
             max_token_lifetime: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
+            api_limits: Default::default(),
+            metrics_public: false,
             roles: Roles::all(),
             web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
@@ -184,6 +190,8 @@ impl Application {
             topics: settings.topics.clone(),
             auth: settings.dev_token_endpoint.then(|| components.auth.clone()),
             management_token: components.management_token.clone(),
+            metrics_public: settings.metrics_public,
+            alerts: components.alert_budget.clone(),
         };
         let router = http::edge_layers(router.merge(ops::router(ops_state)));
         let http = http::serve(

@@ -34,6 +34,13 @@ pub const STALLED_APPLICATIONS: &str = "onboard_stalled_applications";
 /// Sessions closed because their send queue overflowed.
 pub const SLOW_DISCONNECTS: &str = "onboard_websocket_slow_disconnects_total";
 
+/// Requests refused with 429 by a limit, by `limit` (`requests`: the per-customer rate;
+/// `uploads`: the concurrent uploads).
+pub const REQUESTS_LIMITED: &str = "onboard_requests_limited_total";
+/// Operator alerts for `workflow-errors` events, by `outcome` (`sent`: e-mailed; `suppressed`:
+/// over the per-minute budget, summed up in the next alert).
+pub const OPERATOR_ALERTS: &str = "onboard_operator_alerts_total";
+
 /// Every metric Onboard registers, as exposed (histograms add `_bucket`, `_sum`, `_count`).
 pub const ALL: &[&str] = &[
     STEPS_TOTAL,
@@ -48,6 +55,8 @@ pub const ALL: &[&str] = &[
     OUTBOX_PENDING,
     STALLED_APPLICATIONS,
     SLOW_DISCONNECTS,
+    REQUESTS_LIMITED,
+    OPERATOR_ALERTS,
 ];
 
 /// Histogram buckets in seconds: from a fast local step to a push that waited on a retry.
@@ -134,6 +143,14 @@ fn describe() {
         "Applications stuck in one state past their threshold."
     );
     describe_counter!(SLOW_DISCONNECTS, "WebSocket sessions closed as too slow.");
+    describe_counter!(
+        REQUESTS_LIMITED,
+        "Requests refused with 429 by a limit, by limit."
+    );
+    describe_counter!(
+        OPERATOR_ALERTS,
+        "Operator alerts for workflow errors, by outcome (sent or suppressed)."
+    );
 }
 
 #[cfg(test)]

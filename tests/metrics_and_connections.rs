@@ -13,7 +13,13 @@ use support::*;
 
 /// `name{labels} value` lines as a map (HELP/TYPE comments left out).
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(&app.management_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     text.lines()

@@ -17,10 +17,11 @@ use crate::ports::documents::DocumentStore;
 use crate::ports::notifier::Notifier;
 use crate::ports::pusher::Pusher;
 use crate::ports::store::Store;
+use crate::roles::api::limits::{RequestRate, UploadSlots};
 use crate::roles::api::{ApiContext, ApiState};
 use crate::roles::consumer::ConsumerRole;
 use crate::roles::gateway::{Gateway, GatewayConfig};
-use crate::roles::notify::{DispatcherConfig, NotificationDispatcher};
+use crate::roles::notify::{AlertBudget, DispatcherConfig, NotificationDispatcher};
 use crate::roles::relay::OutboxRelay;
 use anyhow::Context;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Components {
     pub outbox_nudge: Arc<Notify>,
     /// Woken by consumers after a commit that wrote notifications, so they leave at once.
     pub notification_nudge: Arc<Notify>,
+    /// How many operator alerts this process e-mails a minute (shared by its consumers).
+    pub alert_budget: Arc<AlertBudget>,
 }
 
 impl Components {
@@ -75,6 +78,7 @@ impl Components {
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
             notification_nudge: Arc::new(Notify::new()),
+            alert_budget: AlertBudget::new(settings.consumer.operator_alerts_per_minute),
             settings: settings.clone(),
         })
     }
@@ -99,6 +103,8 @@ impl Components {
             catalogue: Catalogue::bundled(),
             outbox_nudge: self.outbox_nudge.clone(),
             trust_gateway_identity,
+            request_rate: RequestRate::new(&self.settings.api_limits),
+            uploads: UploadSlots::new(&self.settings.api_limits),
         }))
     }
 
@@ -130,6 +136,7 @@ impl Components {
             notifier_nudge: self.notification_nudge.clone(),
             config: self.settings.consumer.clone(),
             topics: self.settings.topics.clone(),
+            alert_budget: self.alert_budget.clone(),
         }
     }
 

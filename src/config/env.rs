@@ -122,6 +122,23 @@ pub const VARIABLES: &[EnvVar] = &[
         "http.header_read_timeout_seconds",
         Number,
     ),
+    var(
+        "ONBOARD_REQUESTS_PER_SECOND",
+        "api.requests_per_second",
+        Number,
+    ),
+    var("ONBOARD_REQUEST_BURST", "api.request_burst", Number),
+    var(
+        "ONBOARD_MAX_CONCURRENT_UPLOADS",
+        "api.max_concurrent_uploads",
+        Number,
+    ),
+    var(
+        "ONBOARD_MAX_CONCURRENT_UPLOADS_PER_CUSTOMER",
+        "api.max_concurrent_uploads_per_customer",
+        Number,
+    ),
+    var("ONBOARD_METRICS_PUBLIC", "metrics.public", Bool),
     var("ONBOARD_CONSUMER_GROUP", "consumer.group", Text),
     var("ONBOARD_BATCH_SIZE", "consumer.batch_size", Number),
     var(
@@ -131,6 +148,11 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("KAFKA_TOPIC", "consumer.topic", Text),
     var("ONBOARD_OPERATOR_EMAIL", "consumer.operator_email", Text),
+    var(
+        "ONBOARD_OPERATOR_ALERTS_PER_MINUTE",
+        "consumer.operator_alerts_per_minute",
+        Number,
+    ),
     var("ONBOARD_WS_TTL_SECONDS", "gateway.ttl_seconds", Number),
     var(
         "ONBOARD_WS_HEARTBEAT_SECONDS",

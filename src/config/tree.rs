@@ -27,6 +27,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub http: HttpSection,
     pub api: ApiSection,
+    pub metrics: MetricsSection,
     pub consumer: ConsumerSection,
     pub gateway: GatewaySection,
     pub web: WebSection,
@@ -49,6 +50,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             http: HttpSection::default(),
             api: ApiSection::default(),
+            metrics: MetricsSection::default(),
             consumer: ConsumerSection::default(),
             gateway: GatewaySection::default(),
             web: WebSection::default(),
@@ -298,11 +300,41 @@ impl Default for HttpSection {
     }
 }
 
-/// The producer API has no settings of its own yet (it uses `listen`, `store`, `bus`, `auth`,
-/// `documents` and `web`).
+/// The producer API's limits (it also uses `listen`, `store`, `bus`, `auth`, `documents` and
+/// `web`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Requests per second one customer (or one unauthenticated peer address) may make.
+    pub requests_per_second: i64,
+    /// Requests one customer may make at once above the steady rate.
+    pub request_burst: i64,
+    /// Document uploads this process reads at the same time.
+    pub max_concurrent_uploads: i64,
+    /// Document uploads one customer may have in flight at the same time.
+    pub max_concurrent_uploads_per_customer: i64,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        let limits = crate::roles::api::limits::ApiLimits::default();
+        Self {
+            requests_per_second: limits.requests_per_second.into(),
+            request_burst: limits.request_burst.into(),
+            max_concurrent_uploads: limits.max_concurrent_uploads as i64,
+            max_concurrent_uploads_per_customer: limits.max_concurrent_uploads_per_customer as i64,
+        }
+    }
+}
+
+/// Who may read `/metrics`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ApiSection {}
+pub struct MetricsSection {
+    /// Serve `/metrics` without the management token (behind a network that only the scraper
+    /// reaches).
+    pub public: bool,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -316,6 +348,9 @@ pub struct ConsumerSection {
     pub topic: Option<String>,
     /// Recipient of operator alerts.
     pub operator_email: String,
+    /// Operator alerts e-mailed per minute at most; failures beyond are counted and summed up
+    /// in the next alert.
+    pub operator_alerts_per_minute: i64,
 }
 
 impl Default for ConsumerSection {
@@ -326,6 +361,7 @@ impl Default for ConsumerSection {
             starting_position: "earliest".into(),
             topic: None,
             operator_email: "operators@onboard.local".into(),
+            operator_alerts_per_minute: crate::roles::notify::DEFAULT_ALERTS_PER_MINUTE.into(),
         }
     }
 }

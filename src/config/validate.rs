@@ -198,6 +198,37 @@ impl Config {
         ) {
             settings.max_token_lifetime = max;
         }
+        let api = &self.api;
+        let limits = &mut settings.api_limits;
+        let positive = 1..=1_000_000;
+        if let Some(rate) = in_range(
+            problems,
+            "api.requests_per_second",
+            api.requests_per_second,
+            positive.clone(),
+        ) {
+            limits.requests_per_second = rate as u32;
+        }
+        if let Some(burst) = in_range(problems, "api.request_burst", api.request_burst, positive) {
+            limits.request_burst = burst as u32;
+        }
+        if let Some(uploads) = in_range(
+            problems,
+            "api.max_concurrent_uploads",
+            api.max_concurrent_uploads,
+            1..=10_000,
+        ) {
+            limits.max_concurrent_uploads = uploads as usize;
+        }
+        if let Some(uploads) = in_range(
+            problems,
+            "api.max_concurrent_uploads_per_customer",
+            api.max_concurrent_uploads_per_customer,
+            1..=10_000,
+        ) {
+            limits.max_concurrent_uploads_per_customer = uploads as usize;
+        }
+        settings.metrics_public = self.metrics.public;
     }
 
     fn check_role_rules(&self, role: Role, settings: &Settings, problems: &mut Problems) {
@@ -684,6 +715,14 @@ impl Config {
             consumer.topics = vec![topic];
         }
         consumer.operator_address = section.operator_email.clone();
+        if let Some(per_minute) = in_range(
+            problems,
+            "consumer.operator_alerts_per_minute",
+            section.operator_alerts_per_minute,
+            1..=600,
+        ) {
+            consumer.operator_alerts_per_minute = per_minute as u32;
+        }
     }
 
     fn gateway_settings(&self, role: Role, settings: &mut Settings, problems: &mut Problems) {

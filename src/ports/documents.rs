@@ -8,7 +8,14 @@
 use crate::domain::document::ContentKind;
 use crate::domain::ids::{ApplicationId, DocumentId};
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use std::fmt;
+
+/// A document's bytes as they arrive from the client; an error item ends the upload (the
+/// client went away, or the upload grew past its cap) and nothing is stored under the key.
+pub type DocumentChunks<'a> = BoxStream<'a, std::io::Result<Bytes>>;
 
 /// Where one document's bytes live inside a document store: `<application>/<document>.<ext>`.
 ///
@@ -64,6 +71,9 @@ pub enum DocumentError {
     NotFound(DocumentKey),
     #[error("'{0}' is not a document key")]
     InvalidKey(String),
+    /// The chunks of [`DocumentStore::put_stream`] ended with an error; nothing was stored.
+    #[error("the upload ended early: {0}")]
+    Aborted(String),
     /// Worth retrying (disk full, object store unreachable); the message never holds content.
     #[error("the document store is unavailable: {0}")]
     Unavailable(String),
@@ -82,6 +92,24 @@ pub trait DocumentStore: Send + Sync + 'static {
         kind: ContentKind,
         bytes: &[u8],
     ) -> Result<DocumentKey, DocumentError>;
+
+    /// Stores a document read chunk by chunk, durably as [`Self::put`] does; an error among the
+    /// chunks stores nothing. Adapters that can write as the bytes arrive override this; the
+    /// default gathers the chunks and calls [`Self::put`].
+    async fn put_stream(
+        &self,
+        application: ApplicationId,
+        document: DocumentId,
+        kind: ContentKind,
+        mut chunks: DocumentChunks<'_>,
+    ) -> Result<DocumentKey, DocumentError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| DocumentError::Aborted(e.to_string()))?;
+            bytes.extend_from_slice(&chunk);
+        }
+        self.put(application, document, kind, &bytes).await
+    }
 
     /// The bytes stored under `key`.
     async fn get(&self, key: &DocumentKey) -> Result<Vec<u8>, DocumentError>;

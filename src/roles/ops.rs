@@ -7,6 +7,7 @@ use crate::ports::bus::{EventBus, TopicNames};
 use crate::ports::store::Store;
 use crate::roles::api::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use crate::roles::gateway::Gateway;
+use crate::roles::notify::AlertBudget;
 use crate::roles::supervisor::ReadinessBoard;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -26,8 +27,12 @@ pub struct OpsState {
     pub topics: TopicNames,
     /// Set only where the development token endpoint is enabled (`onboard up`).
     pub auth: Option<Authenticator>,
-    /// Bearer token the operator overview requires (the management token).
+    /// Bearer token the operator overview and `/metrics` require (the management token).
     pub management_token: String,
+    /// Serve `/metrics` without the management token (`metrics.public`).
+    pub metrics_public: bool,
+    /// The operator alerts sent and held back, shown in the overview.
+    pub alerts: Arc<AlertBudget>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -84,8 +89,14 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 }
 
 /// The counters and gauges the roles keep (`crate::telemetry`): a scrape formats them and
-/// queries nothing.
-async fn metrics() -> Response {
+/// queries nothing. Needs the management token unless `metrics.public` is set.
+async fn metrics(State(state): State<OpsState>, headers: axum::http::HeaderMap) -> Response {
+    if !state.metrics_public && !crate::auth::bearer_matches(&headers, &state.management_token) {
+        return Problem::unauthorized(
+            "/metrics needs the management token (or metrics.public = true)",
+        )
+        .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),
@@ -130,6 +141,7 @@ async fn overview(State(state): State<OpsState>, headers: axum::http::HeaderMap)
             "topic": t.name,
             "count": t.partitions.iter().map(|p| p.end_offset - p.start_offset).sum::<i64>(),
         })).collect::<Vec<_>>(),
+        "operatorAlerts": state.alerts.counts(),
     }))
     .into_response()
 }

@@ -38,6 +38,10 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
         file: None,
     };
     settings.gateway.gap_wait = Duration::from_millis(500);
+    // The suites poll a customer's feed every 50 ms; the limits themselves are shown against
+    // the real binary in tests/security (rate_limit.rs, uploads.rs).
+    settings.api_limits.requests_per_second = 1000;
+    settings.api_limits.request_burst = 1000;
     if let Some(url) = postgres_for(data_dir) {
         settings.store = StoreSettings::Postgres { url };
     }

@@ -7,9 +7,14 @@
 mod support;
 
 mod binary;
+mod child;
 
 mod dev_token;
 mod file_modes;
 mod headers_and_logs;
+mod metrics_access;
+mod operator_alerts;
 mod problems;
+mod rate_limit;
 mod timeouts_and_tokens;
+mod uploads;

@@ -4,6 +4,7 @@ mod customers;
 mod documents;
 pub mod extract;
 mod kyc;
+pub mod limits;
 mod policy;
 pub mod problem;
 mod queries;
@@ -43,6 +44,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/applications/{id}", get(queries::get_application))
         .route("/v1/customers/{id}/events", get(queries::list_events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_requests,
+        ))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .route(
             "/openapi.json",

@@ -24,6 +24,10 @@ pub struct ApiContext {
     /// Served behind API Gateway (the Lambda role): the customer is the authorizer's identity
     /// ([`super::extract::GatewayIdentity`]), not a bearer token. `false` for the HTTP server.
     pub trust_gateway_identity: bool,
+    /// Requests per customer (or peer address).
+    pub request_rate: super::limits::RequestRate,
+    /// Uploads being received, per process and per customer.
+    pub uploads: Arc<super::limits::UploadSlots>,
 }
 
 impl std::ops::Deref for ApiState {

@@ -247,12 +247,7 @@ async fn record_failure(
             return Ok(Some(replay(&stored, &request.fingerprint)));
         }
     }
-    let data = WorkflowErrorData {
-        step: request.step.as_str().to_string(),
-        code: problem.code.clone(),
-        message: problem.detail.clone(),
-        fields: problem.errors.iter().map(|e| e.field.clone()).collect(),
-    };
+    let data = failure_data(request.step, problem);
     tx.enqueue_event(EventDraft::new(
         Topic::WorkflowErrors,
         request.customer.clone(),
@@ -272,6 +267,49 @@ async fn record_failure(
     tx.commit().await?;
     Ok(None)
 }
+
+/// Longest `message` a `workflow-errors` event carries.
+const MAX_FAILURE_MESSAGE_BYTES: usize = 512;
+
+/// The failure as `workflow-errors` records it: only field names the request knows (a member
+/// the client made up is counted, never copied, so it cannot reach an event or an operator's
+/// e-mail) and a message of bounded size.
+fn failure_data(step: crate::domain::workflow::Step, problem: &Problem) -> WorkflowErrorData {
+    let (unknown, known): (Vec<_>, Vec<_>) =
+        problem.errors.iter().partition(|e| e.code == UNKNOWN_FIELD);
+    let mut fields: Vec<String> = known.iter().map(|e| e.field.clone()).collect();
+    fields.dedup();
+    let message = if problem.errors.is_empty() {
+        let mut detail = problem.detail.clone();
+        if detail.len() > MAX_FAILURE_MESSAGE_BYTES {
+            let mut end = MAX_FAILURE_MESSAGE_BYTES;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+        }
+        detail
+    } else {
+        let mut parts = fields.clone();
+        if !unknown.is_empty() {
+            parts.push(format!("{} unknown field(s)", unknown.len()));
+        }
+        format!(
+            "{} invalid field(s): {}",
+            problem.errors.len(),
+            parts.join(", ")
+        )
+    };
+    WorkflowErrorData {
+        step: step.as_str().to_string(),
+        code: problem.code.clone(),
+        message,
+        fields,
+    }
+}
+
+/// The code of a member or part the request does not know.
+const UNKNOWN_FIELD: &str = "unknown_field";
 
 async fn save_or_conflict(
     tx: &mut dyn StoreTx,
@@ -320,4 +358,37 @@ fn json_response(
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validation::ValidationErrors;
+
+    #[test]
+    fn a_made_up_member_is_counted_but_never_copied_into_the_failure_event() {
+        let mut errors = ValidationErrors::new();
+        errors.push("email", "invalid_format", "must be an e-mail address");
+        errors.push("<script>ada@example.com", UNKNOWN_FIELD, "is not a field");
+        let problem = Problem::validation(errors);
+        assert!(problem.detail.contains("<script>"), "the client is told");
+        let data = failure_data(Step::SubmitUserInfo, &problem);
+        assert_eq!(data.fields, vec!["email".to_owned()]);
+        assert_eq!(
+            data.message,
+            "2 invalid field(s): email, 1 unknown field(s)"
+        );
+        let event = serde_json::to_string(&data).unwrap();
+        assert!(
+            !event.contains("script") && !event.contains("ada@"),
+            "{event}"
+        );
+    }
+
+    #[test]
+    fn a_long_detail_is_cut_to_the_bound() {
+        let problem = Problem::new(StatusCode::BAD_REQUEST, "x", "é".repeat(1000));
+        let data = failure_data(Step::SubmitUserInfo, &problem);
+        assert!(data.message.len() <= MAX_FAILURE_MESSAGE_BYTES);
+    }
 }

@@ -35,6 +35,8 @@ pub struct ConsumerConfig {
     pub operator_address: String,
     /// Attempts for a record that fails permanently before it goes to the dead-letter topic.
     pub max_attempts: u32,
+    /// Operator alerts e-mailed per minute at most (see `notify::AlertBudget`).
+    pub operator_alerts_per_minute: u32,
 }
 
 impl Default for ConsumerConfig {
@@ -46,6 +48,7 @@ impl Default for ConsumerConfig {
             start_from: StartFrom::Earliest,
             operator_address: "operators@onboard.local".into(),
             max_attempts: 5,
+            operator_alerts_per_minute: crate::roles::notify::DEFAULT_ALERTS_PER_MINUTE,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct ConsumerRole {
     pub notifier_nudge: Arc<Notify>,
     pub config: ConsumerConfig,
     pub topics: TopicNames,
+    /// Operator alerts beyond it are counted instead of e-mailed.
+    pub alert_budget: Arc<crate::roles::notify::AlertBudget>,
 }
 
 impl ConsumerRole {
@@ -316,12 +321,13 @@ impl ConsumerRole {
         // Claim check: contact data comes from the store, never from the event.
         let customer = self.store.customer(&event.customer_id).await?;
         let now = chrono::Utc::now();
-        let notifications = crate::roles::notify::notifications_for(
+        let mut notifications = crate::roles::notify::notifications_for(
             &event,
             customer.as_ref(),
             &self.config.operator_address,
             now,
         );
+        self.alert_budget.admit(&mut notifications);
         let audit = AuditEntry {
             event_id: event.id,
             customer_id: event.customer_id.clone(),

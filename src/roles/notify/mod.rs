@@ -5,11 +5,13 @@
 //! event (`Store::record_event`), so a notification is never lost and, thanks to its
 //! deterministic id, never created twice. The [`NotificationDispatcher`] then delivers them.
 
+mod alerts;
 mod dispatcher;
 mod messages;
 #[cfg(test)]
 mod tests;
 
+pub use alerts::{AlertBudget, AlertCounts, DEFAULT_ALERTS_PER_MINUTE};
 pub use dispatcher::{
     parked_until, retry_delay, DispatchReport, DispatcherConfig, NotificationDispatcher,
     MAX_RETRY_DELAY,

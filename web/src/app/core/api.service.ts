@@ -107,12 +107,14 @@ export class OpsApiService {
       .pipe(catchError(toProblem));
   }
 
-  /** The Prometheus text of `/metrics`, as name{labels} → value. */
-  metrics(): Observable<Map<string, number>> {
-    return this.http.get('/metrics', { responseType: 'text' }).pipe(
-      map(parseMetrics),
-      catchError(toProblem),
-    );
+  /** The Prometheus text of `/metrics` (management token unless public), as name{labels} → value. */
+  metrics(managementToken: string): Observable<Map<string, number>> {
+    return this.http
+      .get('/metrics', {
+        responseType: 'text',
+        headers: new HttpHeaders({ Authorization: `Bearer ${managementToken}` }),
+      })
+      .pipe(map(parseMetrics), catchError(toProblem));
   }
 }
 
@@ -128,6 +130,8 @@ export interface OpsOverview {
   }[];
   consumerLag: { topic: string; partition: number; committed: number; end: number; lag: number }[];
   deadLetters: { topic: string; count: number }[];
+  /** Operator alerts e-mailed and held back over the per-minute budget (this process). */
+  operatorAlerts?: { perMinute: number; sent: number; suppressed: number };
 }
 
 export function parseMetrics(text: string): Map<string, number> {

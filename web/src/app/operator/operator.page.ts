@@ -82,7 +82,7 @@ export class OperatorPage implements OnInit {
         switchMap(() =>
           forkJoin({
             overview: this.ops.overview(this.token() ?? ''),
-            metrics: this.ops.metrics().pipe(catchError(() => of(null))),
+            metrics: this.ops.metrics(this.token() ?? '').pipe(catchError(() => of(null))),
           }).pipe(catchError((problem: Problem) => of({ problem }))),
         ),
         takeUntilDestroyed(this.destroyRef),
