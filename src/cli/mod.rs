@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod check;
 pub mod connections;
+pub mod doctor;
 pub mod lambda;
 pub mod migrate;
 pub mod token;
@@ -68,6 +69,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Live WebSocket connections of every gateway node (the connection registry).
     Connections(connections::ConnectionsArgs),
+    /// Check every configured dependency; a verdict and a remedy per check; exit 1 if any failed.
+    Doctor(doctor::DoctorArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
     CheckConfig(check::CheckConfigArgs),
     /// Load a running server: open-loop workflows with their WebSockets, or idle connections.
@@ -91,6 +94,7 @@ impl Command {
             Self::Groups(args) => args.flags(),
             Self::Migrate(args) => args.flags(),
             Self::Connections(args) => args.flags(),
+            Self::Doctor(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
             Self::Lambda(args) => args.flags(),
@@ -111,6 +115,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Groups(args) => topics::groups(args, config).await,
         Command::Migrate(_) => migrate::run(config).await,
         Command::Connections(args) => connections::run(args, config).await,
+        Command::Doctor(args) => doctor::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Lambda(_) => crate::roles::lambda::run(config).await,

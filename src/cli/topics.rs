@@ -26,7 +26,7 @@ pub struct BusTarget {
 }
 
 impl BusTarget {
-    fn flags(&self, flags: &mut Flags) {
+    pub(crate) fn flags(&self, flags: &mut Flags) {
         flags
             .set_path("data_dir", self.data_dir.as_deref())
             .set_some("bus.topic_prefix", self.topic_prefix.clone())

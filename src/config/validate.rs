@@ -447,7 +447,8 @@ impl Config {
         })
     }
 
-    fn notifier_settings(&self, problems: &mut Problems) -> NotifierSettings {
+    /// The notifier: the Maildir in the data directory, SMTP or a webhook.
+    pub fn notifier_settings(&self, problems: &mut Problems) -> NotifierSettings {
         let section = &self.notifier;
         let maildir = NotifierSettings::Maildir {
             dir: (section.maildir.dir.clone())

@@ -98,6 +98,26 @@ impl EmbeddedBus {
         }))
     }
 
+    /// The configs of the topics stored under `dir` (`None` for a missing one; partitions left
+    /// empty), read
+    /// from their metadata only: safe beside the process that has the bus open (`onboard
+    /// doctor`), unlike [`Self::open`], which repairs logs. Blocking.
+    pub fn topics_on_disk(
+        dir: &Path,
+        names: &[String],
+    ) -> Result<Vec<Option<TopicInfo>>, BusError> {
+        names
+            .iter()
+            .map(|name| {
+                Ok(topic::read_meta(dir, name)?.map(|meta| TopicInfo {
+                    name: meta.name,
+                    partitions: Vec::new(),
+                    configs: meta.configs,
+                }))
+            })
+            .collect()
+    }
+
     /// The directory this bus stores its data in.
     pub fn dir(&self) -> &Path {
         &self.inner.root

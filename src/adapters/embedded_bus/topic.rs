@@ -109,6 +109,20 @@ pub fn open(dir: &Path) -> Result<Topic, BusError> {
     Ok(Topic { meta, partitions })
 }
 
+/// The `meta.json` of topic `name` under `root/topics`, read without opening its logs (so
+/// another process may hold the bus meanwhile); `None` when the topic does not exist. Blocking.
+pub fn read_meta(root: &Path, name: &str) -> Result<Option<TopicMeta>, BusError> {
+    let meta_path = root.join("topics").join(name).join(META_FILE);
+    let raw = match fs::read(&meta_path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(storage("cannot read", &meta_path, e)),
+    };
+    serde_json::from_slice(&raw)
+        .map(Some)
+        .map_err(|e| BusError::Storage(format!("{} is not valid: {e}", meta_path.display())))
+}
+
 /// Opens every topic under `root/topics`, and clears `root/staging` of interrupted creations.
 pub fn open_all(root: &Path) -> Result<HashMap<String, Arc<Topic>>, BusError> {
     let staging = root.join("staging");

@@ -25,7 +25,7 @@ mod url;
 pub use crate::adapters::sql::AppliedMigration;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 
-use crate::adapters::sql::{run_migrations, SqlStore};
+use crate::adapters::sql::{missing_migrations, run_migrations, SqlStore};
 use crate::ports::store::{StoreError, StoreResult};
 use error::db;
 use sqlx::migrate::Migrator;
@@ -87,5 +87,18 @@ impl SqlStore<Postgres> {
     /// Applies pending migrations; returns the ones this call applied (empty when up to date).
     pub async fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
         run_migrations(&MIGRATOR, &self.write).await
+    }
+
+    /// The migrations this build has that the database lacks, without applying them.
+    pub async fn missing_migrations(&self) -> StoreResult<Vec<AppliedMigration>> {
+        missing_migrations(&MIGRATOR, &self.read).await
+    }
+
+    /// The database server's clock, to compare with this machine's (`onboard doctor`).
+    pub async fn server_time(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT now()")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db)
     }
 }

@@ -7,7 +7,7 @@ use sqlx::migrate::{Migrate, MigrateError, Migrator};
 /// A failed migration: the statement's own failure keeps its class (through the dialect's
 /// `classify`); a database migrated by a newer build (or edited by hand) cannot be used by this
 /// one.
-fn migrate_error<D: Dialect>(err: MigrateError) -> StoreError {
+pub(super) fn migrate_error<D: Dialect>(err: MigrateError) -> StoreError {
     match err {
         MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => D::classify(e),
         e @ (MigrateError::VersionMissing(_)

@@ -8,6 +8,7 @@
 mod codec;
 mod dialect;
 mod events;
+mod health;
 mod migrate;
 mod notifications;
 mod outbox;
@@ -21,6 +22,7 @@ pub use migrate::AppliedMigration;
 pub use tx::SqlTx;
 
 pub(crate) use codec::{corrupt, driver_error};
+pub(crate) use health::missing_migrations;
 pub(crate) use migrate::run_migrations;
 pub(crate) use outbox::pending as outbox_pending;
 

@@ -19,7 +19,7 @@ mod error;
 
 pub use crate::adapters::sql::AppliedMigration;
 
-use crate::adapters::sql::{run_migrations, SqlStore};
+use crate::adapters::sql::{missing_migrations, run_migrations, SqlStore};
 use crate::ports::store::StoreError;
 use error::db;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -86,6 +86,26 @@ impl SqlStore<Sqlite> {
             .map_err(db)?;
         tracing::info!(path = %path.display(), "Opened the SQLite store.");
         Ok((Arc::new(SqlStore::new(write, read)), applied))
+    }
+
+    /// Opens an existing database for reading only (no file created, nothing migrated) and
+    /// lists the migrations it lacks: what `onboard doctor` looks at beside a running system.
+    pub async fn inspect(
+        path: &Path,
+    ) -> Result<(Arc<SqliteStore>, Vec<AppliedMigration>), StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let read = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let missing = missing_migrations(&MIGRATOR, &read).await?;
+        Ok((Arc::new(SqlStore::new(read.clone(), read)), missing))
     }
 }
 

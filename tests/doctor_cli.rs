@@ -1,0 +1,166 @@
+//! `onboard doctor` as an on-call engineer runs it: beside a healthy running system (with a
+//! WebSocket open, so a gateway node is checked too) it exits 0 with every check passing; with a
+//! Kafka broker address nobody listens on it exits non-zero within 30 s and names that broker.
+
+mod kafka_support;
+#[path = "e2e/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The longest the issue allows `doctor` to take, even with a broker down.
+const PROMISED: Duration = Duration::from_secs(30);
+
+/// The binary with only the settings the test gives it; `--json` always, so checks are read by name.
+fn doctor(data_dir: &Path, env: &[(&str, &str)]) -> (Output, Value, Duration) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onboard"));
+    onboard::testing::env::hermetic(&mut command)
+        .args(["doctor", "--json", "--data-dir"])
+        .arg(data_dir)
+        .env("ONBOARD_LOG", "off")
+        .envs(env.iter().copied());
+    support::store_env(&mut command, data_dir);
+    let started = Instant::now();
+    let output = command.output().expect("the onboard binary runs");
+    let took = started.elapsed();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json prints one JSON object ({e}): {output:?}"));
+    (output, report, took)
+}
+
+/// The verdict of the check named `name`.
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .expect("a list of checks")
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_embedded_system_passes_every_check_and_its_gateway_is_reached() {
+    let app = support::spawn_app().await;
+    let customer = app.customer("doctor-patient");
+    let _tab = customer.tab().await;
+
+    let (output, report, _) = doctor(&app.data_dir, &[("ONBOARD_JWT_SECRET", support::SECRET)]);
+
+    assert!(
+        output.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["healthy"], true, "{report:#}");
+    for name in [
+        "config",
+        "bus.log",
+        "bus.topics",
+        "store.schema",
+        "gateways",
+        "auth",
+    ] {
+        assert_eq!(check(&report, name)["status"], "ok", "{name}: {report:#}");
+    }
+    assert!(
+        check(&report, "bus.topics")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("all 12 topics"),
+        "{report:#}"
+    );
+    assert!(
+        check(&report, "gateways")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 gateway node"),
+        "the node holding the open socket is reached: {report:#}"
+    );
+    // Nothing a healthy check says needs a remedy.
+    for c in report["checks"].as_array().unwrap() {
+        if c["status"] == "ok" {
+            assert!(c.get("remedy").is_none(), "{c}");
+        }
+    }
+}
+
+#[test]
+fn a_broker_nobody_listens_on_fails_the_doctor_in_time_and_is_named() {
+    let closed = closed_port();
+    let broker = format!("127.0.0.1:{closed}");
+    let dir = tempfile::tempdir().unwrap();
+
+    let (output, report, took) = doctor(
+        dir.path(),
+        &[("KAFKA_BROKERS", &broker), ("ONBOARD_BUS", "kafka")],
+    );
+
+    assert!(!output.status.success(), "{report:#}");
+    assert!(took < PROMISED, "took {took:?}");
+    assert_eq!(report["healthy"], false);
+    let brokers = check(&report, "bus.brokers");
+    assert_eq!(brokers["status"], "fail", "{report:#}");
+    assert!(
+        brokers["detail"].as_str().unwrap().contains(&broker),
+        "{brokers}"
+    );
+    assert!(
+        brokers["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("KAFKA_BROKERS"),
+        "{brokers}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unhealthy") && stderr.contains("bus.brokers"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn with_one_broker_of_the_list_down_the_doctor_names_only_that_one() {
+    let brokers = kafka_or_skip!();
+    let good = brokers.split(',').next().unwrap().trim().to_owned();
+    let bad = format!("127.0.0.1:{}", closed_port());
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", kafka_support::unique("doctor"));
+
+    let (output, report, took) = doctor(
+        dir.path(),
+        &[
+            ("KAFKA_BROKERS", &format!("{good},{bad}")),
+            ("ONBOARD_BUS", "kafka"),
+            ("ONBOARD_TOPIC_PREFIX", &prefix),
+        ],
+    );
+
+    assert!(!output.status.success(), "{report:#}");
+    assert!(took < PROMISED, "took {took:?}");
+    let detail = check(&report, "bus.brokers")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains(&bad) && !detail.contains(&good), "{detail}");
+    // The reachable broker still answers for the cluster; this prefix has no topics.
+    assert_eq!(check(&report, "bus.cluster")["status"], "ok", "{report:#}");
+    let topics = check(&report, "bus.topics");
+    assert_eq!(topics["status"], "fail", "{report:#}");
+    assert!(
+        topics["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("onboard topics create"),
+        "{topics}"
+    );
+}
+
+/// A local port nobody listens on: bound by the system, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
