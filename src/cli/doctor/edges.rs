@@ -18,6 +18,7 @@ pub async fn notifier(settings: &NotifierSettings) -> Verdict {
             let address = format!("{}:{}", smtp.host, smtp.port);
             reachable(&address, "SMTP server").await
         }
+        NotifierSettings::Sns(sns) => sns_topic(sns).await,
         NotifierSettings::Webhook(webhook) => match reqwest::Url::parse(&webhook.url) {
             Ok(url) => match (url.host_str(), url.port_or_known_default()) {
                 (Some(host), Some(port)) => {
@@ -35,6 +36,33 @@ pub async fn notifier(settings: &NotifierSettings) -> Verdict {
                 "correct WEBHOOK_URL",
             ),
         },
+    }
+}
+
+/// The SNS topic exists and this identity may read it (`GetTopicAttributes`).
+async fn sns_topic(config: &crate::adapters::sns::SnsConfig) -> Verdict {
+    let sdk = crate::adapters::aws_sdk::sdk_config(config.region.as_deref()).await;
+    let client = aws_sdk_sns::Client::new(&sdk);
+    let asked = client
+        .get_topic_attributes()
+        .topic_arn(&config.topic_arn)
+        .send();
+    match tokio::time::timeout(CONNECT_TIMEOUT, asked).await {
+        Ok(Ok(_)) => Verdict::ok("notifier", format!("SNS topic {} answers", config.topic_arn)),
+        Ok(Err(error)) => Verdict::fail(
+            "notifier",
+            format!(
+                "SNS topic {}: {}",
+                config.topic_arn,
+                aws_sdk_sns::error::DisplayErrorContext(error)
+            ),
+            "check SNS_TOPIC_ARN, AWS_REGION and that this role may publish to the topic",
+        ),
+        Err(_) => Verdict::fail(
+            "notifier",
+            format!("SNS did not answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            "check the network path to SNS (VPC endpoint or NAT) and AWS_ENDPOINT_URL",
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 //! connection answering on its management address.
 
 use super::verdict::Verdict;
+use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::postgres::PostgresStore;
 use crate::adapters::sqlite::SqliteStore;
 use crate::ports::store::Store;
@@ -121,6 +122,35 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
             let server_time = store.server_time().await.ok();
             Ok((store, missing, server_time))
         }
+        StoreSettings::Dynamodb { region, tables } => {
+            let store = DynamoStore::open(region.as_deref(), tables.clone()).await;
+            let mut missing = Vec::new();
+            for table in store.tables().all() {
+                match store.client().describe_table().table_name(table).send().await {
+                    Ok(_) => {}
+                    Err(error)
+                        if error
+                            .as_service_error()
+                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    {
+                        missing.push(table.to_string())
+                    }
+                    Err(error) => {
+                        return Err(failed(
+                            aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+                            "check the AWS credentials, AWS_REGION and (for an emulator) AWS_ENDPOINT_URL",
+                        ))
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                return Err(failed(
+                    format!("{} table(s) missing: {}", missing.len(), missing.join(", ")),
+                    "run `onboard migrate` with the same configuration, or deploy the CloudFormation stack",
+                ));
+            }
+            Ok((store, Vec::new(), None))
+        }
     }
 }
 
@@ -128,7 +158,7 @@ fn clock_verdict(server_time: Option<chrono::DateTime<Utc>>, max_skew: Duration)
     let Some(server_time) = server_time else {
         return Verdict::skip(
             "store.clock",
-            "the store is a file on this machine: one clock",
+            "no database clock to compare (SQLite is a file on this machine; DynamoDB has no clock query)",
         );
     };
     let skew = (Utc::now() - server_time).abs();
