@@ -64,6 +64,9 @@ scripts/bench-smoke.sh
 echo "== the end-to-end suite again, on PostgreSQL"
 ONBOARD_TEST_STORE=postgres cargo test --locked --test e2e
 
+echo "== the end-to-end suite again, on DynamoDB (moto)"
+ONBOARD_TEST_STORE=dynamodb cargo test --locked --test e2e
+
 echo "== the end-to-end suite again, on Kafka"
 ONBOARD_TEST_BUS=kafka cargo test --locked --test e2e
 

@@ -39,7 +39,7 @@ pub enum StoreSettings {
     /// credentials are the AWS SDK's (`AWS_ENDPOINT_URL` for a local emulator).
     Dynamodb {
         region: Option<String>,
-        tables: TableNames,
+        tables: Box<TableNames>,
     },
 }
 
@@ -70,7 +70,7 @@ impl StoreSettings {
             // The tables are created by `onboard migrate` or the CloudFormation stack, never by
             // a function at start-up (its role may not create tables).
             Self::Dynamodb { region, tables } => {
-                Ok(DynamoStore::open(region.as_deref(), tables.clone()).await)
+                Ok(DynamoStore::open(region.as_deref(), TableNames::clone(tables)).await)
             }
         }
     }
@@ -92,7 +92,7 @@ impl StoreSettings {
                 applied.map(Migrated::Schema)
             }
             Self::Dynamodb { region, tables } => {
-                let store = DynamoStore::open(region.as_deref(), tables.clone()).await;
+                let store = DynamoStore::open(region.as_deref(), TableNames::clone(tables)).await;
                 let created = store
                     .migrate()
                     .await

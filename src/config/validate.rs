@@ -297,7 +297,7 @@ impl Config {
             "dynamodb" => match self.dynamodb_tables(problems) {
                 Some(tables) => StoreSettings::Dynamodb {
                     region: self.aws.region.clone(),
-                    tables,
+                    tables: Box::new(tables),
                 },
                 None => embedded,
             },

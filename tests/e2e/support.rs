@@ -48,7 +48,7 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     if let Some(tables) = dynamodb_for(data_dir) {
         settings.store = StoreSettings::Dynamodb {
             region: None,
-            tables,
+            tables: Box::new(tables),
         };
     }
     if let Some(kafka) = kafka_bus(data_dir) {

@@ -195,11 +195,10 @@ impl DynamoStore {
                 notifications.entry(n.id.as_str()).or_insert(n);
             }
             if let Some(application) = event.application_id {
-                if !projections.contains_key(&application) {
-                    let current = self.read_projection(application).await?;
-                    projections.insert(application, current);
-                }
-                let current = projections.remove(&application).flatten();
+                let current = match projections.remove(&application) {
+                    Some(known) => known,
+                    None => self.read_projection(application).await?,
+                };
                 projections.insert(application, Some(fold(current, application, event, now)));
             }
         }

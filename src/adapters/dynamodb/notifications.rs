@@ -18,6 +18,9 @@ use chrono::{DateTime, Utc};
 /// The one partition of the due index.
 pub(super) const DUE: &str = "due";
 
+/// Candidates read from the due index per notification a poll asks for.
+const CANDIDATES_PER_CLAIM: usize = 2;
+
 fn is_condition_failure<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
     e.as_service_error()
         .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
@@ -59,8 +62,9 @@ impl DynamoStore {
 
 #[async_trait]
 impl NotificationQueue for DynamoStore {
-    /// Walks the due index in next-attempt order and claims until `limit` are claimed; the
-    /// claimed ones are returned oldest first.
+    /// Walks the due index in next-attempt order and claims up to `limit`; the claimed ones
+    /// are returned oldest first. ("Oldest" among the due ones read: the index orders by next
+    /// attempt, which for never-tried notifications is their creation.)
     async fn notifications_due(
         &self,
         now: DateTime<Utc>,
@@ -70,9 +74,12 @@ impl NotificationQueue for DynamoStore {
             return Ok(Vec::new());
         };
         let lease_end = now + chrono::Duration::from_std(NOTIFICATION_LEASE).unwrap_or_default();
+        // Read a few more than asked for, as concurrent dispatchers may claim some first; a
+        // backlog is never read whole on one poll.
         let q = PartitionQuery {
             index: Some(index::NOTIFICATIONS_DUE),
             sort: Some((attr::NEXT_ATTEMPT_AT, "<=", n(millis(now)))),
+            limit: Some(limit.saturating_mul(CANDIDATES_PER_CLAIM)),
             ..PartitionQuery::new(&self.tables.notifications, attr::DUE_SHARD, s(DUE))
         };
         let mut claimed = Vec::new();

@@ -25,9 +25,7 @@ fn live(items: Vec<super::codec::Item>, now: DateTime<Utc>) -> StoreResult<Vec<C
             rows.push(c);
         }
     }
-    rows.sort_by(|a, b| {
-        (a.connected_at, a.connection_id.0).cmp(&(b.connected_at, b.connection_id.0))
-    });
+    rows.sort_by_key(|c| (c.connected_at, c.connection_id.0));
     Ok(rows)
 }
 

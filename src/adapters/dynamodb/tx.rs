@@ -469,9 +469,7 @@ impl StoreTx for DynamoTx {
             }
         }
         let mut applications: Vec<_> = found.into_values().collect();
-        applications.sort_by(|a, b| {
-            (b.created_at, b.application_id.0).cmp(&(a.created_at, a.application_id.0))
-        });
+        applications.sort_by_key(|a| std::cmp::Reverse((a.created_at, a.application_id.0)));
         Ok(applications)
     }
 
@@ -506,8 +504,7 @@ impl StoreTx for DynamoTx {
                 .filter(|d| d.application_id == application)
                 .cloned(),
         );
-        documents
-            .sort_by(|a, b| (a.created_at, a.document_id.0).cmp(&(b.created_at, b.document_id.0)));
+        documents.sort_by_key(|d| (d.created_at, d.document_id.0));
         Ok(documents)
     }
 
