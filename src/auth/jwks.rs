@@ -259,7 +259,8 @@ fn parse_key_set(document: &serde_json::Value) -> Vec<VerificationKey> {
                 None => true,
                 Some(declared) => matches!(
                     (declared, algorithm),
-                    (KeyAlgorithm::RS256, Algorithm::RS256) | (KeyAlgorithm::ES256, Algorithm::ES256)
+                    (KeyAlgorithm::RS256, Algorithm::RS256)
+                        | (KeyAlgorithm::ES256, Algorithm::ES256)
                 ),
             };
             if !declared_matches {
@@ -328,7 +329,10 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (Url::parse(&format!("http://{addr}/jwks.json")).unwrap(), hits)
+        (
+            Url::parse(&format!("http://{addr}/jwks.json")).unwrap(),
+            hits,
+        )
     }
 
     #[tokio::test]
