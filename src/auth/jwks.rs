@@ -311,7 +311,7 @@ mod tests {
     }
 
     /// A JWKS endpoint on a free port that counts how often it is asked.
-    async fn counting_jwks() -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    async fn counting_jwks(path: &str) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let hits = std::sync::Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
@@ -319,7 +319,7 @@ mod tests {
             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
         let app = axum::Router::new().route(
-            "/jwks.json",
+            path,
             axum::routing::get(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let keys = keys.clone();
@@ -329,16 +329,13 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (
-            Url::parse(&format!("http://{addr}/jwks.json")).unwrap(),
-            hits,
-        )
+        (Url::parse(&format!("http://{addr}{path}")).unwrap(), hits)
     }
 
     #[tokio::test]
     async fn unknown_kids_fetch_the_keys_again_at_most_once_per_interval() {
         use std::sync::atomic::Ordering;
-        let (url, hits) = counting_jwks().await;
+        let (url, hits) = counting_jwks("/jwks.json").await;
         let cache = KeyCache::new(KeySource::Url(url));
         assert!(cache.key_for(Some("e"), Algorithm::ES256).await.is_ok());
         assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -359,5 +356,18 @@ mod tests {
             Some(KeysError::UnknownKey)
         );
         assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_issuer_without_a_discovery_document_is_read_from_its_well_known_jwks() {
+        let (url, hits) = counting_jwks("/.well-known/jwks.json").await;
+        let issuer = url
+            .as_str()
+            .trim_end_matches("/.well-known/jwks.json")
+            .to_owned();
+        let cache = KeyCache::new(KeySource::Discovery { issuer });
+        let found = cache.key_for(Some("e"), Algorithm::ES256).await;
+        assert!(found.is_ok(), "{:?}", found.err());
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
