@@ -3,10 +3,9 @@
 //! per [`MIN_REFRESH_INTERVAL`] so a stream of made-up `kid`s cannot turn us into a flood
 //! against the provider.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use reqwest::Url;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
@@ -107,29 +106,35 @@ impl KeyCache {
                 }
             }
         }
+        // One fetch at a time; requests whose key is in hand keep being served meanwhile.
         let _one_fetch = self.fetching.lock().await;
-        let mut cached = self.cached.write().await;
-        let found = find(&cached.keys, kid, algorithm);
-        if let (Some(key), false) = (&found, is_stale(&cached)) {
-            return Ok(key.clone()); // another request refreshed it while we waited
-        }
-        let may_fetch = cached
-            .attempted_at
-            .is_none_or(|at| at.elapsed() >= self.min_refresh);
-        if !may_fetch {
-            return match (found, cached.fetched_at) {
-                (Some(key), _) => Ok(key),
-                (None, Some(_)) => Err(KeysError::UnknownKey),
-                (None, None) => Err(KeysError::Unavailable(
-                    "the last attempt failed moments ago".into(),
-                )),
-            };
-        }
-        cached.attempted_at = Some(Instant::now());
-        match self.fetch(&mut cached).await {
-            Ok(keys) => {
+        let (found, jwks_url) = {
+            let mut cached = self.cached.write().await;
+            let found = find(&cached.keys, kid, algorithm);
+            if let (Some(key), false) = (&found, is_stale(&cached)) {
+                return Ok(key.clone()); // another request refreshed it while we waited
+            }
+            let may_fetch = cached
+                .attempted_at
+                .is_none_or(|at| at.elapsed() >= self.min_refresh);
+            if !may_fetch {
+                return match (found, cached.fetched_at) {
+                    (Some(key), _) => Ok(key),
+                    (None, Some(_)) => Err(KeysError::UnknownKey),
+                    (None, None) => Err(KeysError::Unavailable(
+                        "the last attempt failed moments ago".into(),
+                    )),
+                };
+            }
+            cached.attempted_at = Some(Instant::now());
+            (found, cached.jwks_url.clone())
+        };
+        match self.fetch(jwks_url).await {
+            Ok((keys, url)) => {
+                let mut cached = self.cached.write().await;
                 cached.keys = keys;
                 cached.fetched_at = Some(Instant::now());
+                cached.jwks_url = Some(url);
                 find(&cached.keys, kid, algorithm).ok_or(KeysError::UnknownKey)
             }
             Err(reason) => {
@@ -140,15 +145,12 @@ impl KeyCache {
         }
     }
 
-    async fn fetch(&self, cached: &mut Cached) -> Result<Vec<VerificationKey>, String> {
-        let url = match (&self.source, &cached.jwks_url) {
+    /// The key set, from `known` (the JWKS URL found before) or the configured source.
+    async fn fetch(&self, known: Option<Url>) -> Result<(Vec<VerificationKey>, Url), String> {
+        let url = match (&self.source, known) {
             (KeySource::Url(url), _) => url.clone(),
-            (KeySource::Discovery { .. }, Some(url)) => url.clone(),
-            (KeySource::Discovery { issuer }, None) => {
-                let url = self.discover(issuer).await?;
-                cached.jwks_url = Some(url.clone());
-                url
-            }
+            (KeySource::Discovery { .. }, Some(url)) => url,
+            (KeySource::Discovery { issuer }, None) => self.discover(issuer).await?,
         };
         let document = self.get_json(&url).await?;
         let keys = parse_key_set(&document);
@@ -156,7 +158,7 @@ impl KeyCache {
             return Err(format!("{url} holds no RS256 or ES256 signing key"));
         }
         tracing::info!(url = %url, keys = keys.len(), "Fetched the identity provider's signing keys.");
-        Ok(keys)
+        Ok((keys, url))
     }
 
     /// The JWKS URL of `issuer`: its discovery document's `jwks_uri`, or the conventional
@@ -253,10 +255,16 @@ fn parse_key_set(document: &serde_json::Value) -> Vec<VerificationKey> {
                 _ => return None,
             };
             // A key that says which algorithm it is for is used for that one only.
-            if let Some(declared) = jwk.common.key_algorithm {
-                if format!("{declared:?}") != format!("{algorithm:?}") {
-                    return None;
-                }
+            let declared_matches = match jwk.common.key_algorithm {
+                None => true,
+                Some(declared) => matches!(
+                    (declared, algorithm),
+                    (KeyAlgorithm::RS256, Algorithm::RS256)
+                        | (KeyAlgorithm::ES256, Algorithm::ES256)
+                ),
+            };
+            if !declared_matches {
+                return None;
             }
             Some(VerificationKey {
                 kid: jwk.common.key_id.clone(),
@@ -266,9 +274,6 @@ fn parse_key_set(document: &serde_json::Value) -> Vec<VerificationKey> {
         })
         .collect()
 }
-
-/// Shared by clones of the authenticator.
-pub type SharedKeyCache = Arc<KeyCache>;
 
 #[cfg(test)]
 mod tests {
@@ -303,5 +308,66 @@ mod tests {
         assert!(find(&keys, Some("r"), Algorithm::ES256).is_none());
         assert!(find(&keys, Some("h"), Algorithm::HS256).is_none());
         assert!(find(&keys, None, Algorithm::ES256).is_some());
+    }
+
+    /// A JWKS endpoint on a free port that counts how often it is asked.
+    async fn counting_jwks(path: &str) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let keys = json!({"keys": [{"kty": "EC", "kid": "e", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        let app = axum::Router::new().route(
+            path,
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let keys = keys.clone();
+                async move { axum::Json(keys) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (Url::parse(&format!("http://{addr}{path}")).unwrap(), hits)
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_fetch_the_keys_again_at_most_once_per_interval() {
+        use std::sync::atomic::Ordering;
+        let (url, hits) = counting_jwks("/jwks.json").await;
+        let cache = KeyCache::new(KeySource::Url(url));
+        assert!(cache.key_for(Some("e"), Algorithm::ES256).await.is_ok());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // Known keys come from the cache; a flood of made-up kids costs one fetch at most.
+        assert!(cache.key_for(Some("e"), Algorithm::ES256).await.is_ok());
+        for n in 0..20 {
+            let kid = format!("made-up-{n}");
+            assert_eq!(
+                cache.key_for(Some(&kid), Algorithm::ES256).await.err(),
+                Some(KeysError::UnknownKey)
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "still within the interval");
+        // Once the interval has passed, an unknown kid may fetch again.
+        cache.cached.write().await.attempted_at = Some(Instant::now() - MIN_REFRESH_INTERVAL);
+        assert_eq!(
+            cache.key_for(Some("rotated"), Algorithm::ES256).await.err(),
+            Some(KeysError::UnknownKey)
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_issuer_without_a_discovery_document_is_read_from_its_well_known_jwks() {
+        let (url, hits) = counting_jwks("/.well-known/jwks.json").await;
+        let issuer = url
+            .as_str()
+            .trim_end_matches("/.well-known/jwks.json")
+            .to_owned();
+        let cache = KeyCache::new(KeySource::Discovery { issuer });
+        let found = cache.key_for(Some("e"), Algorithm::ES256).await;
+        assert!(found.is_ok(), "{:?}", found.err());
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -648,7 +648,8 @@ impl Config {
         if audience.is_none() {
             problems.push(
                 "auth.oidc.audience",
-                "required with an issuer (the app client id), or tokens the issuer made for any                  other application would be accepted",
+                "required with an issuer (the app client id), or tokens the issuer made for any \
+                 other application would be accepted",
             );
         }
         let customer_claim = oidc.customer_claim.trim().to_owned();
