@@ -7,6 +7,7 @@ pub mod connections;
 pub mod doctor;
 pub mod lambda;
 pub mod migrate;
+pub mod notifications;
 pub mod token;
 pub mod topics;
 pub mod up;
@@ -69,6 +70,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Live WebSocket connections of every gateway node (the connection registry).
     Connections(connections::ConnectionsArgs),
+    /// Parked notifications (failed permanently), and redriving them once the cause is fixed.
+    Notifications(notifications::NotificationsArgs),
     /// Check every configured dependency; a verdict and a remedy per check; exit 1 if any failed.
     Doctor(doctor::DoctorArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
@@ -95,6 +98,7 @@ impl Command {
             Self::Migrate(args) => args.flags(),
             Self::Connections(args) => args.flags(),
             Self::Doctor(args) => args.flags(),
+            Self::Notifications(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
             Self::Lambda(args) => args.flags(),
@@ -116,6 +120,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Migrate(_) => migrate::run(config).await,
         Command::Connections(args) => connections::run(args, config).await,
         Command::Doctor(args) => doctor::run(args, config).await,
+        Command::Notifications(args) => notifications::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Lambda(_) => crate::roles::lambda::run(config).await,

@@ -154,6 +154,18 @@ pub struct Notification {
     pub attempts: u32,
 }
 
+/// A notification that failed permanently and waits for an operator (`onboard notifications
+/// list --parked`); the recipient and the text stay in the store (personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedNotification {
+    pub id: String,
+    pub event_id: EventId,
+    pub kind: NotificationKind,
+    pub created_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
 /// One audit row: who did what to which application, written with the event it describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -356,6 +368,21 @@ pub trait NotificationQueue: StoreBase {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Undelivered notifications whose next attempt is at or after `parked_from` (the
+    /// dispatcher's `parked_until`), oldest first.
+    async fn parked_notifications(
+        &self,
+        parked_from: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ParkedNotification>>;
+    /// Makes the parked notification `id` due at `now`; `false` when it is not parked (unknown,
+    /// delivered, or already redriven), so a repeated redrive changes nothing.
+    async fn redrive_notification(
+        &self,
+        id: &str,
+        parked_from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// The WebSocket connection registry (the seed's connections table): rows live until they

@@ -59,6 +59,7 @@ macro_rules! store_suite {
             timelines_follow_sequence_order_and_recent_events_come_newest_first,
             the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
             a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_its_lease_ends,
+            a_parked_notification_is_listed_and_redriven_once,
             the_registry_hides_expired_connections_and_sweeps_them,
             touching_a_connection_extends_its_life_and_removing_it_deletes_it,
             connections_of_returns_only_that_customers_live_connections,
@@ -988,6 +989,73 @@ pub async fn a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_
         .expect("due")
         .is_empty());
     assert_eq!(store.stats().await.expect("stats").notifications_pending, 0);
+}
+
+pub async fn a_parked_notification_is_listed_and_redriven_once(store: Arc<dyn Store>) {
+    let parked_until = crate::roles::notify::parked_until();
+    let who = customer_id("c-1");
+    let first = envelope(&who, None, 1, Topic::UserInfoSubmitted, json!({}));
+    let second = envelope(&who, None, 2, Topic::WorkflowErrors, json!({}));
+    let email = notification_of(&first, NotificationKind::CustomerEmail);
+    let alert = notification_of(&second, NotificationKind::OperatorAlert);
+    record(&*store, &first, std::slice::from_ref(&email)).await;
+    record(&*store, &second, std::slice::from_ref(&alert)).await;
+    assert_eq!(
+        store.notifications_due(at(5), 10).await.expect("due").len(),
+        2
+    );
+    store
+        .notification_failed(
+            &email.id,
+            "permanent: 550 mailbox unavailable",
+            parked_until,
+        )
+        .await
+        .expect("parked");
+    store
+        .notification_failed(&alert.id, "transient: timeout", at(100))
+        .await
+        .expect("retried later");
+
+    let parked = store
+        .parked_notifications(parked_until, 10)
+        .await
+        .expect("parked list");
+    assert_eq!(parked.len(), 1, "only the permanent failure is parked");
+    assert_eq!(parked[0].id, email.id);
+    assert_eq!(parked[0].attempts, 1);
+    assert_eq!(
+        parked[0].last_error.as_deref(),
+        Some("permanent: 550 mailbox unavailable")
+    );
+
+    assert!(store
+        .redrive_notification(&email.id, parked_until, at(50))
+        .await
+        .expect("redrive"));
+    assert!(
+        !store
+            .redrive_notification(&email.id, parked_until, at(51))
+            .await
+            .expect("redrive again"),
+        "a second redrive finds nothing parked"
+    );
+    assert!(!store
+        .redrive_notification(&alert.id, parked_until, at(51))
+        .await
+        .expect("redrive a waiting one"));
+    assert!(store
+        .parked_notifications(parked_until, 10)
+        .await
+        .expect("parked list")
+        .is_empty());
+    let due = store.notifications_due(at(50), 10).await.expect("due");
+    assert_eq!(
+        due.len(),
+        1,
+        "the redriven one is due at once, the other still waits"
+    );
+    assert_eq!(due[0].id, email.id);
 }
 
 // ---- connection registry -----------------------------------------------------------------

@@ -99,9 +99,8 @@ impl EmbeddedBus {
     }
 
     /// The configs of the topics stored under `dir` (`None` for a missing one; partitions left
-    /// empty), read
-    /// from their metadata only: safe beside the process that has the bus open (`onboard
-    /// doctor`), unlike [`Self::open`], which repairs logs. Blocking.
+    /// empty), read from their metadata only: safe beside the process that has the bus open
+    /// (`onboard doctor`), unlike [`Self::open`], which repairs logs. Blocking.
     pub fn topics_on_disk(
         dir: &Path,
         names: &[String],

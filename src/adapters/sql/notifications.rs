@@ -5,7 +5,8 @@ use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
 use crate::domain::ids::EventId;
 use crate::ports::store::{
-    Notification, NotificationKind, NotificationQueue, StoreResult, NOTIFICATION_LEASE,
+    Notification, NotificationKind, NotificationQueue, ParkedNotification, StoreResult,
+    NOTIFICATION_LEASE,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -85,5 +86,53 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
+    }
+
+    async fn parked_notifications(
+        &self,
+        parked_from: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ParkedNotification>> {
+        sql::<D>(
+            "SELECT id, event_id, kind, created_at, attempts, last_error FROM notifications
+             WHERE delivered_at IS NULL AND next_attempt_at >= $1
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .instant(parked_from)
+        .int(limit)
+        .fetch_all(&mut *self.read_conn().await?)
+        .await?
+        .iter()
+        .map(|row| {
+            let c = Columns::<D>::of("notifications", row);
+            Ok(ParkedNotification {
+                id: c.text("id")?,
+                event_id: c.id("event_id", EventId)?,
+                kind: c.known("kind", NotificationKind::parse)?,
+                created_at: c.instant("created_at")?,
+                attempts: u32::try_from(c.int("attempts")?)
+                    .map_err(|_| super::corrupt("notifications.attempts", "is out of range"))?,
+                last_error: c.opt_text("last_error")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn redrive_notification(
+        &self,
+        id: &str,
+        parked_from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let changed = sql::<D>(
+            "UPDATE notifications SET next_attempt_at = $1
+             WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at >= $3",
+        )
+        .instant(now)
+        .text(id)
+        .instant(parked_from)
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(changed > 0)
     }
 }
