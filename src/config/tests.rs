@@ -519,3 +519,56 @@ fn uploaded_documents_go_where_documents_dir_says_or_into_the_data_directory() {
         }
     );
 }
+
+#[test]
+fn a_wss_websocket_endpoint_names_api_gateway_and_is_checked_per_role() {
+    use crate::wiring::PusherSettings;
+    let base = [
+        ("KAFKA_BROKERS", "127.0.0.1:9092"),
+        ("ONBOARD_JWT_SECRET", JWT),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let with = |endpoint: &str, role| {
+        let mut vars = base.to_vec();
+        vars.push(("WEBSOCKET_ENDPOINT", endpoint));
+        settings(&vars, role)
+    };
+    let lambda = with(
+        "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        Role::Lambda,
+    )
+    .unwrap();
+    let PusherSettings::ApiGateway { endpoint, region } = &lambda.pusher else {
+        panic!("a wss:// endpoint selects API Gateway: {:?}", lambda.pusher);
+    };
+    assert_eq!(
+        endpoint.as_str(),
+        "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    );
+    assert_eq!(region.as_deref(), Some("eu-west-1"));
+    let consumer = with(
+        "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        Role::Consumer,
+    );
+    assert!(matches!(
+        consumer.unwrap().pusher,
+        PusherSettings::ApiGateway { .. }
+    ));
+    for (endpoint, role) in [
+        (
+            "wss://abc.execute-api.eu-west-1.amazonaws.com",
+            Role::Lambda,
+        ),
+        ("https://gw.example.com", Role::Lambda),
+        (
+            "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+            Role::Gateway,
+        ),
+    ] {
+        let problems = with(endpoint, role).unwrap_err();
+        assert!(
+            problems.0.iter().any(|p| p.key == "gateway.advertise_url"),
+            "{endpoint} as {role}: {problems}"
+        );
+    }
+}
