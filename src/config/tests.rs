@@ -698,3 +698,56 @@ fn an_issuer_with_an_audience_is_trusted_and_the_client_id_defaults_to_the_audie
 fn settings_without_issuer() -> crate::app::Settings {
     settings(&[], Role::Up).unwrap()
 }
+
+#[test]
+fn a_wss_websocket_endpoint_names_api_gateway_and_is_checked_per_role() {
+    use crate::wiring::PusherSettings;
+    let base = [
+        ("KAFKA_BROKERS", "127.0.0.1:9092"),
+        ("ONBOARD_JWT_SECRET", JWT),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let with = |endpoint: &str, role| {
+        let mut vars = base.to_vec();
+        vars.push(("WEBSOCKET_ENDPOINT", endpoint));
+        settings(&vars, role)
+    };
+    let lambda = with(
+        "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        Role::Lambda,
+    )
+    .unwrap();
+    let PusherSettings::ApiGateway { endpoint, region } = &lambda.pusher else {
+        panic!("a wss:// endpoint selects API Gateway: {:?}", lambda.pusher);
+    };
+    assert_eq!(
+        endpoint.as_str(),
+        "https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+    );
+    assert_eq!(region.as_deref(), Some("eu-west-1"));
+    let consumer = with(
+        "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+        Role::Consumer,
+    );
+    assert!(matches!(
+        consumer.unwrap().pusher,
+        PusherSettings::ApiGateway { .. }
+    ));
+    for (endpoint, role) in [
+        (
+            "wss://abc.execute-api.eu-west-1.amazonaws.com",
+            Role::Lambda,
+        ),
+        ("https://gw.example.com", Role::Lambda),
+        (
+            "wss://abc.execute-api.eu-west-1.amazonaws.com/dev",
+            Role::Gateway,
+        ),
+    ] {
+        let problems = with(endpoint, role).unwrap_err();
+        assert!(
+            problems.0.iter().any(|p| p.key == "gateway.advertise_url"),
+            "{endpoint} as {role}: {problems}"
+        );
+    }
+}

@@ -27,8 +27,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-/// What a process runs as; `lambda` is checked only (`check-config --role lambda`) until the
-/// AWS runtime exists.
+/// What a process runs as; `lambda` is a function of `onboard lambda` (`roles::lambda`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Up,

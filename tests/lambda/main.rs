@@ -5,5 +5,6 @@
 
 mod flow;
 mod harness;
+mod moto_pusher;
 mod receiver;
 mod steps;
