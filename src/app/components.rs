@@ -16,7 +16,7 @@ use crate::ports::documents::DocumentStore;
 use crate::ports::notifier::Notifier;
 use crate::ports::pusher::Pusher;
 use crate::ports::store::Store;
-use crate::roles::api::limits::{RequestRate, UploadSlots};
+use crate::roles::api::limits::{CustomerSlots, RequestRate};
 use crate::roles::api::{ApiContext, ApiState};
 use crate::roles::consumer::ConsumerRole;
 use crate::roles::gateway::{Gateway, GatewayConfig};
@@ -89,7 +89,7 @@ impl Components {
             catalogue: Catalogue::bundled(),
             outbox_nudge: self.outbox_nudge.clone(),
             request_rate: RequestRate::new(&self.settings.api_limits),
-            uploads: UploadSlots::new(&self.settings.api_limits),
+            uploads: CustomerSlots::new(&self.settings.api_limits),
         }))
     }
 
