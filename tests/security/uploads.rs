@@ -238,24 +238,34 @@ async fn a_customer_beyond_its_concurrent_uploads_is_told_to_retry() {
         stream.write_all(&body[..64 * 1024]).await.unwrap();
         stalled.push(stream);
     }
-    // A third is refused once the two hold their places (a complete request each try).
+    // Both hold their places once their files have begun to stream into the store.
+    let folder = onboard.data_dir.join("documents").join(&application);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let refused = loop {
-        let head = upload_head(
-            onboard.addr,
-            &application,
-            &token("busy-uploader"),
-            body.len(),
-        );
-        let (status, answer) = send_raw(onboard.addr, head, body.clone()).await;
-        if status == 429 {
-            break answer;
+    loop {
+        let streaming = std::fs::read_dir(&folder)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if streaming == 2 {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "never refused; last {status} {answer}"
+            "{streaming} uploads streaming after 10 s"
         );
-    };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = upload_head(
+        onboard.addr,
+        &application,
+        &token("busy-uploader"),
+        body.len(),
+    );
+    let (status, refused) = send_raw(onboard.addr, head, body.clone()).await;
+    assert_eq!(status, 429, "{refused}");
     let problem: serde_json::Value = serde_json::from_str(&refused).unwrap();
     assert_eq!(problem["code"], "too-many-requests", "{problem}");
     assert!(problem["detail"]
