@@ -35,7 +35,7 @@ pub const STALLED_APPLICATIONS: &str = "onboard_stalled_applications";
 pub const SLOW_DISCONNECTS: &str = "onboard_websocket_slow_disconnects_total";
 
 /// Requests refused with 429 by a limit, by `limit` (`requests`: the per-customer rate;
-/// `uploads`: the concurrent uploads).
+/// `uploads`: the concurrent uploads; `websockets`: the connections per customer or node).
 pub const REQUESTS_LIMITED: &str = "onboard_requests_limited_total";
 /// Operator alerts for `workflow-errors` events, by `outcome` (`sent`: e-mailed; `suppressed`:
 /// over the per-minute budget, summed up in the next alert).

@@ -17,7 +17,7 @@ use crate::ports::documents::DocumentStore;
 use crate::ports::notifier::Notifier;
 use crate::ports::pusher::Pusher;
 use crate::ports::store::Store;
-use crate::roles::api::limits::{RequestRate, UploadSlots};
+use crate::roles::api::limits::{CustomerSlots, RequestRate};
 use crate::roles::api::{ApiContext, ApiState};
 use crate::roles::consumer::ConsumerRole;
 use crate::roles::gateway::{Gateway, GatewayConfig};
@@ -104,7 +104,7 @@ impl Components {
             outbox_nudge: self.outbox_nudge.clone(),
             trust_gateway_identity,
             request_rate: RequestRate::new(&self.settings.api_limits),
-            uploads: UploadSlots::new(&self.settings.api_limits),
+            uploads: CustomerSlots::new(&self.settings.api_limits),
         }))
     }
 

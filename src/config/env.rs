@@ -164,6 +164,16 @@ pub const VARIABLES: &[EnvVar] = &[
     var("WEBSOCKET_ENDPOINT", "gateway.advertise_url", Text),
     var("ONBOARD_NODE_ID", "gateway.node_id", Text),
     var("ONBOARD_ALLOWED_ORIGINS", "gateway.allowed_origins", List),
+    var(
+        "ONBOARD_WS_MAX_CONNECTIONS_PER_CUSTOMER",
+        "gateway.max_connections_per_customer",
+        Number,
+    ),
+    var(
+        "ONBOARD_WS_MAX_CONNECTIONS",
+        "gateway.max_connections",
+        Number,
+    ),
     var("ONBOARD_WEB_DIR", "web.dir", Text),
     var("ONBOARD_URL", "watch.url", Text),
     var("ONBOARD_TOKEN", "watch.token", Text),

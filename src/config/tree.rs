@@ -381,6 +381,10 @@ pub struct GatewaySection {
     pub node_id: Option<String>,
     /// Browser origins allowed on `/ws` besides the server's own (or `*`).
     pub allowed_origins: Vec<String>,
+    /// Open WebSockets one customer may hold on one node.
+    pub max_connections_per_customer: i64,
+    /// Open WebSockets one node holds at most.
+    pub max_connections: i64,
 }
 
 impl Default for GatewaySection {
@@ -392,6 +396,8 @@ impl Default for GatewaySection {
             advertise_url: None,
             node_id: None,
             allowed_origins: Vec::new(),
+            max_connections_per_customer: 10,
+            max_connections: 10_000,
         }
     }
 }

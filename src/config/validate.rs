@@ -770,6 +770,22 @@ impl Config {
             }
         }
         gateway.allowed_origins = section.allowed_origins.clone();
+        if let Some(max) = in_range(
+            problems,
+            "gateway.max_connections_per_customer",
+            section.max_connections_per_customer,
+            1..=10_000,
+        ) {
+            gateway.max_connections_per_customer = max as usize;
+        }
+        if let Some(max) = in_range(
+            problems,
+            "gateway.max_connections",
+            section.max_connections,
+            1..=1_000_000,
+        ) {
+            gateway.max_connections = max as usize;
+        }
     }
 }
 

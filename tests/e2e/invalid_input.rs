@@ -79,9 +79,10 @@ async fn invalid_documents_are_refused_field_by_field() {
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name("big.pdf"),
     );
-    // A file just over its 10 MiB limit, in a body under the request limit, is a field error.
+    // A file just over its 10 MiB limit is refused 413 naming the file as soon as it passes
+    // the limit while streaming.
     let too_big = customer.upload(&application, form, None).await;
-    too_big.assert_problem(422);
+    too_big.assert_problem(413);
     assert_eq!(too_big.field_names(), ["file"]);
 
     let not_multipart = customer

@@ -36,3 +36,6 @@ pub fn memory_kib(onboard: &Onboard) -> (u64, u64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// `onboard up` on a free loopback port.
+pub const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];

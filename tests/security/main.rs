@@ -18,3 +18,4 @@ mod problems;
 mod rate_limit;
 mod timeouts_and_tokens;
 mod uploads;
+mod websocket_caps;

@@ -2,11 +2,11 @@
 //! `metrics.public` says otherwise.
 
 use crate::binary::Onboard;
-use crate::child::{management_token, token};
+use crate::child::{management_token, token, LOOPBACK};
 
 #[tokio::test]
 async fn metrics_need_the_management_token_unless_configured_public() {
-    let onboard = Onboard::up(&[], &[]);
+    let onboard = Onboard::up(LOOPBACK, &[]);
     onboard.ready().await;
     let http = reqwest::Client::new();
     let url = onboard.url("/metrics");
@@ -36,9 +36,9 @@ async fn metrics_need_the_management_token_unless_configured_public() {
         .text()
         .await
         .unwrap()
-        .contains("onboard_steps_total"));
+        .contains("onboard_websocket_connections"));
 
-    let public = Onboard::up(&[], &[("ONBOARD_METRICS_PUBLIC", "true")]);
+    let public = Onboard::up(LOOPBACK, &[("ONBOARD_METRICS_PUBLIC", "true")]);
     public.ready().await;
     let open = http.get(public.url("/metrics")).send().await.unwrap();
     assert_eq!(open.status(), 200);

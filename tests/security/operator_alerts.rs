@@ -5,7 +5,7 @@
 //! travel.
 
 use crate::binary::Onboard;
-use crate::child::{management_token, token};
+use crate::child::{management_token, token, LOOPBACK};
 use futures::future::join_all;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -17,7 +17,10 @@ const PER_MINUTE: u64 = 3;
 #[tokio::test]
 async fn forty_invalid_submissions_are_all_recorded_but_operators_get_at_most_the_budget() {
     let per_minute = PER_MINUTE.to_string();
-    let onboard = Onboard::up(&[], &[("ONBOARD_OPERATOR_ALERTS_PER_MINUTE", &per_minute)]);
+    let onboard = Onboard::up(
+        LOOPBACK,
+        &[("ONBOARD_OPERATOR_ALERTS_PER_MINUTE", &per_minute)],
+    );
     onboard.ready().await;
     let http = reqwest::Client::new();
     let submissions = (0..SUBMISSIONS).map(|i| {

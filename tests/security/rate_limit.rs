@@ -3,13 +3,13 @@
 //! problem+json with `Retry-After`, counted in `onboard_requests_limited_total`.
 
 use crate::binary::Onboard;
-use crate::child::{management_token, token};
+use crate::child::{management_token, token, LOOPBACK};
 use futures::future::join_all;
 
 #[tokio::test]
 async fn a_burst_from_one_customer_is_refused_with_retry_after_and_others_are_served() {
     let onboard = Onboard::up(
-        &[],
+        LOOPBACK,
         &[
             ("ONBOARD_REQUESTS_PER_SECOND", "5"),
             ("ONBOARD_REQUEST_BURST", "10"),

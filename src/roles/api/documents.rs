@@ -62,7 +62,7 @@ pub async fn upload_document(
         })
         .await;
     }
-    let Ok(application_id) = head.application_id.ok_or(()) else {
+    let Some(application_id) = head.application_id else {
         return Problem::internal().into_response();
     };
     let _slot = match state.uploads.try_take(&head.customer) {
@@ -82,11 +82,6 @@ pub async fn upload_document(
             ),
         )),
     };
-    if let Err(problem) = &upload {
-        if problem.status == StatusCode::PAYLOAD_TOO_LARGE.as_u16() {
-            return problem.clone().into_response();
-        }
-    }
     let mut sorted: Vec<(&String, &String)> = upload
         .as_ref()
         .map(|u| u.parts.iter().collect())

@@ -43,7 +43,8 @@ impl Default for ApiLimits {
     }
 }
 
-/// 429 with `Retry-After` in whole seconds (at least 1), counted under `limit`.
+/// 429 with `Retry-After` in whole seconds (at least 1), counted under `limit` (`requests`,
+/// `uploads`, `websockets`).
 pub fn too_many(limit: &'static str, detail: impl Into<String>, retry_after: Duration) -> Response {
     metrics::counter!(telemetry::REQUESTS_LIMITED, "limit" => limit).increment(1);
     let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -108,36 +109,61 @@ pub async fn limit_requests(
     }
 }
 
-/// Concurrent uploads: a semaphore for the process and a count per customer.
-pub struct UploadSlots {
+/// Concurrent uploads (or WebSocket connections): a semaphore for the process and a count per
+/// customer.
+pub struct CustomerSlots {
     node: Arc<Semaphore>,
     per_customer: Mutex<HashMap<CustomerId, usize>>,
     per_customer_max: usize,
+    /// The metric label of a refusal and the plural noun of its message.
+    limit: &'static str,
+    noun: &'static str,
 }
 
-/// One upload's place; freed when dropped.
-pub struct UploadSlot {
+/// One upload's (or connection's) place; freed when dropped.
+pub struct CustomerSlot {
     _node: OwnedSemaphorePermit,
     customer: CustomerId,
-    slots: Arc<UploadSlots>,
+    slots: Arc<CustomerSlots>,
 }
 
-impl UploadSlots {
+impl CustomerSlots {
     pub fn new(limits: &ApiLimits) -> Arc<Self> {
+        Self::with_caps(
+            "uploads",
+            "uploads",
+            limits.max_concurrent_uploads,
+            limits.max_concurrent_uploads_per_customer,
+        )
+    }
+
+    /// Places for `per_node` things at once, `per_customer` of one customer; a refusal is
+    /// counted under `limit` and names `noun`.
+    pub fn with_caps(
+        limit: &'static str,
+        noun: &'static str,
+        per_node: usize,
+        per_customer: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            node: Arc::new(Semaphore::new(limits.max_concurrent_uploads)),
+            node: Arc::new(Semaphore::new(per_node)),
             per_customer: Mutex::new(HashMap::new()),
-            per_customer_max: limits.max_concurrent_uploads_per_customer,
+            per_customer_max: per_customer,
+            limit,
+            noun,
         })
     }
 
-    /// A place for one more upload of `customer`, or the 429 to answer.
-    pub fn try_take(self: &Arc<Self>, customer: &CustomerId) -> Result<UploadSlot, Response> {
+    /// A place for one more of `customer`'s, or the 429 to answer.
+    pub fn try_take(self: &Arc<Self>, customer: &CustomerId) -> Result<CustomerSlot, Response> {
         let retry = Duration::from_secs(1);
         let Ok(node) = self.node.clone().try_acquire_owned() else {
             return Err(too_many(
-                "uploads",
-                "the server is receiving as many uploads as it accepts at once; retry shortly",
+                self.limit,
+                format!(
+                    "the server holds as many {} as it accepts at once; retry shortly",
+                    self.noun
+                ),
                 retry,
             ));
         };
@@ -145,16 +171,16 @@ impl UploadSlots {
         let count = counts.entry(customer.clone()).or_insert(0);
         if *count >= self.per_customer_max {
             return Err(too_many(
-                "uploads",
+                self.limit,
                 format!(
-                    "at most {} uploads of one customer are received at once; retry when one has finished",
-                    self.per_customer_max
+                    "at most {} {} of one customer are accepted at once; retry when one has finished",
+                    self.per_customer_max, self.noun
                 ),
                 retry,
             ));
         }
         *count += 1;
-        Ok(UploadSlot {
+        Ok(CustomerSlot {
             _node: node,
             customer: customer.clone(),
             slots: self.clone(),
@@ -162,7 +188,7 @@ impl UploadSlots {
     }
 }
 
-impl Drop for UploadSlot {
+impl Drop for CustomerSlot {
     fn drop(&mut self) {
         let mut counts = self
             .slots
@@ -202,7 +228,7 @@ mod tests {
 
     #[test]
     fn upload_slots_are_capped_per_customer_and_per_node_and_freed_on_drop() {
-        let slots = UploadSlots::new(&ApiLimits {
+        let slots = CustomerSlots::new(&ApiLimits {
             max_concurrent_uploads: 3,
             max_concurrent_uploads_per_customer: 2,
             ..ApiLimits::default()

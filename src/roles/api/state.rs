@@ -27,7 +27,7 @@ pub struct ApiContext {
     /// Requests per customer (or peer address).
     pub request_rate: super::limits::RequestRate,
     /// Uploads being received, per process and per customer.
-    pub uploads: Arc<super::limits::UploadSlots>,
+    pub uploads: Arc<super::limits::CustomerSlots>,
 }
 
 impl std::ops::Deref for ApiState {

@@ -216,12 +216,12 @@ impl StepRun {
         Ok(json_response(ok.status, body, "application/json", false))
     }
 
-    /// Rolls the step back; for client errors (400/409/422) publishes the failure on
+    /// Rolls the step back; for client errors (400/409/413/422) publishes the failure on
     /// `workflow-errors` and stores the answer for the idempotency key, in one new transaction.
     async fn commit_failure(self, problem: Problem) -> Response {
         let StepRun { state, request, tx } = self;
         drop(tx);
-        if !matches!(problem.status, 400 | 409 | 422) {
+        if !matches!(problem.status, 400 | 409 | 413 | 422) {
             return problem.into_response();
         }
         match record_failure(&state, &request, &problem).await {

@@ -14,6 +14,7 @@ use crate::domain::event::Envelope;
 use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::pusher::PushOutcome;
 use crate::ports::store::Store;
+use crate::roles::api::limits::CustomerSlots;
 use crate::roles::api::problem::Problem;
 use crate::roles::supervisor::Readiness;
 use axum::extract::ws::WebSocketUpgrade;
@@ -52,6 +53,10 @@ pub struct GatewayConfig {
     pub sweep_interval: Duration,
     /// Origins allowed besides the gateway's own (exact `scheme://host:port`, or `*`).
     pub allowed_origins: Vec<String>,
+    /// Open connections one customer may hold on this node; the next handshake is refused 429.
+    pub max_connections_per_customer: usize,
+    /// Open connections this node holds at most; the next handshake is refused 429.
+    pub max_connections: usize,
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +72,8 @@ impl Default for GatewayConfig {
             gap_wait: Duration::from_secs(2),
             sweep_interval: Duration::from_secs(30),
             allowed_origins: Vec::new(),
+            max_connections_per_customer: 10,
+            max_connections: 10_000,
         }
     }
 }
@@ -104,6 +111,8 @@ pub struct Gateway {
     management_token: String,
     pub config: GatewayConfig,
     pub sessions: Sessions,
+    /// Places among the connections this node accepts, per node and per customer.
+    connection_slots: Arc<CustomerSlots>,
     shutdown: CancellationToken,
 }
 
@@ -115,12 +124,19 @@ impl Gateway {
         config: GatewayConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
+        let connection_slots = CustomerSlots::with_caps(
+            "websockets",
+            "WebSocket connections",
+            config.max_connections,
+            config.max_connections_per_customer,
+        );
         Arc::new(Self {
             store,
             auth,
             management_token,
             config,
             sessions: Sessions::default(),
+            connection_slots,
             shutdown,
         })
     }
@@ -260,6 +276,11 @@ async fn connect(
     if !gateway.origin_allowed(&headers) {
         return Problem::forbidden("this Origin is not allowed to connect").into_response();
     }
+    // Counted before the upgrade, so the refusal is a 429 problem the client can read.
+    let slot = match gateway.connection_slots.try_take(&customer) {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
+    };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
@@ -276,5 +297,8 @@ async fn connect(
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| session::run(gateway, socket, verified, source_ip))
+        .on_upgrade(move |socket| async move {
+            session::run(gateway, socket, verified, source_ip).await;
+            drop(slot);
+        })
 }

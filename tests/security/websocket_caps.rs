@@ -1,0 +1,76 @@
+//! Finding: "One customer token opened 2,000 WebSockets in 3 s". Now one customer holds at most
+//! `gateway.max_connections_per_customer` sockets on a node (default 10): the next handshake is
+//! refused 429 problem+json with `Retry-After`, and a closed socket frees its place.
+
+use crate::binary::Onboard;
+use crate::child::{token, LOOPBACK};
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+async fn open(
+    onboard: &Onboard,
+    customer: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    WsError,
+> {
+    let url = format!(
+        "ws://{}/ws?customerId={customer}&token={}",
+        onboard.addr,
+        token(customer)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+    // The welcome frame: the session is running, so it holds its place.
+    socket.next().await.expect("a welcome frame")?;
+    Ok(socket)
+}
+
+#[tokio::test]
+async fn the_eleventh_socket_of_one_customer_is_refused_429_and_a_closed_one_frees_its_place() {
+    let onboard = Onboard::up(LOOPBACK, &[]);
+    onboard.ready().await;
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        sockets.push(
+            open(&onboard, "socket-hoarder")
+                .await
+                .expect("within the cap"),
+        );
+    }
+    match open(&onboard, "socket-hoarder").await {
+        Err(WsError::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+        }
+        Err(other) => panic!("refused otherwise: {other}"),
+        Ok(_) => panic!("an eleventh socket was accepted"),
+    }
+    // Another customer is not affected.
+    let _neighbour = open(&onboard, "socket-neighbour")
+        .await
+        .expect("another customer");
+
+    // A socket that closes frees its place (once the server has seen it close).
+    let mut closed = sockets.pop().unwrap();
+    closed.close(None).await.unwrap();
+    drop(closed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(&onboard, "socket-hoarder").await {
+            Ok(_) => break,
+            Err(WsError::Http(response)) if response.status() == 429 => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the closed socket's place was never freed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+}
