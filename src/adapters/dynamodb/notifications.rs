@@ -9,7 +9,9 @@ use super::records;
 use super::state::PartitionQuery;
 use super::tables::{attr, index};
 use super::DynamoStore;
-use crate::ports::store::{Notification, NotificationQueue, StoreResult, NOTIFICATION_LEASE};
+use crate::ports::store::{
+    Notification, NotificationQueue, ParkedNotification, StoreResult, NOTIFICATION_LEASE,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -148,6 +150,66 @@ impl NotificationQueue for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// The due index from `parked_from` on: parked notifications wait there with a next
+    /// attempt far ahead (the dispatcher's `parked_until`); listed oldest first.
+    async fn parked_notifications(
+        &self,
+        parked_from: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ParkedNotification>> {
+        let Ok(limit) = usize::try_from(limit) else {
+            return Ok(Vec::new());
+        };
+        let q = PartitionQuery {
+            index: Some(index::NOTIFICATIONS_DUE),
+            sort: Some((attr::NEXT_ATTEMPT_AT, ">=", n(millis(parked_from)))),
+            ..PartitionQuery::new(&self.tables.notifications, attr::DUE_SHARD, s(DUE))
+        };
+        let mut parked = Vec::new();
+        for item in self.query(q).await? {
+            let f = super::codec::Fields::of("notifications", &item);
+            let notification = records::notification_record(&item)?;
+            parked.push(ParkedNotification {
+                id: notification.id,
+                event_id: notification.event_id,
+                kind: notification.kind,
+                created_at: notification.created_at,
+                attempts: notification.attempts,
+                last_error: f.opt_text("lastError")?,
+            });
+        }
+        parked.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        parked.truncate(limit);
+        Ok(parked)
+    }
+
+    /// Due at `now` again, only while it is still parked and undelivered.
+    async fn redrive_notification(
+        &self,
+        id: &str,
+        parked_from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key(attr::NOTIFICATION_ID, s(id))
+            .update_expression("SET #next = :now")
+            .condition_expression("attribute_exists(#due) AND #next >= :parked")
+            .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
+            .expression_attribute_names("#due", attr::DUE_SHARD)
+            .expression_attribute_values(":now", n(millis(now)))
+            .expression_attribute_values(":parked", n(millis(parked_from)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(sdk_error("UpdateItem", e)),
         }
     }

@@ -123,7 +123,7 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
             Ok((store, missing, server_time))
         }
         StoreSettings::Dynamodb { region, tables } => {
-            let store = DynamoStore::open(region.as_deref(), tables.clone()).await;
+            let store = DynamoStore::open(region.as_deref(), (**tables).clone()).await;
             let mut missing = Vec::new();
             for table in store.tables().all() {
                 match store.client().describe_table().table_name(table).send().await {
