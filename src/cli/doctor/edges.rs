@@ -48,7 +48,10 @@ async fn sns_topic(config: &crate::adapters::sns::SnsConfig) -> Verdict {
         .topic_arn(&config.topic_arn)
         .send();
     match tokio::time::timeout(CONNECT_TIMEOUT, asked).await {
-        Ok(Ok(_)) => Verdict::ok("notifier", format!("SNS topic {} answers", config.topic_arn)),
+        Ok(Ok(_)) => Verdict::ok(
+            "notifier",
+            format!("SNS topic {} answers", config.topic_arn),
+        ),
         Ok(Err(error)) => Verdict::fail(
             "notifier",
             format!(
