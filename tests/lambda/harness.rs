@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "lambda-test-secret-that-is-long-enough-for-hs256";
 
-/// The store of the functions: one line to switch the suite to `dynamodb` (with moto) once
-/// that store exists.
-pub const STORE: &str = "sqlite";
+/// The store of the functions, as on AWS: DynamoDB (moto), with tables of this deployment's
+/// own (`ENVIRONMENT` is unique per deployment, so every table name is).
+pub const STORE: &str = "dynamodb";
 
 /// The seed's Step 7.1 payload, exactly.
 pub const STEP_7_1_PAYLOAD: &str = r#"{"body": "{\"email\":\"test@example.com\",\"firstName\":\"John\",\"lastName\":\"Doe\",\"dateOfBirth\":\"1990-01-01\",\"phoneNumber\":\"+1234567890\"}"}"#;
@@ -30,6 +30,10 @@ pub struct Deployment {
     brokers: String,
     pub receiver: Receiver,
     pub auth: onboard::auth::Authenticator,
+    /// `ENVIRONMENT` of the functions: names this deployment's DynamoDB tables.
+    environment: String,
+    /// moto's URL (`AWS_ENDPOINT_URL`) for DynamoDB.
+    aws_endpoint: String,
 }
 
 /// Kafka's brokers, or `None` after saying loudly that the test is skipped (a failure under
@@ -54,14 +58,49 @@ fn brokers() -> Option<String> {
 impl Deployment {
     pub async fn new() -> Option<Self> {
         let brokers = brokers()?;
+        let aws_endpoint = onboard::testing::aws::endpoint_from_env("lambda deployment")?;
         let secret = onboard::auth::JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap();
-        Some(Self {
+        let deployment = Self {
             dir: tempfile::tempdir().unwrap(),
             prefix: format!("lambda-{}.", uuid::Uuid::new_v4().simple()),
             brokers,
             receiver: Receiver::start().await,
             auth: onboard::auth::Authenticator::new(&secret),
-        })
+            environment: onboard::testing::aws::unique_name("lambda"),
+            aws_endpoint,
+        };
+        deployment.create_tables();
+        Some(deployment)
+    }
+
+    /// `onboard migrate` on the functions' configuration: the tables the stack would create.
+    fn create_tables(&self) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
+        onboard::testing::env::hermetic(&mut command);
+        let output = self
+            .aws_environment(command.arg("migrate"))
+            .env("ONBOARD_DATA_DIR", self.data_dir())
+            .output()
+            .expect("onboard migrate runs");
+        assert!(
+            output.status.success(),
+            "onboard migrate on DynamoDB failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The store and AWS settings every function and `migrate` share.
+    fn aws_environment<'c>(
+        &self,
+        command: &'c mut std::process::Command,
+    ) -> &'c mut std::process::Command {
+        command
+            .env("ONBOARD_STORE", STORE)
+            .env("ENVIRONMENT", &self.environment)
+            .env("AWS_ENDPOINT_URL", &self.aws_endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -89,7 +128,6 @@ impl Deployment {
             .current_dir(&bin_dir)
             .env("_HANDLER", handler)
             .env("ONBOARD_DATA_DIR", self.data_dir())
-            .env("ONBOARD_STORE", STORE)
             .env("ONBOARD_JWT_SECRET", SECRET)
             .env("ONBOARD_LOG", "info")
             .env("KAFKA_BROKERS", &self.brokers)
@@ -100,9 +138,6 @@ impl Deployment {
                 "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
                 format!("{}/dev", self.receiver.url()),
             )
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env(
                 "AWS_LAMBDA_FUNCTION_NAME",
                 format!("onboard-ai-{handler}-test"),
@@ -112,6 +147,7 @@ impl Deployment {
             .stderr(Stdio::from(
                 std::fs::File::create(bin_dir.join("log")).unwrap(),
             ));
+        self.aws_environment(&mut command);
         for (name, value) in extra {
             command.env(name, value);
         }
@@ -161,11 +197,14 @@ impl Deployment {
     }
 
     /// The store the functions share, opened by the test to look at it.
+    /// The functions' DynamoDB store, opened by the test (through `AWS_ENDPOINT_URL`, moto).
     pub async fn store(&self) -> std::sync::Arc<dyn onboard::ports::store::Store> {
-        onboard::wiring::StoreSettings::embedded(self.data_dir())
-            .open()
-            .await
-            .unwrap()
+        use onboard::adapters::dynamodb::{DynamoStore, TableNames};
+        DynamoStore::open(
+            Some("us-east-1"),
+            TableNames::for_environment(&self.environment),
+        )
+        .await
     }
 
     pub fn mails(&self) -> usize {
