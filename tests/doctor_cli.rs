@@ -3,6 +3,9 @@
 //! Kafka broker address nobody listens on it exits non-zero within 30 s and names that broker.
 
 mod kafka_support;
+#[path = "oidc/provider.rs"]
+#[allow(dead_code)]
+mod provider;
 #[path = "e2e/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -160,6 +163,48 @@ fn with_one_broker_of_the_list_down_the_doctor_names_only_that_one() {
 }
 
 /// A local port nobody listens on: bound by the system, then released.
+/// With an OpenID Connect issuer configured, doctor fetches its keys: a real provider (moto's
+/// Cognito user pool) passes `auth.oidc`; an issuer nobody answers for fails it, named, in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_checks_the_openid_provider_keys() {
+    let Some(endpoint) = onboard::testing::aws::endpoint_from_env("doctor oidc") else {
+        return;
+    };
+    let pool = provider::Pool::create(&endpoint).await;
+    let oidc = pool.oidc_settings();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = oidc.jwks_url.as_ref().unwrap().to_string();
+    let (_, report, _) = doctor(
+        dir.path(),
+        &[
+            ("ONBOARD_JWT_SECRET", support::SECRET),
+            ("ONBOARD_AUTH_ISSUER", oidc.issuer.as_str()),
+            ("ONBOARD_AUTH_AUDIENCE", oidc.audience.as_str()),
+            ("ONBOARD_AUTH_JWKS_URL", jwks.as_str()),
+        ],
+    );
+    let verdict = check(&report, "auth.oidc");
+    assert_eq!(verdict["status"], "ok", "{report:#}");
+
+    let unreachable = format!("http://127.0.0.1:{}/pool", closed_port());
+    let (output, report, took) = doctor(
+        dir.path(),
+        &[
+            ("ONBOARD_JWT_SECRET", support::SECRET),
+            ("ONBOARD_AUTH_ISSUER", unreachable.as_str()),
+            ("ONBOARD_AUTH_AUDIENCE", "onboard-web"),
+        ],
+    );
+    assert!(!output.status.success(), "{report:#}");
+    let verdict = check(&report, "auth.oidc");
+    assert_eq!(verdict["status"], "fail", "{report:#}");
+    assert!(
+        verdict["detail"].as_str().unwrap().contains(&unreachable),
+        "{report:#}"
+    );
+    assert!(took < PROMISED, "doctor took {took:?}");
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()

@@ -145,6 +145,12 @@ impl KeyCache {
         }
     }
 
+    /// Fetches the key set now, whatever is cached (`onboard doctor`): where it was found and
+    /// how many signing keys it holds.
+    pub async fn probe(&self) -> Result<(Url, usize), String> {
+        self.fetch(None).await.map(|(keys, url)| (url, keys.len()))
+    }
+
     /// The key set, from `known` (the JWKS URL found before) or the configured source.
     async fn fetch(&self, known: Option<Url>) -> Result<(Vec<VerificationKey>, Url), String> {
         let url = match (&self.source, known) {

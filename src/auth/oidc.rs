@@ -65,6 +65,11 @@ impl OidcVerifier {
         }
     }
 
+    /// Fetches the provider's keys now (`onboard doctor`): the JWKS URL and the key count.
+    pub async fn probe_keys(&self) -> Result<(Url, usize), String> {
+        self.keys.probe().await
+    }
+
     pub fn settings(&self) -> &OidcSettings {
         &self.settings
     }

@@ -122,3 +122,32 @@ pub fn auth(source: &SecretSource, data_dir: &Path) -> Verdict {
         ),
     }
 }
+
+/// The OpenID Connect provider: its discovery document (or the configured JWKS URL) answers
+/// with at least one RS256 or ES256 signing key, so customer tokens can be checked.
+pub async fn oidc(settings: &crate::auth::oidc::OidcSettings) -> Verdict {
+    let verifier = crate::auth::oidc::OidcVerifier::new(settings.clone());
+    match tokio::time::timeout(OIDC_TIMEOUT, verifier.probe_keys()).await {
+        Ok(Ok((url, keys))) => Verdict::ok(
+            "auth.oidc",
+            format!("issuer {}: {keys} signing key(s) at {url}", settings.issuer),
+        ),
+        Ok(Err(reason)) => Verdict::fail(
+            "auth.oidc",
+            format!("issuer {}: {reason}", settings.issuer),
+            "check ONBOARD_AUTH_ISSUER (the exact `iss` of the tokens) or ONBOARD_AUTH_JWKS_URL, and that this host reaches the provider",
+        ),
+        Err(_) => Verdict::fail(
+            "auth.oidc",
+            format!(
+                "issuer {}: no answer within {} s",
+                settings.issuer,
+                OIDC_TIMEOUT.as_secs()
+            ),
+            "check the network path to the identity provider",
+        ),
+    }
+}
+
+/// Bound of fetching the provider's discovery document and keys.
+const OIDC_TIMEOUT: Duration = Duration::from_secs(8);

@@ -84,9 +84,11 @@ pub async fn diagnose(args: &DoctorArgs, config: &Loaded) -> Vec<Verdict> {
             c.jwt_source(p),
             c.consumer.group.clone(),
             c.data_dir.clone(),
+            c.oidc_settings(p),
         )
     });
-    let (bus_settings, names, store_settings, notifier, secret, group, data_dir) = match built {
+    let (bus_settings, names, store_settings, notifier, secret, group, data_dir, oidc) = match built
+    {
         Ok(built) => built,
         Err(problems) => {
             return vec![Verdict::fail(
@@ -107,15 +109,23 @@ pub async fn diagnose(args: &DoctorArgs, config: &Loaded) -> Vec<Verdict> {
         settings: &store_settings,
         max_skew: Duration::from_millis(args.max_clock_skew_ms),
     };
-    let (bus, store, notifier) = tokio::join!(
+    let oidc_check = async {
+        match &oidc {
+            Some(oidc) => Some(edges::oidc(oidc).await),
+            None => None,
+        }
+    };
+    let (bus, store, notifier, oidc) = tokio::join!(
         bus::check(&bus_target),
         store::check(&store_target),
-        edges::notifier(&notifier)
+        edges::notifier(&notifier),
+        oidc_check
     );
     let mut verdicts = vec![Verdict::ok("config", "valid")];
     verdicts.extend(bus);
     verdicts.extend(store);
     verdicts.push(notifier);
     verdicts.push(edges::auth(&secret, &data_dir));
+    verdicts.extend(oidc);
     verdicts
 }
