@@ -186,10 +186,33 @@ async fn a_postgresql_outage_during_load_pauses_the_consumers_without_losing_or_
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(customer_mails, customers.len() * 5);
+    // On a failure, say which mails: recipient, notification id and subject tell an operator
+    // alert from a customer e-mail and a duplicate from a milestone of its own.
+    let listed = |mails: &[onboard::adapters::maildir::StoredMail]| {
+        mails
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {} {}",
+                    m.header("To").unwrap_or("?"),
+                    m.notification_id().unwrap_or("?"),
+                    m.header("Subject").unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let delivered = mails(&cluster, &["consumer-1", "consumer-2"]);
     assert_eq!(
-        mails(&cluster, &["consumer-1", "consumer-2"]).len(),
+        customer_mails,
         customers.len() * 5,
-        "one e-mail per milestone, none twice"
+        "{}",
+        listed(&delivered)
+    );
+    assert_eq!(
+        delivered.len(),
+        customers.len() * 5,
+        "one e-mail per milestone, none twice:\n{}",
+        listed(&delivered)
     );
 }
