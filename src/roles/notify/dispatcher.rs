@@ -7,7 +7,8 @@
 //! and are never picked up again on their own.
 
 use crate::ports::notifier::{Notifier, NotifyError};
-use crate::ports::store::{Notification, Store, StoreError};
+use crate::ports::store::{Notification, Store, StoreError, NOTIFICATION_LEASE};
+use crate::roles::relay::Backoff;
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +120,32 @@ impl NotificationDispatcher {
         tracing::info!("Notification dispatcher stopped.");
     }
 
+    /// Records a delivery, retrying while the store is unavailable, for up to half the claim's
+    /// lease: a delivery that is not recorded is sent again by whichever dispatcher claims it
+    /// after the lease, so a short database outage would otherwise mean a duplicate e-mail.
+    async fn record_delivered(
+        &self,
+        id: &str,
+        claimed_at: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
+        let deadline = claimed_at + NOTIFICATION_LEASE / 2;
+        let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(2));
+        loop {
+            match self.store.notification_delivered(id, Utc::now()).await {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() => {
+                    let delay = backoff.next_delay();
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        return Err(error);
+                    }
+                    tracing::warn!(notification_id = %id, error = %error, retry_in_ms = delay.as_millis() as u64, "Recording a delivered notification failed; retrying so it is not sent twice.");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// One round: claims the notifications due at `now`, delivers them and records each outcome.
     /// Stops on the first store error, since outcomes that cannot be recorded would only be
     /// delivered again (after the claim's lease).
@@ -131,6 +158,7 @@ impl NotificationDispatcher {
             .store
             .notifications_due(now, self.config.batch_size)
             .await?;
+        let claimed_at = tokio::time::Instant::now();
         let mut report = DispatchReport {
             due: due.len(),
             ..DispatchReport::default()
@@ -157,9 +185,7 @@ impl NotificationDispatcher {
             .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
             match outcome(notification, result, Utc::now()) {
                 Outcome::Delivered => {
-                    self.store
-                        .notification_delivered(&notification.id, Utc::now())
-                        .await?;
+                    self.record_delivered(&notification.id, claimed_at).await?;
                     report.delivered += 1;
                     count(notification, "delivered");
                     tracing::info!(
