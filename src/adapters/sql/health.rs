@@ -2,7 +2,7 @@
 //! that the database has not applied.
 
 use super::dialect::Dialect;
-use super::migrate::{migrate_error, AppliedMigration};
+use super::migrate::{migrate_error, not_applied, AppliedMigration};
 use crate::ports::store::StoreResult;
 use sqlx::migrate::{Migrate, Migrator};
 
@@ -24,12 +24,5 @@ where
         .into_iter()
         .map(|m| m.version)
         .collect();
-    Ok(migrator
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
-        .map(|m| AppliedMigration {
-            version: m.version,
-            description: m.description.to_string(),
-        })
-        .collect())
+    Ok(not_applied(migrator, &applied))
 }

@@ -39,14 +39,19 @@ where
         .run(pool)
         .await
         .map_err(|e| migrate_error::<D>(e))?;
-    Ok(migrator
+    Ok(not_applied(migrator, &before))
+}
+
+/// The migrator's migrations whose versions are not in `applied`, in order.
+pub(super) fn not_applied(migrator: &Migrator, applied: &[i64]) -> Vec<AppliedMigration> {
+    migrator
         .iter()
-        .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
         .map(|m| AppliedMigration {
             version: m.version,
             description: m.description.to_string(),
         })
-        .collect())
+        .collect()
 }
 
 /// The versions recorded as applied, creating the bookkeeping table if it is missing. Done under
