@@ -13,6 +13,7 @@ use crate::ports::store::{
     Notification, NotificationQueue, ParkedNotification, StoreResult, NOTIFICATION_LEASE,
 };
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
@@ -28,7 +29,24 @@ fn is_condition_failure<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError
         .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
+/// Sends a conditional update: `false` when its condition did not hold.
+async fn conditionally(update: UpdateItemFluentBuilder) -> StoreResult<bool> {
+    match update.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(sdk_error("UpdateItem", e)),
+    }
+}
+
 impl DynamoStore {
+    /// An `UpdateItem` of notification `id`.
+    fn update_notification(&self, id: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.tables.notifications)
+            .key(attr::NOTIFICATION_ID, s(id))
+    }
+
     /// Claims the notification if its next attempt is still `seen`; `None` when another
     /// dispatcher claimed it (or it was delivered) meanwhile.
     async fn claim(
@@ -38,10 +56,7 @@ impl DynamoStore {
         lease_end: DateTime<Utc>,
     ) -> StoreResult<Option<Notification>> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key(attr::NOTIFICATION_ID, s(id))
+            .update_notification(id)
             .update_expression("SET #next = :lease")
             .condition_expression("#next = :seen AND attribute_exists(#due)")
             .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
@@ -104,24 +119,15 @@ impl NotificationQueue for DynamoStore {
 
     /// Keeps the first delivery time; unknown ids are ignored.
     async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key(attr::NOTIFICATION_ID, s(id))
+        let update = self
+            .update_notification(id)
             .update_expression("SET #delivered = if_not_exists(#delivered, :at) REMOVE #due")
             .condition_expression("attribute_exists(#id)")
             .expression_attribute_names("#delivered", "deliveredAt")
             .expression_attribute_names("#due", attr::DUE_SHARD)
             .expression_attribute_names("#id", attr::NOTIFICATION_ID)
-            .expression_attribute_values(":at", n(millis(at)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":at", n(millis(at)));
+        conditionally(update).await.map(drop)
     }
 
     /// Counts the attempt and schedules the next one, unless it was delivered meanwhile.
@@ -131,11 +137,8 @@ impl NotificationQueue for DynamoStore {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key(attr::NOTIFICATION_ID, s(id))
+        let update = self
+            .update_notification(id)
             .update_expression("SET #attempts = #attempts + :one, #error = :error, #next = :retry")
             .condition_expression("attribute_exists(#due)")
             .expression_attribute_names("#attempts", "attempts")
@@ -144,14 +147,8 @@ impl NotificationQueue for DynamoStore {
             .expression_attribute_names("#due", attr::DUE_SHARD)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":error", s(error))
-            .expression_attribute_values(":retry", n(millis(retry_at)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":retry", n(millis(retry_at)));
+        conditionally(update).await.map(drop)
     }
 
     /// The due index from `parked_from` on: parked notifications wait there with a next
@@ -194,23 +191,14 @@ impl NotificationQueue for DynamoStore {
         parked_from: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.notifications)
-            .key(attr::NOTIFICATION_ID, s(id))
+        let update = self
+            .update_notification(id)
             .update_expression("SET #next = :now")
             .condition_expression("attribute_exists(#due) AND #next >= :parked")
             .expression_attribute_names("#next", attr::NEXT_ATTEMPT_AT)
             .expression_attribute_names("#due", attr::DUE_SHARD)
             .expression_attribute_values(":now", n(millis(now)))
-            .expression_attribute_values(":parked", n(millis(parked_from)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+            .expression_attribute_values(":parked", n(millis(parked_from)));
+        conditionally(update).await
     }
 }
