@@ -14,13 +14,13 @@
 # ONBOARD_TOOLS_DIR (default ~/.cache/onboard-tools) holds the virtualenv. The credentials it
 # prints are moto's dummies: moto accepts any key, and real AWS never sees them.
 set -euo pipefail
+# shellcheck source=lib/pip-tool.sh
+source "$(dirname "$0")/lib/pip-tool.sh"
 
 MOTO_VERSION=5.2.5
 RUN_DIR=${ONBOARD_MOTO_DIR:-/tmp/onboard-moto}
 PORT=${ONBOARD_MOTO_PORT:-55500}
 HOST=127.0.0.1
-TOOLS_DIR=${ONBOARD_TOOLS_DIR:-$HOME/.cache/onboard-tools}
-VENV="$TOOLS_DIR/moto-$MOTO_VERSION"
 LOG="$RUN_DIR/server.log"
 PID_FILE="$RUN_DIR/pid"
 URL="http://$HOST:$PORT"
@@ -31,14 +31,8 @@ die() {
 }
 
 install() {
-  [[ -x "$VENV/bin/moto_server" ]] && return 0
-  command -v python3 >/dev/null || die "python3 is needed to run moto"
-  echo "moto.sh: installing moto $MOTO_VERSION into $VENV" >&2
-  mkdir -p "$TOOLS_DIR"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
-  [[ -x "$VENV/bin/moto_server" ]] || die "moto installed without its moto_server command"
+  pip_tool_install moto.sh "moto[server]" "$MOTO_VERSION" moto_server
+  MOTO_SERVER=$PIP_TOOL_BIN
 }
 
 answers() {
@@ -53,7 +47,7 @@ start() {
   fi
   mkdir -p "$RUN_DIR"
   chmod 700 "$RUN_DIR"
-  nohup "$VENV/bin/moto_server" -H "$HOST" -p "$PORT" >"$LOG" 2>&1 &
+  nohup "$MOTO_SERVER" -H "$HOST" -p "$PORT" >"$LOG" 2>&1 &
   echo $! >"$PID_FILE"
   local tries=0
   until answers; do

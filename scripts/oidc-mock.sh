@@ -7,25 +7,17 @@
 #
 # ONBOARD_TOOLS_DIR (default ~/.cache/onboard-tools) holds the virtualenv.
 set -euo pipefail
+# shellcheck source=lib/pip-tool.sh
+source "$(dirname "$0")/lib/pip-tool.sh"
 
 VERSION=0.3.4
-TOOLS_DIR=${ONBOARD_TOOLS_DIR:-$HOME/.cache/onboard-tools}
-VENV="$TOOLS_DIR/oidc-provider-mock-$VERSION"
-BIN="$VENV/bin/oidc-provider-mock"
 
 install() {
-  [[ -x "$BIN" ]] && return 0
-  command -v python3 >/dev/null || { echo "oidc-mock.sh: python3 is needed" >&2; exit 1; }
-  echo "oidc-mock.sh: installing oidc-provider-mock $VERSION into $VENV" >&2
-  mkdir -p "$TOOLS_DIR"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "oidc-provider-mock==$VERSION" >&2
-  [[ -x "$BIN" ]] || { echo "oidc-mock.sh: installed without its command" >&2; exit 1; }
+  pip_tool_install oidc-mock.sh oidc-provider-mock "$VERSION" oidc-provider-mock
 }
 
 case "${1:-}" in
   install) install ;;
-  path) install && echo "$BIN" ;;
+  path) install && echo "$PIP_TOOL_BIN" ;;
   *) echo "usage: $0 install|path" >&2; exit 2 ;;
 esac
