@@ -22,6 +22,18 @@ pub fn management_token() -> String {
     onboard::auth::management_token(&secret())
 }
 
+/// The child's `/metrics` text, read with the management token.
+pub async fn metrics_text(http: &reqwest::Client, onboard: &Onboard) -> String {
+    http.get(onboard.url("/metrics"))
+        .bearer_auth(management_token())
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("/metrics has a text body")
+}
+
 /// `(VmRSS, VmHWM)` of the child in KiB.
 pub fn memory_kib(onboard: &Onboard) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{}/status", onboard.pid()))

@@ -107,15 +107,7 @@ async fn forty_invalid_submissions_are_all_recorded_but_operators_get_at_most_th
         assert!(!mail.body.contains("secretNote"), "{}", mail.body);
     }
 
-    let metrics = http
-        .get(onboard.url("/metrics"))
-        .bearer_auth(management_token())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::child::metrics_text(&http, &onboard).await;
     assert!(
         metrics.contains(&format!(
             "onboard_operator_alerts_total{{outcome=\"suppressed\"}} {}",

@@ -3,7 +3,7 @@
 //! problem+json with `Retry-After`, counted in `onboard_requests_limited_total`.
 
 use crate::binary::Onboard;
-use crate::child::{management_token, token, LOOPBACK};
+use crate::child::{token, LOOPBACK};
 use futures::future::join_all;
 
 #[tokio::test]
@@ -64,15 +64,7 @@ async fn a_burst_from_one_customer_is_refused_with_retry_after_and_others_are_se
         "{statuses:?}"
     );
 
-    let metrics = http
-        .get(onboard.url("/metrics"))
-        .bearer_auth(management_token())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::child::metrics_text(&http, &onboard).await;
     let limited: f64 = metrics
         .lines()
         .find(|l| l.starts_with("onboard_requests_limited_total{limit=\"requests\"}"))
