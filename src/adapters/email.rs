@@ -111,6 +111,8 @@ mod tests {
             id: "0190a5e2-7c1e-7d3a-9a51-1f2d3c4b5a69.customer_email".into(),
             event_id: EventId::parse("0190a5e2-7c1e-7d3a-9a51-1f2d3c4b5a69").unwrap(),
             kind: NotificationKind::CustomerEmail,
+            event_type: crate::domain::event::Topic::PolicyRecommended,
+            application_id: None,
             recipient: "jose@example.com".into(),
             subject: "Bienvenue".into(),
             body: "Hello José,\n".into(),

@@ -146,6 +146,10 @@ pub struct Notification {
     pub id: String,
     pub event_id: EventId,
     pub kind: NotificationKind,
+    /// The topic of the event that caused it (the SNS `event_type` attribute).
+    pub event_type: Topic,
+    /// The application the event belongs to; `None` for a failure before one existed.
+    pub application_id: Option<ApplicationId>,
     pub recipient: String,
     pub subject: String,
     pub body: String,

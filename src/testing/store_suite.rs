@@ -60,6 +60,7 @@ macro_rules! store_suite {
             the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
             a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_its_lease_ends,
             a_parked_notification_is_listed_and_redriven_once,
+            a_notification_keeps_its_event_type_and_application,
             the_registry_hides_expired_connections_and_sweeps_them,
             touching_a_connection_extends_its_life_and_removing_it_deletes_it,
             connections_of_returns_only_that_customers_live_connections,
@@ -171,6 +172,8 @@ pub fn notification_of(event: &Envelope, kind: NotificationKind) -> Notification
         id: format!("{}.{}", event.id, kind.as_str()),
         event_id: event.id,
         kind,
+        event_type: event.topic,
+        application_id: event.application_id,
         recipient: "ada@example.com".into(),
         subject: "Your application".into(),
         body: "We received your details.".into(),
@@ -989,6 +992,34 @@ pub async fn a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_
         .expect("due")
         .is_empty());
     assert_eq!(store.stats().await.expect("stats").notifications_pending, 0);
+}
+
+/// What a notifier labels its messages with (the SNS `event_type` and `application_id`
+/// attributes) comes back from the store as it was written, including "no application".
+pub async fn a_notification_keeps_its_event_type_and_application(store: Arc<dyn Store>) {
+    let who = customer_id("c-1");
+    let app = ApplicationId::new();
+    let verified = envelope(&who, Some(app), 1, Topic::KycVerified, json!({}));
+    let failed = envelope(&who, None, 2, Topic::WorkflowErrors, json!({}));
+    let email = notification_of(&verified, NotificationKind::CustomerEmail);
+    let alert = notification_of(&failed, NotificationKind::OperatorAlert);
+    record(&*store, &verified, std::slice::from_ref(&email)).await;
+    record(&*store, &failed, std::slice::from_ref(&alert)).await;
+
+    let labels: Vec<_> = store
+        .notifications_due(at(1000), 10)
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|n| (n.id, n.event_type, n.application_id))
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            (email.id, Topic::KycVerified, Some(app)),
+            (alert.id, Topic::WorkflowErrors, None),
+        ]
+    );
 }
 
 pub async fn a_parked_notification_is_listed_and_redriven_once(store: Arc<dyn Store>) {

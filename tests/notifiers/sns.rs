@@ -1,5 +1,6 @@
 //! The SNS notifier against moto in server mode: every message is read back through an SQS
-//! queue subscribed to the topic, with its attributes; a FIFO topic drops a repeated
+//! queue subscribed to the topic, with its attributes (kind, event type, application id, event
+//! and notification ids); a FIFO topic drops a repeated
 //! notification; a missing topic is a permanent failure.
 
 use crate::support::*;
@@ -131,9 +132,18 @@ fn parse(body: &str) -> Received {
 }
 
 fn assert_carries(received: &Received, sent: &Notification) {
-    assert_eq!(received.attributes["kind"], sent.kind.as_str());
-    assert_eq!(received.attributes["event_id"], sent.event_id.to_string());
-    assert_eq!(received.attributes["notification_id"], sent.id);
+    let mut expected = HashMap::from([
+        ("kind".to_owned(), sent.kind.as_str().to_owned()),
+        ("event_type".to_owned(), sent.event_type.as_str().to_owned()),
+        ("event_id".to_owned(), sent.event_id.to_string()),
+        ("notification_id".to_owned(), sent.id.clone()),
+    ]);
+    if let Some(application) = sent.application_id {
+        expected.insert("application_id".to_owned(), application.to_string());
+    }
+    // Exactly these: ids and names a subscriber filters on, nothing personal (the recipient
+    // and the text are in the message only).
+    assert_eq!(received.attributes, expected);
     assert_eq!(received.message["id"], sent.id.as_str());
     assert_eq!(received.message["kind"], sent.kind.as_str());
     assert_eq!(received.message["recipient"], sent.recipient.as_str());
@@ -148,8 +158,10 @@ async fn a_customer_email_and_an_operator_alert_arrive_with_their_attributes() {
     }
     let topic = Subscribed::create(false).await;
     let notifier = topic.notifier().await;
+    // An e-mail about an application, and an alert about a failure before one existed.
     let email = notification(NotificationKind::CustomerEmail);
     let alert = notification(NotificationKind::OperatorAlert);
+    assert!(email.application_id.is_some() && alert.application_id.is_none());
     notifier.deliver(&email).await.unwrap();
     notifier.deliver(&alert).await.unwrap();
 

@@ -204,12 +204,21 @@ pub(super) fn audit_record(item: &Item) -> StoreResult<AuditEntry> {
     })
 }
 
+/// A notification's event type (its event's topic); `applicationId` is absent when the event
+/// has no application.
+const EVENT_TYPE: &str = "eventType";
+
 /// A new, undelivered notification: in the due index from its creation on.
 pub(super) fn notification_item(n: &Notification) -> Item {
     ItemBuilder::default()
         .s(attr::NOTIFICATION_ID, n.id.as_str())
         .s(attr::EVENT_ID, n.event_id.to_string())
         .s("kind", n.kind.as_str())
+        .s(EVENT_TYPE, n.event_type.as_str())
+        .opt_s(
+            attr::APPLICATION_ID,
+            n.application_id.map(|a| a.to_string()),
+        )
         .s("recipient", n.recipient.as_str())
         .s("subject", n.subject.as_str())
         .s("body", n.body.as_str())
@@ -226,6 +235,8 @@ pub(super) fn notification_record(item: &Item) -> StoreResult<Notification> {
         id: f.text(attr::NOTIFICATION_ID)?,
         event_id: f.uuid(attr::EVENT_ID, EventId)?,
         kind: f.known("kind", NotificationKind::parse)?,
+        event_type: f.known(EVENT_TYPE, |raw| Topic::parse(raw).ok())?,
+        application_id: f.opt_uuid(attr::APPLICATION_ID, ApplicationId)?,
         recipient: f.text("recipient")?,
         subject: f.text("subject")?,
         body: f.text("body")?,

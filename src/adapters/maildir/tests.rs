@@ -11,6 +11,8 @@ fn notification(id_suffix: &str, body: &str) -> Notification {
         id: format!("{event_id}.{id_suffix}"),
         event_id,
         kind: NotificationKind::CustomerEmail,
+        event_type: crate::domain::event::Topic::PolicyRecommended,
+        application_id: None,
         recipient: "jose@example.com".into(),
         subject: "Bienvenue, José — your café policy".into(),
         body: body.into(),

@@ -1,6 +1,8 @@
 //! The SNS notifier (the seed's SNS): publishes every notification, customer e-mail or operator
 //! alert, to one topic (`notifier.sns.topic_arn`, the seed's `SNS_TOPIC_ARN`) as a JSON message
-//! with message attributes subscribers can filter on (`kind`, `event_id`, `notification_id`).
+//! with message attributes subscribers can filter on: `kind`, `event_type` (the event's topic),
+//! `application_id` (absent for a failure before an application existed), `event_id` and
+//! `notification_id`. Attributes carry ids and names only, never personal data.
 //!
 //! Never twice for one event: the dispatcher's notification id (`{event id}.{kind}`) is the
 //! deduplication key. On a FIFO topic (`….fifo`) it is the `MessageDeduplicationId`, so SNS
@@ -18,6 +20,10 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 /// Message attribute naming the notification kind (`customer_email`, `operator_alert`).
 pub const KIND_ATTRIBUTE: &str = "kind";
+/// Message attribute naming the type (topic) of the event that caused the notification.
+pub const EVENT_TYPE_ATTRIBUTE: &str = "event_type";
+/// Message attribute holding the application id, when the event has one.
+pub const APPLICATION_ID_ATTRIBUTE: &str = "application_id";
 /// Message attribute holding the id of the event that caused the notification.
 pub const EVENT_ID_ATTRIBUTE: &str = "event_id";
 /// Message attribute holding the notification id, the subscribers' deduplication key.
@@ -94,10 +100,19 @@ impl Notifier for SnsNotifier {
             .message(message)
             .message_attributes(KIND_ATTRIBUTE, text(notification.kind.as_str())?)
             .message_attributes(
+                EVENT_TYPE_ATTRIBUTE,
+                text(notification.event_type.as_str())?,
+            )
+            .message_attributes(
                 EVENT_ID_ATTRIBUTE,
                 text(&notification.event_id.to_string())?,
             )
             .message_attributes(NOTIFICATION_ID_ATTRIBUTE, text(&notification.id)?);
+        // SNS refuses an empty attribute value, so an absent application leaves the attribute out.
+        if let Some(application) = notification.application_id {
+            publish = publish
+                .message_attributes(APPLICATION_ID_ATTRIBUTE, text(&application.to_string())?);
+        }
         if let Some(subject) = sns_subject(&notification.subject) {
             publish = publish.subject(subject);
         }

@@ -217,13 +217,16 @@ async fn record_in<D: Dialect>(
     for n in notifications {
         sql::<D>(
             "INSERT INTO notifications
-               (id, event_id, kind, recipient, subject, body, created_at, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)
+               (id, event_id, kind, event_type, application_id, recipient, subject, body,
+                created_at, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
              ON CONFLICT (id) DO NOTHING",
         )
         .text(n.id.as_str())
         .uuid(n.event_id.0)
         .text(n.kind.as_str())
+        .text(n.event_type.as_str())
+        .opt_uuid(n.application_id.map(|a| a.0))
         .text(n.recipient.as_str())
         .text(n.subject.as_str())
         .text(n.body.as_str())

@@ -3,7 +3,8 @@
 
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
-use crate::domain::ids::EventId;
+use crate::domain::event::Topic;
+use crate::domain::ids::{ApplicationId, EventId};
 use crate::ports::store::{
     Notification, NotificationKind, NotificationQueue, ParkedNotification, StoreResult,
     NOTIFICATION_LEASE,
@@ -27,7 +28,8 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
              WHERE id IN (SELECT id FROM notifications
                           WHERE delivered_at IS NULL AND next_attempt_at <= $2
                           ORDER BY created_at, id LIMIT $3{})
-             RETURNING id, event_id, kind, recipient, subject, body, created_at, attempts",
+             RETURNING id, event_id, kind, event_type, application_id, recipient, subject, body,
+                       created_at, attempts",
             D::LOCKING.skip_locked()
         );
         let mut claimed = sql::<D>(&statement)
@@ -43,6 +45,8 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
                     id: c.text("id")?,
                     event_id: c.id("event_id", EventId)?,
                     kind: c.known("kind", NotificationKind::parse)?,
+                    event_type: c.known("event_type", |raw| Topic::parse(raw).ok())?,
+                    application_id: c.opt_id("application_id", ApplicationId)?,
                     recipient: c.text("recipient")?,
                     subject: c.text("subject")?,
                     body: c.text("body")?,

@@ -93,6 +93,8 @@ mod tests {
             id: format!("event-{n}.operator-alert"),
             event_id: crate::domain::ids::EventId::new(),
             kind: NotificationKind::OperatorAlert,
+            event_type: crate::domain::event::Topic::WorkflowErrors,
+            application_id: None,
             recipient: "ops@example.com".into(),
             subject: "[onboard] failed".into(),
             body: "A workflow step failed.\n".into(),

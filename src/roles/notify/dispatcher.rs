@@ -304,6 +304,8 @@ mod tests {
             id: "e.customer_email".into(),
             event_id: EventId::new(),
             kind: NotificationKind::CustomerEmail,
+            event_type: crate::domain::event::Topic::UserInfoSubmitted,
+            application_id: None,
             recipient: "a@example.com".into(),
             subject: "s".into(),
             body: "b".into(),

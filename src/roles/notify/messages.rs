@@ -28,6 +28,8 @@ pub fn notifications_for(
             id: format!("{}.{}", event.id, kind.as_str()),
             event_id: event.id,
             kind,
+            event_type: event.topic,
+            application_id: event.application_id,
             recipient: recipient.to_owned(),
             subject,
             body,

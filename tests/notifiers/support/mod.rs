@@ -5,7 +5,8 @@ pub use onboard::testing::webhook_receiver;
 
 use chrono::{TimeZone, Utc};
 use onboard::adapters::smtp::{SmtpConfig, SmtpTls, DEFAULT_TIMEOUT};
-use onboard::domain::ids::EventId;
+use onboard::domain::event::Topic;
+use onboard::domain::ids::{ApplicationId, EventId};
 use onboard::ports::store::{Notification, NotificationKind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,12 +22,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A notification as the consumers create it: a customer e-mail for a step event of an
+/// application, an operator alert for a failure before any application existed.
 pub fn notification(kind: NotificationKind) -> Notification {
     let event_id = EventId::new();
+    let (event_type, application_id) = match kind {
+        NotificationKind::CustomerEmail => (Topic::PolicyRecommended, Some(ApplicationId::new())),
+        NotificationKind::OperatorAlert => (Topic::WorkflowErrors, None),
+    };
     Notification {
         id: format!("{event_id}.{}", kind.as_str()),
         event_id,
         kind,
+        event_type,
+        application_id,
         recipient: "jose@example.com".into(),
         subject: "Bienvenue, José — your café policy".into(),
         body: "Hello José,\n\nYour café policy is ready.\n".into(),
