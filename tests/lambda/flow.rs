@@ -1,10 +1,11 @@
 //! The whole path through the functions: Step 7.1 → the record on Kafka → `$connect` → the MSK
-//! event to `consume` → a signed push to the connection and one notification, nothing sent
-//! twice on redelivery → `$default` ping and resume → 410 Gone cleans the registry →
-//! `$disconnect`.
+//! event to `consume` → a signed push to the connection and exactly one SNS message (read back
+//! through an SQS queue subscribed to the topic, with its attributes), nothing sent twice on
+//! redelivery → `$default` ping and resume → 410 Gone cleans the registry → `$disconnect`.
 
 use super::harness::{Deployment, STEP_7_1_PAYLOAD};
 use super::receiver::is_sigv4;
+use crate::aws_support::{Received, SubscribedQueue};
 use base64::Engine;
 use onboard::adapters::apigateway_pusher::ApiGatewayConnectionId;
 use onboard::ports::bus::ConsumedRecord;
@@ -58,15 +59,59 @@ fn websocket_event(route: &str, connection: &str, query: Value, body: Option<&st
     })
 }
 
+/// The SNS message of the customer's milestone e-mail: attributes a subscriber filters on
+/// (kind, event type, application id, event and notification ids) and nothing personal in
+/// them; the recipient and the words are in the message.
+fn assert_is_the_customers_email(
+    message: &Received,
+    customer: &str,
+    application: &str,
+    event_id: &str,
+) {
+    let attributes: std::collections::BTreeMap<&str, &str> = message
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let notification_id = format!("{event_id}.customer_email");
+    assert_eq!(
+        attributes,
+        std::collections::BTreeMap::from([
+            ("application_id", application),
+            ("event_id", event_id),
+            ("event_type", "user-info-submitted"),
+            ("kind", "customer_email"),
+            ("notification_id", notification_id.as_str()),
+        ]),
+        "{message:?}"
+    );
+    for pii in ["test@example.com", "John", "Doe", customer] {
+        assert!(
+            attributes.values().all(|v| !v.contains(pii)),
+            "an attribute carries {pii}: {attributes:?}"
+        );
+    }
+    assert_eq!(message.message["recipient"], "test@example.com");
+    assert_eq!(message.message["kind"], "customer_email");
+    assert_eq!(message.subject.as_deref(), Some("We received your details"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_one_is_cleaned_up() {
     let Some(deployment) = Deployment::new().await else {
         return;
     };
+    // The stack's SNS topic, with a subscriber's queue to read what is published.
+    let sns = SubscribedQueue::create(false).await;
+    let consume_environment = [
+        ("KAFKA_TOPIC", "user-info-submitted"),
+        ("ONBOARD_NOTIFIER", "sns"),
+        ("SNS_TOPIC_ARN", sns.topic_arn.as_str()),
+    ];
     let (submit, connect, consume, default) = tokio::join!(
         deployment.function("submit-user-info", &[]),
         deployment.function("ws-connect", &[]),
-        deployment.function("consume", &[("KAFKA_TOPIC", "user-info-submitted")]),
+        deployment.function("consume", &consume_environment),
         deployment.function("ws-default", &[]),
     );
 
@@ -76,6 +121,7 @@ async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_o
     assert_eq!(answer["statusCode"], 201, "{answer}\n{}", submit.log());
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     let customer = body["customerId"].as_str().unwrap().to_owned();
+    let application = body["applicationId"].as_str().unwrap().to_owned();
     let record = deployment
         .record_keyed("user-info-submitted", &customer)
         .await;
@@ -108,10 +154,16 @@ async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_o
     let row = store.connection(registry_id, now).await.unwrap();
     assert_eq!(row.expect("registered").customer_id.as_str(), customer);
 
-    // The MSK event: stored, pushed to the connection with a SigV4 signature, one e-mail.
+    // The MSK event: stored, pushed to the connection with a SigV4 signature, one SNS message.
     let event = msk_event(&record);
     let answer = consume.invoke(&event).await;
     assert_eq!(answer["stored"], 1, "{answer}\n{}", consume.log());
+    assert_eq!(
+        answer["notificationsSent"],
+        1,
+        "{answer}\n{}",
+        consume.log()
+    );
     let pushed = deployment.receiver.frames_to(connection);
     assert_eq!(pushed.len(), 1, "{pushed:?}");
     assert_eq!(pushed[0].frame["type"], "event");
@@ -121,13 +173,28 @@ async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_o
         "{}",
         pushed[0].authorization
     );
-    assert_eq!(deployment.mails(), 1, "one notification for the event");
+    let event_id = record.header("event-id").unwrap();
+    let notification_id = format!("{event_id}.customer_email");
+    let published = sns.receive_through(&notification_id).await;
+    assert_eq!(published.len(), 1, "exactly one SNS message: {published:?}");
+    assert_is_the_customers_email(&published[0], &customer, &application, &event_id);
 
-    // Redelivered (Lambda retries a batch): nothing stored or sent again.
+    // Redelivered (Lambda retries a batch): nothing stored or sent again. The invocation
+    // publishes before it answers, so a marker published now arrives after anything it sent.
     let answer = consume.invoke(&event).await;
     assert_eq!(answer["stored"], 0, "{answer}");
     assert_eq!(answer["duplicates"], 1, "{answer}");
-    assert_eq!(deployment.mails(), 1, "no second notification");
+    assert_eq!(answer["notificationsSent"], 0, "{answer}");
+    let marker = sns.publish_marker().await;
+    let after = sns.receive_through(&marker).await;
+    assert_eq!(
+        after
+            .iter()
+            .map(Received::notification_id)
+            .collect::<Vec<_>>(),
+        [Some(marker.as_str())],
+        "no second SNS message on redelivery"
+    );
 
     // $default: the /ws protocol, answered through the management API.
     let before = deployment.receiver.frames_to(connection).len();

@@ -206,10 +206,6 @@ impl Deployment {
         )
         .await
     }
-
-    pub fn mails(&self) -> usize {
-        onboard::testing::mail::mails_in(&self.data_dir().join("mail")).len()
-    }
 }
 
 /// A running function.

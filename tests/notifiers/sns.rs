@@ -3,132 +3,20 @@
 //! and notification ids); a FIFO topic drops a repeated
 //! notification; a missing topic is a permanent failure.
 
+use crate::aws_support::{Received, SubscribedQueue};
 use crate::support::*;
 use onboard::adapters::sns::{SnsConfig, SnsNotifier};
 use onboard::ports::notifier::{Notifier, NotifyError};
 use onboard::ports::store::{Notification, NotificationKind};
 use onboard::testing::aws::{endpoint_from_env, unique_name};
-use serde_json::Value;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-/// One message as an SQS subscriber receives it (SNS's JSON envelope, not raw delivery).
-#[derive(Debug)]
-struct Received {
-    subject: Option<String>,
-    message: Value,
-    attributes: HashMap<String, String>,
-}
-
-/// A topic with an SQS queue subscribed to it, both new in the shared emulator.
-struct Subscribed {
-    topic_arn: String,
-    queue_url: String,
-    sqs: aws_sdk_sqs::Client,
-}
-
-async fn sdk() -> aws_config::SdkConfig {
-    onboard::adapters::aws_sdk::sdk_config(Some("us-east-1")).await
-}
-
-impl Subscribed {
-    async fn create(fifo: bool) -> Self {
-        let config = sdk().await;
-        let sns = aws_sdk_sns::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let suffix = if fifo { ".fifo" } else { "" };
-        let name = format!("{}{suffix}", unique_name("onboard-notify"));
-        let mut topic = sns.create_topic().name(&name);
-        let mut queue = sqs.create_queue().queue_name(&name);
-        if fifo {
-            topic = topic.attributes("FifoTopic", "true");
-            queue = queue.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
-        }
-        let topic_arn = topic.send().await.unwrap().topic_arn.unwrap();
-        let queue_url = queue.send().await.unwrap().queue_url.unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .unwrap();
-        Self {
-            topic_arn,
-            queue_url,
-            sqs,
-        }
-    }
-
-    async fn notifier(&self) -> SnsNotifier {
-        SnsNotifier::open(&SnsConfig {
-            topic_arn: self.topic_arn.clone(),
-            region: Some("us-east-1".into()),
-        })
-        .await
-    }
-
-    /// Receives until a message for `last` (a notification id) has arrived, then returns
-    /// everything received, in order; panics after a deadline.
-    async fn receive_through(&self, last: &str) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut all = Vec::new();
-        loop {
-            let batch = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for message in batch.messages.unwrap_or_default() {
-                all.push(parse(message.body.as_deref().unwrap()));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            if all.iter().any(|m| m.attributes["notification_id"] == last) {
-                return all;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no message for {last} within 20 s; got {all:?}"
-            );
-        }
-    }
-}
-
-fn parse(body: &str) -> Received {
-    let envelope: Value = serde_json::from_str(body).unwrap();
-    let attributes = envelope["MessageAttributes"]
-        .as_object()
-        .map(|all| {
-            all.iter()
-                .map(|(name, value)| (name.clone(), value["Value"].as_str().unwrap().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Received {
-        subject: envelope["Subject"].as_str().map(str::to_owned),
-        message: serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap(),
-        attributes,
-    }
+async fn notifier_for(topic: &SubscribedQueue) -> SnsNotifier {
+    SnsNotifier::open(&SnsConfig {
+        topic_arn: topic.topic_arn.clone(),
+        region: Some("us-east-1".into()),
+    })
+    .await
 }
 
 fn assert_carries(received: &Received, sent: &Notification) {
@@ -156,8 +44,8 @@ async fn a_customer_email_and_an_operator_alert_arrive_with_their_attributes() {
     if endpoint_from_env("sns: attributes").is_none() {
         return;
     }
-    let topic = Subscribed::create(false).await;
-    let notifier = topic.notifier().await;
+    let topic = SubscribedQueue::create(false).await;
+    let notifier = notifier_for(&topic).await;
     // An e-mail about an application, and an alert about a failure before one existed.
     let email = notification(NotificationKind::CustomerEmail);
     let alert = notification(NotificationKind::OperatorAlert);
@@ -170,7 +58,7 @@ async fn a_customer_email_and_an_operator_alert_arrive_with_their_attributes() {
     let of = |id: &str| {
         received
             .iter()
-            .find(|m| m.attributes["notification_id"] == id)
+            .find(|m| m.notification_id() == Some(id))
             .unwrap_or_else(|| panic!("no message for {id}: {received:?}"))
     };
     assert_carries(of(&email.id), &email);
@@ -188,8 +76,8 @@ async fn on_a_fifo_topic_a_notification_delivered_twice_arrives_once() {
     if endpoint_from_env("sns: fifo deduplication").is_none() {
         return;
     }
-    let topic = Subscribed::create(true).await;
-    let notifier = topic.notifier().await;
+    let topic = SubscribedQueue::create(true).await;
+    let notifier = notifier_for(&topic).await;
     let email = notification(NotificationKind::CustomerEmail);
     // A retry after a lost answer delivers the same notification again.
     notifier.deliver(&email).await.unwrap();
@@ -200,7 +88,7 @@ async fn on_a_fifo_topic_a_notification_delivered_twice_arrives_once() {
     let received = topic.receive_through(&next.id).await;
     let copies = received
         .iter()
-        .filter(|m| m.attributes["notification_id"] == email.id)
+        .filter(|m| m.notification_id() == Some(email.id.as_str()))
         .count();
     assert_eq!(copies, 1, "{received:?}");
     assert_carries(&received[0], &email);
