@@ -106,3 +106,99 @@ async fn a_closed_store_reports_unavailable() {
     assert!(err.is_transient(), "got {err:?}");
     assert!(store.begin().await.err().is_some_and(|e| e.is_transient()));
 }
+
+/// A database created before migration 0002: its notifications take the type and application
+/// of their event (stored with them), so the SNS notifier can label what was queued before the
+/// upgrade; an event without an application leaves the notification without one.
+#[tokio::test]
+async fn notifications_queued_before_the_upgrade_take_their_events_type_and_application() {
+    use onboard::domain::event::Topic;
+    use onboard::ports::store::{EventLog, NotificationKind, NotificationQueue};
+    use store_suite::{customer_id, envelope, notification_of};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("onboard.db");
+    // The schema as the first release left it: only migration 0001 applied.
+    let first_only = dir.path().join("migrations");
+    std::fs::create_dir(&first_only).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite/0001_initial.sql"),
+        first_only.join("0001_initial.sql"),
+    )
+    .unwrap();
+    let old = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(first_only)
+        .await
+        .unwrap()
+        .run(&old)
+        .await
+        .unwrap();
+
+    // An event with an application and one without, each with a queued notification, written
+    // as the first release wrote them (no event_type, no application_id on the notification).
+    let who = customer_id("c-1");
+    let app = onboard::domain::ids::ApplicationId::new();
+    let verified = envelope(
+        &who,
+        Some(app),
+        1,
+        Topic::KycVerified,
+        serde_json::json!({}),
+    );
+    let failed = envelope(&who, None, 2, Topic::WorkflowErrors, serde_json::json!({}));
+    let email = notification_of(&verified, NotificationKind::CustomerEmail);
+    let alert = notification_of(&failed, NotificationKind::OperatorAlert);
+    for (event, n) in [(&verified, &email), (&failed, &alert)] {
+        let at = event
+            .occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        sqlx::query(
+            "INSERT INTO events (event_id, customer_id, sequence, application_id, topic,
+                                 occurred_at, envelope, stored_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.id.to_string())
+        .bind(event.customer_id.as_str())
+        .bind(event.sequence as i64)
+        .bind(event.application_id.map(|a| a.to_string()))
+        .bind(event.topic.as_str())
+        .bind(&at)
+        .bind(serde_json::to_string(event).unwrap())
+        .bind(&at)
+        .execute(&old)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notifications (id, event_id, kind, recipient, subject, body, created_at,
+                                        attempts, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(&n.id)
+        .bind(n.event_id.to_string())
+        .bind(n.kind.as_str())
+        .bind(&n.recipient)
+        .bind(&n.subject)
+        .bind(&n.body)
+        .bind(&at)
+        .bind(&at)
+        .execute(&old)
+        .await
+        .unwrap();
+    }
+    old.close().await;
+
+    let store = SqliteStore::open(&path).await.expect("open and migrate");
+    let due = store
+        .notifications_due(store_suite::at(1000), 10)
+        .await
+        .expect("due");
+    assert_eq!(due, vec![email, alert], "labelled as if written today");
+    // The event log is untouched by the migration.
+    assert_eq!(store.events_after(&who, 0, 10).await.unwrap().len(), 2);
+}
