@@ -496,3 +496,85 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
     running.await.expect("joined").expect("a clean shutdown");
     proxy.stop().await;
 }
+
+/// A database created before migration 0002: its notifications take the type and application
+/// of their event (stored with them), so the SNS notifier can label what was queued before the
+/// upgrade; an event without an application leaves the notification without one.
+#[tokio::test]
+async fn notifications_queued_before_the_upgrade_take_their_events_type_and_application() {
+    use onboard::ports::store::{NotificationKind, NotificationQueue};
+    use store_suite::{customer_id, envelope, notification_of};
+    let Some(server) = server("migration 0002 backfill") else {
+        return;
+    };
+    let url = create_database(&server, &unique_database_name("onboard_test")).await;
+    // The schema as the first release left it: only migration 0001 applied.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations/postgres/0001_initial.sql"),
+        dir.path().join("0001_initial.sql"),
+    )
+    .unwrap();
+    let old = sqlx::PgPool::connect(url.expose_secret()).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.path())
+        .await
+        .unwrap()
+        .run(&old)
+        .await
+        .unwrap();
+
+    // Written as the first release wrote them: no event_type, no application_id.
+    let who = customer_id("c-1");
+    let app = onboard::domain::ids::ApplicationId::new();
+    let verified = envelope(
+        &who,
+        Some(app),
+        1,
+        Topic::KycVerified,
+        serde_json::json!({}),
+    );
+    let failed = envelope(&who, None, 2, Topic::WorkflowErrors, serde_json::json!({}));
+    let email = notification_of(&verified, NotificationKind::CustomerEmail);
+    let alert = notification_of(&failed, NotificationKind::OperatorAlert);
+    for (event, n) in [(&verified, &email), (&failed, &alert)] {
+        sqlx::query(
+            "INSERT INTO events (event_id, customer_id, sequence, application_id, topic,
+                                 occurred_at, envelope, stored_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+        )
+        .bind(event.id.0)
+        .bind(event.customer_id.as_str())
+        .bind(event.sequence as i64)
+        .bind(event.application_id.map(|a| a.0))
+        .bind(event.topic.as_str())
+        .bind(event.occurred_at)
+        .bind(serde_json::to_value(event).unwrap())
+        .execute(&old)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notifications (id, event_id, kind, recipient, subject, body, created_at,
+                                        attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7)",
+        )
+        .bind(&n.id)
+        .bind(n.event_id.0)
+        .bind(n.kind.as_str())
+        .bind(&n.recipient)
+        .bind(&n.subject)
+        .bind(&n.body)
+        .bind(n.created_at)
+        .execute(&old)
+        .await
+        .unwrap();
+    }
+    old.close().await;
+
+    let store = PostgresStore::open(&url).await.expect("open and migrate");
+    let due = store
+        .notifications_due(store_suite::at(1000), 10)
+        .await
+        .expect("due");
+    assert_eq!(due, vec![email, alert], "labelled as if written today");
+}
