@@ -177,7 +177,7 @@ async fn an_event_reaches_the_customers_api_gateway_connection_once_and_a_gone_o
     let notification_id = format!("{event_id}.customer_email");
     let published = sns.receive_through(&notification_id).await;
     assert_eq!(published.len(), 1, "exactly one SNS message: {published:?}");
-    assert_is_the_customers_email(&published[0], &customer, &application, &event_id);
+    assert_is_the_customers_email(&published[0], &customer, &application, event_id);
 
     // Redelivered (Lambda retries a batch): nothing stored or sent again. The invocation
     // publishes before it answers, so a marker published now arrives after anything it sent.
