@@ -3,40 +3,11 @@
 //! through an SQS queue subscribed to the topic, with its attributes), nothing sent twice on
 //! redelivery → `$default` ping and resume → 410 Gone cleans the registry → `$disconnect`.
 
-use super::harness::{Deployment, STEP_7_1_PAYLOAD};
+use super::harness::{msk_event, Deployment, STEP_7_1_PAYLOAD};
 use super::receiver::is_sigv4;
 use crate::aws_support::{Received, SubscribedQueue};
-use base64::Engine;
 use onboard::adapters::apigateway_pusher::ApiGatewayConnectionId;
-use onboard::ports::bus::ConsumedRecord;
 use serde_json::{json, Value};
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// The event an MSK event source mapping delivers for `record`.
-fn msk_event(record: &ConsumedRecord) -> Value {
-    let headers: Vec<Value> = record
-        .headers
-        .iter()
-        .map(|(name, value)| json!({ name: value.as_bytes() }))
-        .collect();
-    json!({
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/onboard-ai-msk-test/abc",
-        "bootstrapServers": "b-1.example:9096",
-        "records": {
-            format!("{}-{}", record.topic, record.partition): [{
-                "topic": record.topic, "partition": record.partition, "offset": record.offset,
-                "timestamp": record.timestamp_ms, "timestampType": "CREATE_TIME",
-                "key": b64(record.key.as_deref().unwrap_or("").as_bytes()),
-                "value": b64(&record.value),
-                "headers": headers,
-            }]
-        }
-    })
-}
 
 fn websocket_event(route: &str, connection: &str, query: Value, body: Option<&str>) -> Value {
     let event_type = match route {

@@ -5,9 +5,10 @@
 //! HTTP receiver ([`super::receiver`]): moto accepts posts but cannot show them, nor answer 410.
 
 use super::receiver::Receiver;
+use base64::Engine;
 use onboard::adapters::kafka::{KafkaBus, KafkaSettings};
 use onboard::ports::bus::{ConsumedRecord, EventBus, StartFrom, SubscribeOptions};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -206,6 +207,33 @@ impl Deployment {
         )
         .await
     }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The event an MSK event source mapping delivers for `record`.
+pub fn msk_event(record: &ConsumedRecord) -> Value {
+    let headers: Vec<Value> = record
+        .headers
+        .iter()
+        .map(|(name, value)| json!({ name: value.as_bytes() }))
+        .collect();
+    json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/onboard-ai-msk-test/abc",
+        "bootstrapServers": "b-1.example:9096",
+        "records": {
+            format!("{}-{}", record.topic, record.partition): [{
+                "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "timestamp": record.timestamp_ms, "timestampType": "CREATE_TIME",
+                "key": b64(record.key.as_deref().unwrap_or("").as_bytes()),
+                "value": b64(&record.value),
+                "headers": headers,
+            }]
+        }
+    })
 }
 
 /// A running function.

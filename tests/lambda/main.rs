@@ -6,6 +6,7 @@
 
 #[path = "../aws_support/mod.rs"]
 mod aws_support;
+mod consume;
 mod flow;
 mod harness;
 mod moto_pusher;
