@@ -146,11 +146,11 @@ async fn an_allowed_origin_may_connect_and_others_still_may_not() {
 async fn welcome_names_the_last_stored_sequence_and_an_ack_shows_as_the_last_acked_event() {
     let app = spawn_app().await;
     let customer = app.customer("welcome-ack");
-    let mut tab = customer.tab().await;
+    let first_tab = customer.tab().await;
     assert_eq!(
-        tab.welcome["lastSequence"], 0,
+        first_tab.welcome["lastSequence"], 0,
         "nothing stored yet: {}",
-        tab.welcome
+        first_tab.welcome
     );
     let created = customer.submit_seed_payload().await;
     assert_eq!(created.status, 201, "{}", created.body);
