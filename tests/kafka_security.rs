@@ -180,7 +180,7 @@ async fn the_workflow_runs_over_scram(mechanism: &str) {
     .stdout(std::process::Stdio::null())
     .spawn()
     .expect("the onboard binary starts");
-    let result = workflow_against(port, mechanism).await;
+    let result = workflow_against(port, mechanism, &mut child).await;
     let _ = child.kill();
     let _ = child.wait();
     result.unwrap_or_else(|failure| panic!("{mechanism}: {failure}"));
@@ -208,7 +208,11 @@ async fn the_workflow_runs_over_scram(mechanism: &str) {
 const SCRAM_E2E_SECRET: &str = "scram-e2e-test-secret-that-is-long-enough-for-hs256";
 
 /// The five steps of one customer against the server on `port`, and its tab's five events.
-async fn workflow_against(port: u16, mechanism: &str) -> Result<(), String> {
+async fn workflow_against(
+    port: u16,
+    mechanism: &str,
+    server: &mut std::process::Child,
+) -> Result<(), String> {
     use futures::StreamExt;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -219,6 +223,9 @@ async fn workflow_against(port: u16, mechanism: &str) -> Result<(), String> {
         .await
         .is_ok_and(|r| r.status() == 200)
     {
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(format!("the server exited before it was ready: {status}"));
+        }
         if started.elapsed() > Duration::from_secs(120) {
             return Err("the server never became ready".into());
         }
