@@ -6,8 +6,8 @@
 #   scripts/kafka.sh env [--sasl]          the `export` lines Onboard needs: eval "$(scripts/kafka.sh env)"
 #   scripts/kafka.sh stop                  stop every node and delete the run directory
 #
-# Ports of node i (1-based): PLAINTEXT 9091+i, SASL_SSL (SCRAM-SHA-512, MSK's SCRAM port)
-# 9095+i, KRaft controller 19091+i. One node: 9092 / 9096 / 19092; three: 9092-9094 /
+# Ports of node i (1-based): PLAINTEXT 9091+i, SASL_SSL (SCRAM-SHA-512 as on MSK's SCRAM port,
+# and SCRAM-SHA-256) 9095+i, KRaft controller 19091+i. One node: 9092 / 9096 / 19092; three: 9092-9094 /
 # 9096-9098 / 19092-19094. Every node is broker and controller.
 #
 # A second cluster beside the first (e.g. to reproduce a failure on a freshly started cluster
@@ -30,6 +30,8 @@ KAFKA_VERSION="${ONBOARD_KAFKA_VERSION:-4.1.1}"
 CACHE_DIR="${ONBOARD_CACHE:-$HOME/.cache/onboard}/kafka/$KAFKA_VERSION"
 RUN_DIR="${ONBOARD_KAFKA_RUN_DIR:-/tmp/onboard-kafka}"
 SCRAM_USER="onboard"
+# The SASL_SSL listener takes both; the user has a credential for each (written at format time).
+SCRAM_MECHANISMS=(SCRAM-SHA-512 SCRAM-SHA-256)
 START_TIMEOUT_SECS=120
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
@@ -144,6 +146,9 @@ make_scram_password() {
   chmod 700 "$sasl"
   (umask 077 && openssl rand -hex 16 >"$sasl/password")
   echo "$SCRAM_USER" >"$sasl/username"
+  # Which mechanisms this cluster's user has credentials for (a run directory of an older
+  # kafka.sh has SCRAM-SHA-512 only, and no such file); the tests read it.
+  echo "${SCRAM_MECHANISMS[*]}" >"$sasl/mechanisms"
 }
 
 # --- configuration --------------------------------------------------------------------------
@@ -170,8 +175,9 @@ listeners=PLAINTEXT://127.0.0.1:$(plaintext_port "$node"),SASL_SSL://127.0.0.1:$
 advertised.listeners=PLAINTEXT://127.0.0.1:$(plaintext_port "$node"),SASL_SSL://127.0.0.1:$(sasl_port "$node")
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$RUN_DIR/tls/broker.p12
 ssl.keystore.password=$store_password
@@ -211,15 +217,18 @@ format_node() {
   local node="$1"
   local dir="$RUN_DIR/node-$node"
   [[ -f "$dir/data/meta.properties" ]] && return
-  local cluster_id password
+  local cluster_id password mechanism scram=()
   cluster_id="$(cat "$RUN_DIR/cluster-id")"
   password="$(cat "$RUN_DIR/sasl/password")"
+  for mechanism in "${SCRAM_MECHANISMS[@]}"; do
+    scram+=(--add-scram "$mechanism=[name=$SCRAM_USER,password=$password]")
+  done
   # The SCRAM credential is written into the metadata log at format time. This one short-lived
   # command carries the throwaway password as an argument (the storage tool has no other way);
   # the brokers never do.
   if ! kafka_java "$dir/log4j2.properties" kafka.tools.StorageTool format \
       --config "$dir/server.properties" --cluster-id "$cluster_id" --ignore-formatted \
-      --add-scram "SCRAM-SHA-512=[name=$SCRAM_USER,password=$password]" >"$dir/format.log" 2>&1; then
+      "${scram[@]}" >"$dir/format.log" 2>&1; then
     cat "$dir/format.log" >&2
     die "formatting the storage of node $node failed"
   fi

@@ -1,7 +1,8 @@
 //! Consumer processes on Kafka, run as the real binary (`onboard api` + `onboard consumer`
 //! sharing one store): a consumer killed with SIGKILL mid-stream and restarted loses no event and
 //! writes no duplicate row or e-mail; two consumer processes in one group split the partitions,
-//! and a third joining or one leaving loses nothing.
+//! and a third joining or one leaving loses nothing; `KAFKA_TOPIC` and the starting position
+//! reach the running process.
 
 mod kafka_support;
 
@@ -68,6 +69,11 @@ impl System {
     }
 
     fn spawn(&self, role: &str, port: u16, extra: &[&str]) -> Child {
+        self.spawn_with(role, port, extra, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with settings of its own in the environment.
+    fn spawn_with(&self, role: &str, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Child {
         let child =
             onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
                 .arg(role)
@@ -84,6 +90,7 @@ impl System {
                 .env("ONBOARD_JWT_SECRET", SECRET)
                 .envs(self.receiver.env())
                 .env("ONBOARD_LOG", "warn,tower_http=off")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -101,8 +108,13 @@ impl System {
     }
 
     async fn consumer(&self) -> (Child, u16) {
+        self.consumer_with(&[]).await
+    }
+
+    /// A consumer process with `env` added to its environment, once it is ready.
+    async fn consumer_with(&self, env: &[(&str, &str)]) -> (Child, u16) {
         let port = free_port();
-        let child = self.spawn("consumer", port, &[]);
+        let child = self.spawn_with("consumer", port, &[], env);
         wait_ready(&self.http, port).await;
         (child, port)
     }
@@ -203,6 +215,46 @@ impl System {
             mails.values().all(|&n| n == 1),
             "an e-mail was sent twice: {mails:?}"
         );
+    }
+
+    /// The group's state and the topics of every partition assigned to its members.
+    fn assigned_topics(&self) -> (String, BTreeSet<String>) {
+        let reader: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .expect("a Kafka client");
+        let groups = reader
+            .fetch_group_list(Some(&self.group), Duration::from_secs(10))
+            .expect("describe the group");
+        let mut state = String::new();
+        let mut topics = BTreeSet::new();
+        for group in groups.groups() {
+            state = group.state().to_string();
+            for member in group.members() {
+                for (topic, partitions) in parse_assignment(member.assignment().unwrap_or_default())
+                {
+                    if !partitions.is_empty() {
+                        topics.insert(topic);
+                    }
+                }
+            }
+        }
+        (state, topics)
+    }
+
+    /// Records written to `topic` so far (the sum of its partitions' high watermarks).
+    fn records_in(&self, topic: &str) -> i64 {
+        let reader: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .expect("a Kafka client");
+        (0..3)
+            .map(|partition| {
+                reader
+                    .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                    .map_or(0, |(_, high)| high)
+            })
+            .sum()
     }
 
     /// Which process (by the pid in its client id) owns which partitions of `topic`.
@@ -390,6 +442,96 @@ async fn consumer_processes_split_the_partitions_and_one_joining_or_leaving_lose
     for child in [first, third, api] {
         terminate(child);
     }
+}
+
+/// README: `KAFKA_TOPIC=kyc-verified onboard consumer` consumes that one topic. The process
+/// consumes the topic it was given (the submitted customer's event is stored), and once the
+/// group is stable no member of it holds a partition of any other topic: with the setting
+/// ignored, the process would join with one member per topic, six in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_topic_makes_a_consumer_process_consume_that_topic_only() {
+    let system = System::new(kafka_or_skip!(), &[]).await;
+    let api = system.api().await;
+    let (consumer, _) = system
+        .consumer_with(&[("KAFKA_TOPIC", "user-info-submitted")])
+        .await;
+    system.submit("only-one-topic").await;
+    let started = Instant::now();
+    while system.stored_events("only-one-topic").await < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the event of the topic it was given was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let topics = loop {
+        let (state, topics) = system.assigned_topics();
+        if state == "Stable" && !topics.is_empty() {
+            break topics;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the group never settled: {state} {topics:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        topics,
+        BTreeSet::from([format!("{}user-info-submitted", system.prefix)]),
+        "the topics the consumer process holds partitions of"
+    );
+    terminate(consumer);
+    terminate(api);
+}
+
+/// `ONBOARD_STARTING_POSITION=latest` (`consumer.starting_position`): a group without committed
+/// offsets starts after what the topic already holds. A customer's event published before the
+/// consumer joined is never stored; events published after it joined are. With the setting
+/// ignored (the default is earliest) the old event would be read first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_told_to_start_at_latest_skips_what_was_published_before_it_joined() {
+    let system = System::new(kafka_or_skip!(), &[]).await;
+    let topic = format!("{}user-info-submitted", system.prefix);
+    let api = system.api().await;
+    system.submit("published-before").await;
+    let started = Instant::now();
+    while system.records_in(&topic) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first event never reached {topic}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (consumer, _) = system
+        .consumer_with(&[("ONBOARD_STARTING_POSITION", "latest")])
+        .await;
+    // The new group's position at the end of each partition is looked up after it joined, so
+    // customers keep coming until one of theirs is stored: it was published after the lookup.
+    let started = Instant::now();
+    let mut after = 0;
+    let stored = 'stored: loop {
+        let id = format!("published-after-{after}");
+        system.submit(&id).await;
+        after += 1;
+        for _ in 0..10 {
+            if system.stored_events(&id).await == 1 {
+                break 'stored id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "none of {after} events published after the consumer joined was stored"
+        );
+    };
+    assert_eq!(
+        system.stored_events("published-before").await,
+        0,
+        "the event published before the group joined was stored (and {stored}'s too)"
+    );
+    terminate(consumer);
+    terminate(api);
 }
 
 #[test]

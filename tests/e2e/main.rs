@@ -5,6 +5,7 @@
 mod support;
 
 mod auth_and_isolation;
+mod closing;
 mod invalid_input;
 mod promises;
 mod restart;

@@ -146,12 +146,26 @@ async fn an_allowed_origin_may_connect_and_others_still_may_not() {
 async fn welcome_names_the_last_stored_sequence_and_an_ack_shows_as_the_last_acked_event() {
     let app = spawn_app().await;
     let customer = app.customer("welcome-ack");
+    let first_tab = customer.tab().await;
+    assert_eq!(
+        first_tab.welcome["lastSequence"], 0,
+        "nothing stored yet: {}",
+        first_tab.welcome
+    );
     let created = customer.submit_seed_payload().await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let stored = events_through(&customer, "user-info-submitted").await;
+    let application = created.body["applicationId"].as_str().unwrap();
+    customer.upload_passport(application).await;
+    let stored = events_through(&customer, "documents-processed").await;
 
+    // A tab opened now starts after both stored events.
     let mut tab = customer.tab().await;
-    assert_eq!(tab.welcome["lastSequence"], 1, "{}", tab.welcome);
+    assert_eq!(tab.welcome["lastSequence"], 2, "{}", tab.welcome);
+    let id = tab.welcome["connectionId"].as_str().unwrap().to_string();
+    let info = app.connection_info(&id).await;
+    assert_eq!(info["lastAckedEventId"], serde_json::Value::Null, "{info}");
+
+    // The first event is acknowledged, not the latest: the server records what the client sent.
     let event_id = stored[0]["id"].as_str().unwrap();
     tab.send(&format!(r#"{{"action":"ack","eventId":"{event_id}"}}"#))
         .await;
@@ -160,9 +174,7 @@ async fn welcome_names_the_last_stored_sequence_and_an_ack_shows_as_the_last_ack
         (&acked["type"], &acked["eventId"]),
         (&"acked".into(), &event_id.into())
     );
-
-    let id = tab.welcome["connectionId"].as_str().unwrap();
-    let info = app.connection_info(id).await;
+    let info = app.connection_info(&id).await;
     assert_eq!(info["lastAckedEventId"], event_id, "{info}");
 }
 

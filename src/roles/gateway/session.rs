@@ -218,9 +218,14 @@ impl Session {
             Some(Err(error)) => return incoming_error(error),
             Some(Ok(message)) => message,
         };
-        self.handle
-            .last_active_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        // A pong is the client's WebSocket library answering our heartbeat on its own (browsers
+        // always do): it proves the link, not a client at work, so it does not hold off the idle
+        // timeout. Messages, including the `ping` action, do.
+        if !matches!(message, Message::Pong(_)) {
+            self.handle
+                .last_active_ms
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        }
         match message {
             Message::Text(text) => self.on_action(sink, text.as_str()).await,
             Message::Binary(_) => {
