@@ -123,6 +123,16 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var(
+        "ONBOARD_REQUEST_TIMEOUT_SECONDS",
+        "http.request_timeout_seconds",
+        Number,
+    ),
+    var(
+        "ONBOARD_IDLE_TIMEOUT_SECONDS",
+        "http.idle_timeout_seconds",
+        Number,
+    ),
+    var(
         "ONBOARD_REQUESTS_PER_SECOND",
         "api.requests_per_second",
         Number,

@@ -290,12 +290,19 @@ impl Default for OidcSection {
 pub struct HttpSection {
     /// Seconds a connection may take to send a request's head (also the idle keep-alive limit).
     pub header_read_timeout_seconds: i64,
+    /// Seconds from a request's head to its answer (a trickling body ends in 408).
+    pub request_timeout_seconds: i64,
+    /// Seconds an idle keep-alive connection stays open; at most the header-read timeout.
+    pub idle_timeout_seconds: i64,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
+        let defaults = crate::app::HttpSettings::default();
         Self {
-            header_read_timeout_seconds: 30,
+            header_read_timeout_seconds: defaults.header_read_timeout.as_secs() as i64,
+            request_timeout_seconds: defaults.request_timeout.as_secs() as i64,
+            idle_timeout_seconds: defaults.idle_timeout.as_secs() as i64,
         }
     }
 }

@@ -189,6 +189,34 @@ impl Config {
         ) {
             settings.http.header_read_timeout = timeout;
         }
+        if let Some(timeout) = seconds(
+            problems,
+            "http.request_timeout_seconds",
+            self.http.request_timeout_seconds,
+            1..=86400,
+        ) {
+            settings.http.request_timeout = timeout;
+        }
+        if let Some(timeout) = seconds(
+            problems,
+            "http.idle_timeout_seconds",
+            self.http.idle_timeout_seconds,
+            1..=3600,
+        ) {
+            settings.http.idle_timeout = timeout;
+        }
+        // hyper's header-read clock also runs while a connection waits for its next request,
+        // so a longer idle timeout would silently be cut to the header-read one.
+        if self.http.idle_timeout_seconds > self.http.header_read_timeout_seconds {
+            problems.push(
+                "http.idle_timeout_seconds",
+                format!(
+                    "{} exceeds http.header_read_timeout_seconds ({}): a connection waiting for \
+                     its next request is also reading a head, so it would close sooner",
+                    self.http.idle_timeout_seconds, self.http.header_read_timeout_seconds
+                ),
+            );
+        }
         if let Some(max) = seconds(
             problems,
             "auth.max_token_lifetime_seconds",

@@ -16,6 +16,7 @@ mod metrics_access;
 mod operator_alerts;
 mod problems;
 mod rate_limit;
+mod request_and_idle_timeouts;
 mod timeouts_and_tokens;
 mod uploads;
 mod websocket_caps;
