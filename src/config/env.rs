@@ -149,6 +149,7 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var("ONBOARD_METRICS_PUBLIC", "metrics.public", Bool),
+    var("ONBOARD_METRICS_LISTEN", "metrics.listen", Text),
     var("ONBOARD_CONSUMER_GROUP", "consumer.group", Text),
     var("ONBOARD_BATCH_SIZE", "consumer.batch_size", Number),
     var(

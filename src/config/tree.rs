@@ -341,6 +341,9 @@ pub struct MetricsSection {
     /// Serve `/metrics` without the management token (behind a network that only the scraper
     /// reaches).
     pub public: bool,
+    /// `host:port` of a listener of its own for `/metrics` (no token there); `/metrics` then is
+    /// not served on `listen`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -256,6 +256,21 @@ impl Config {
             limits.max_concurrent_uploads_per_customer = uploads as usize;
         }
         settings.metrics_public = self.metrics.public;
+        settings.metrics_listen = parse(
+            problems,
+            "metrics.listen",
+            self.metrics.listen.as_deref(),
+            |raw| raw.trim().parse::<SocketAddr>().map_err(|e| e.to_string()),
+        );
+        if settings
+            .metrics_listen
+            .is_some_and(|metrics| metrics == settings.listen && metrics.port() != 0)
+        {
+            problems.push(
+                "metrics.listen",
+                "is the same address as listen; give /metrics an address of its own",
+            );
+        }
     }
 
     fn check_role_rules(&self, role: Role, settings: &Settings, problems: &mut Problems) {

@@ -13,6 +13,7 @@ mod dev_token;
 mod file_modes;
 mod headers_and_logs;
 mod metrics_access;
+mod openapi_limits;
 mod operator_alerts;
 mod problems;
 mod rate_limit;
