@@ -185,6 +185,11 @@ pub const VARIABLES: &[EnvVar] = &[
         "gateway.max_connections",
         Number,
     ),
+    var(
+        "ONBOARD_WS_DEREGISTRATION_BATCH",
+        "gateway.deregistration_batch",
+        Number,
+    ),
     var("ONBOARD_WEB_DIR", "web.dir", Text),
     var("ONBOARD_URL", "watch.url", Text),
     var("ONBOARD_TOKEN", "watch.token", Text),

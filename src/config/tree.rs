@@ -395,6 +395,9 @@ pub struct GatewaySection {
     pub max_connections_per_customer: i64,
     /// Open WebSockets one node holds at most.
     pub max_connections: i64,
+    /// Registry rows of closed sockets deleted by one store call (one SQL statement per 500,
+    /// one DynamoDB `BatchWriteItem` per 25).
+    pub deregistration_batch: i64,
 }
 
 impl Default for GatewaySection {
@@ -408,6 +411,8 @@ impl Default for GatewaySection {
             allowed_origins: Vec::new(),
             max_connections_per_customer: 10,
             max_connections: 10_000,
+            deregistration_batch: crate::roles::gateway::GatewayConfig::default()
+                .deregistration_batch as i64,
         }
     }
 }

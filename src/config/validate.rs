@@ -829,6 +829,14 @@ impl Config {
         ) {
             gateway.max_connections = max as usize;
         }
+        if let Some(batch) = in_range(
+            problems,
+            "gateway.deregistration_batch",
+            section.deregistration_batch,
+            1..=10_000,
+        ) {
+            gateway.deregistration_batch = batch as usize;
+        }
     }
 }
 

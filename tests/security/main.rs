@@ -12,6 +12,7 @@ mod child;
 mod dev_token;
 mod file_modes;
 mod headers_and_logs;
+mod mass_disconnect;
 mod metrics_access;
 mod openapi_limits;
 mod operator_alerts;
