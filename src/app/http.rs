@@ -255,7 +255,7 @@ fn request_service(
         async move {
             let answer = tokio::time::timeout(timeout, answer).await;
             drop(in_flight);
-            Ok(answer.unwrap_or_else(|_| Ok(request_timed_out(timeout)))?)
+            answer.unwrap_or_else(|_| Ok(request_timed_out(timeout)))
         }
     })
 }
