@@ -57,6 +57,8 @@ pub struct Settings {
     pub api_limits: crate::roles::api::limits::ApiLimits,
     /// Serve `/metrics` without the management token.
     pub metrics_public: bool,
+    /// Serve `/metrics` (without a token) on this address instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub roles: Roles,
     /// The built web app served at `/` by processes that run the API (see `roles::web`).
     pub web_dir: PathBuf,
@@ -85,6 +87,7 @@ impl Settings {
             max_token_lifetime: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
             api_limits: Default::default(),
             metrics_public: false,
+            metrics_listen: None,
             roles: Roles::all(),
             web_dir: PathBuf::from(crate::roles::web::DEFAULT_WEB_DIR),
         }
@@ -92,20 +95,13 @@ impl Settings {
 }
 
 /// The web page's router; with an identity provider, its pages may reach the provider too.
-fn web_page(
-    settings: &Settings,
-    client_config: &crate::roles::client_config::ClientConfig,
-) -> axum::Router {
+fn web_page(settings: &Settings, auth: &Authenticator) -> axum::Router {
+    use crate::roles::client_config::{with_provider_policy, ProviderPolicy};
     let page = crate::roles::web::router(settings.web_dir.clone());
-    let policy = client_config
-        .oidc
-        .as_ref()
-        .and_then(crate::roles::client_config::page_policy)
-        .and_then(|policy| axum::http::HeaderValue::from_str(&policy).ok());
-    match policy {
-        Some(policy) => page.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            axum::http::header::CONTENT_SECURITY_POLICY,
+    match auth.oidc().cloned().and_then(ProviderPolicy::start) {
+        Some(policy) => page.layer(axum::middleware::from_fn_with_state(
             policy,
+            with_provider_policy,
         )),
         None => page,
     }
@@ -114,6 +110,8 @@ fn web_page(
 /// One process: its components, the enabled roles' services, and the listener they share.
 pub struct Application {
     local_addr: SocketAddr,
+    /// Where `/metrics` is served when it has a listener of its own.
+    metrics_addr: Option<SocketAddr>,
     roles: Roles,
     components: Components,
     /// The roles' long-running tasks (HTTP included), not yet started.
@@ -158,7 +156,7 @@ impl Application {
             router = router
                 .merge(api::router(components.api_state()))
                 .merge(crate::roles::client_config::router(client_config.clone()))
-                .merge(web_page(&settings, &client_config));
+                .merge(web_page(&settings, &components.auth));
             let relay = components
                 .relay()
                 .run(board.register("relay"), stop.clone());
@@ -191,6 +189,7 @@ impl Application {
             auth: settings.dev_token_endpoint.then(|| components.auth.clone()),
             management_token: components.management_token.clone(),
             metrics_public: settings.metrics_public,
+            metrics_elsewhere: settings.metrics_listen.is_some(),
             alerts: components.alert_budget.clone(),
         };
         let router = http::edge_layers(router.merge(ops::router(ops_state)));
@@ -202,8 +201,24 @@ impl Application {
             stop.clone(),
         );
         services.push(("http", Box::pin(http)));
+        let mut metrics_addr = None;
+        if let Some(listen) = settings.metrics_listen {
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} (metrics.listen)"))?;
+            metrics_addr = Some(listener.local_addr()?);
+            let metrics = http::serve(
+                listener,
+                http::edge_layers(ops::metrics_router()),
+                settings.http,
+                board.register("metrics-http"),
+                stop.clone(),
+            );
+            services.push(("metrics-http", Box::pin(metrics)));
+        }
         Ok(Self {
             local_addr,
+            metrics_addr,
             roles,
             components,
             services,
@@ -213,6 +228,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of `/metrics` when it has a listener of its own (`metrics.listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn port(&self) -> u16 {

@@ -181,6 +181,11 @@ pub enum AuthError {
     UnknownKey,
     #[error("the identity provider's signing keys cannot be fetched right now; retry later")]
     KeysUnavailable,
+    #[error(
+        "development tokens (HS256) are not accepted beside the OpenID Connect issuer outside \
+         development; sign in with the identity provider"
+    )]
+    DevelopmentTokenRefused,
 }
 
 impl AuthError {
@@ -208,6 +213,8 @@ pub struct Authenticator {
     max_lifetime_secs: u64,
     /// The OpenID Connect issuer whose tokens are accepted besides the secret's.
     oidc: Option<OidcVerifier>,
+    /// Customer tokens signed with the secret are accepted even beside an issuer (development).
+    development_tokens_beside_issuer: bool,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -227,7 +234,23 @@ impl Authenticator {
             validation,
             max_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME.as_secs(),
             oidc: None,
+            development_tokens_beside_issuer: true,
         }
+    }
+
+    /// Whether customer tokens signed with the secret stay accepted once an issuer is
+    /// configured: only in development (`onboard up` on loopback or `--dev`). Elsewhere anyone
+    /// holding the secret (every node, every operator) could act as any customer, bypassing
+    /// the identity provider. Without an issuer, development tokens are the only sign-in and
+    /// stay accepted. The management token is not affected.
+    pub fn with_development_tokens_beside_issuer(mut self, accepted: bool) -> Self {
+        self.development_tokens_beside_issuer = accepted;
+        self
+    }
+
+    /// The configured OpenID Connect issuer's verifier.
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
     }
 
     /// Also accepts tokens of the OpenID Connect issuer `oidc` (RS256 or ES256).
@@ -293,6 +316,9 @@ impl Authenticator {
     }
 
     fn verify_development(&self, token: &str) -> Result<Verified, AuthError> {
+        if self.oidc.is_some() && !self.development_tokens_beside_issuer {
+            return Err(AuthError::DevelopmentTokenRefused);
+        }
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {

@@ -74,7 +74,8 @@ impl Components {
             pusher: settings.pusher.open(&management_token).await,
             auth: Authenticator::new(&secret)
                 .with_max_lifetime(settings.max_token_lifetime)
-                .with_oidc(settings.oidc.clone().map(OidcVerifier::new)),
+                .with_oidc(settings.oidc.clone().map(OidcVerifier::new))
+                .with_development_tokens_beside_issuer(settings.dev_token_endpoint),
             management_token,
             outbox_nudge: Arc::new(Notify::new()),
             notification_nudge: Arc::new(Notify::new()),

@@ -1,6 +1,9 @@
 //! The HTTP edge every role shares: the layers every answer passes through (problem+json for
 //! every error, security headers, a trace span without the query string) and the server loop
-//! that closes connections whose headers do not arrive in time.
+//! that closes connections whose headers do not arrive in time, ends requests that take too
+//! long (408) and closes idle keep-alive connections.
+
+mod activity;
 
 use crate::roles::api::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use crate::roles::supervisor::Readiness;
@@ -38,12 +41,20 @@ pub struct HttpSettings {
     /// A connection that has not sent a request's whole head within this time is closed; an idle
     /// keep-alive connection waiting for its next request counts as reading a head.
     pub header_read_timeout: Duration,
+    /// A request not answered within this time from its head (a body that trickles in, a
+    /// handler that hangs) is answered 408 and its connection closed.
+    pub request_timeout: Duration,
+    /// A keep-alive connection with no request in flight and no traffic for this long is closed
+    /// (at most `header_read_timeout`, whose clock also runs while a connection waits).
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -131,6 +142,7 @@ fn code_of(status: StatusCode) -> (&'static str, &'static str) {
             "the request body has the wrong content type",
         ),
         StatusCode::BAD_REQUEST => ("bad-request", "the request could not be read"),
+        StatusCode::REQUEST_TIMEOUT => ("request-timeout", "the request took too long"),
         StatusCode::UNPROCESSABLE_ENTITY => ("unprocessable", "the request body is not valid"),
         s if s.is_server_error() => ("internal-error", "an internal error occurred"),
         _ => ("request-refused", "the request was refused"),
@@ -169,21 +181,46 @@ pub async fn serve(
             },
             () = stop.cancelled() => break,
         };
-        let router = router.clone();
-        let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
+        let activity = activity::Activity::new();
+        let service = request_service(
+            router.clone(),
+            peer,
+            settings.request_timeout,
+            activity.clone(),
+        );
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection_with_upgrades(
+                TokioIo::new(activity::Watched::new(stream, activity.clone())),
+                TowerToHyperService::new(service),
+            )
             .into_owned();
         let stop = stop.clone();
+        let idle_timeout = settings.idle_timeout;
         connections.spawn(async move {
             let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => return log_end(result),
-                () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
+            loop {
+                let idle = async {
+                    match activity.idle_deadline(idle_timeout) {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        // Busy: look again once the request could have ended.
+                        None => tokio::time::sleep(idle_timeout).await,
+                    }
+                };
+                tokio::select! {
+                    result = connection.as_mut() => return log_end(result),
+                    () = stop.cancelled() => break,
+                    () = idle => {
+                        let expired = activity
+                            .idle_deadline(idle_timeout)
+                            .is_some_and(|deadline| deadline <= tokio::time::Instant::now());
+                        if expired {
+                            break;
+                        }
+                    }
+                }
             }
+            // Closes at once when no request is in flight, else after its answer.
+            connection.as_mut().graceful_shutdown();
             log_end(connection.await);
         });
     }
@@ -196,6 +233,53 @@ pub async fn serve(
         tracing::warn!("Connections were still open after the drain grace; closing them.");
     }
     Ok(())
+}
+
+/// The router as one connection's service: each request carries its peer address, counts as in
+/// flight until answered, and is answered 408 (closing the connection) after `timeout`.
+fn request_service(
+    router: Router,
+    peer: std::net::SocketAddr,
+    timeout: Duration,
+    activity: std::sync::Arc<activity::Activity>,
+) -> impl tower::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+        let in_flight = activity.request();
+        async move {
+            let answer = tokio::time::timeout(timeout, answer).await;
+            drop(in_flight);
+            answer.unwrap_or_else(|_| Ok(request_timed_out(timeout)))
+        }
+    })
+}
+
+/// The 408 of a request that took longer than `timeout`; the connection closes after it, since
+/// the rest of its body may still be on the way.
+fn request_timed_out(timeout: Duration) -> Response {
+    tracing::info!(
+        timeout_seconds = timeout.as_secs(),
+        "A request was not answered in time; closing its connection."
+    );
+    let mut answer = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        format!(
+            "the request was not received and answered within {} s",
+            timeout.as_secs()
+        ),
+    )
+    .into_response();
+    answer
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    answer
 }
 
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {

@@ -195,6 +195,12 @@ impl KeyCache {
         }
     }
 
+    /// A JSON document of the provider (its discovery document), under the same size and time
+    /// limits as the key set.
+    pub async fn provider_document(&self, url: &Url) -> Result<serde_json::Value, String> {
+        self.get_json(url).await
+    }
+
     async fn get_json(&self, url: &Url) -> Result<serde_json::Value, String> {
         let response = self
             .http

@@ -44,6 +44,16 @@ pub struct PublicOidc {
     pub customer_claim: String,
 }
 
+/// `scheme://host[:port]` of an http(s) URL, as a Content-Security-Policy source.
+pub fn web_origin(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
 /// Checks tokens of one issuer; clones share the key cache.
 #[derive(Debug, Clone)]
 pub struct OidcVerifier {
@@ -72,6 +82,32 @@ impl OidcVerifier {
 
     pub fn settings(&self) -> &OidcSettings {
         &self.settings
+    }
+
+    /// The origins the web page's sign-in talks to: the issuer's (discovery), the configured
+    /// JWKS URL's, and those of every endpoint the discovery document names (Cognito's token
+    /// endpoint is on the hosted UI domain, not the issuer's). `Err` when the discovery
+    /// document cannot be read.
+    pub async fn provider_origins(&self) -> Result<Vec<String>, String> {
+        let issuer = self.settings.issuer.trim_end_matches('/');
+        let discovery = Url::parse(&format!("{issuer}/.well-known/openid-configuration"))
+            .map_err(|e| format!("{issuer}: {e}"))?;
+        let document = self.keys.provider_document(&discovery).await?;
+        let named = document
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| name.ends_with("_endpoint") || name.as_str() == "jwks_uri")
+            .filter_map(|(_, value)| value.as_str());
+        let mut origins: Vec<String> = [issuer]
+            .into_iter()
+            .chain(self.settings.jwks_url.as_ref().map(Url::as_str))
+            .chain(named)
+            .filter_map(web_origin)
+            .collect();
+        origins.sort();
+        origins.dedup();
+        Ok(origins)
     }
 
     pub fn public(&self) -> PublicOidc {

@@ -224,6 +224,9 @@ pub async fn role(role: Role, config: Loaded) -> anyhow::Result<()> {
         app.roles(),
         app.local_addr()
     );
+    if let Some(metrics) = app.metrics_addr() {
+        println!("metrics on http://{metrics}/metrics");
+    }
     app.run(super::shutdown_on_signals()).await
 }
 
@@ -242,6 +245,10 @@ fn print_welcome(
     let customer = CustomerId::parse("test-customer-123").expect("a valid example id");
     let token = app.authenticator().issue(&customer, DEFAULT_TOKEN_TTL_SECS);
     let base = format!("http://{addr}");
+    let metrics = match app.metrics_addr() {
+        Some(metrics) => format!("http://{metrics}/metrics (its own listener, no token)"),
+        None => format!("{base}/metrics"),
+    };
     let page = if crate::roles::web::is_built(web_dir) {
         format!("{base}/  (customers; operators: {base}/operator)")
     } else {
@@ -257,7 +264,7 @@ Onboard is up.
   Web page     {page}
   API          {base}/v1  (OpenAPI: {base}/openapi.json)
   WebSocket    ws://{addr}/ws?customerId=…
-  Operators    {base}/healthz  {base}/readyz  {base}/metrics
+  Operators    {base}/healthz  {base}/readyz  {metrics}
   Dev sign-in  {sign_in}
   Data         {data}  (mail for customers and operators: {data}/mail/new)
 

@@ -123,6 +123,16 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var(
+        "ONBOARD_REQUEST_TIMEOUT_SECONDS",
+        "http.request_timeout_seconds",
+        Number,
+    ),
+    var(
+        "ONBOARD_IDLE_TIMEOUT_SECONDS",
+        "http.idle_timeout_seconds",
+        Number,
+    ),
+    var(
         "ONBOARD_REQUESTS_PER_SECOND",
         "api.requests_per_second",
         Number,
@@ -139,6 +149,7 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var("ONBOARD_METRICS_PUBLIC", "metrics.public", Bool),
+    var("ONBOARD_METRICS_LISTEN", "metrics.listen", Text),
     var("ONBOARD_CONSUMER_GROUP", "consumer.group", Text),
     var("ONBOARD_BATCH_SIZE", "consumer.batch_size", Number),
     var(
@@ -172,6 +183,11 @@ pub const VARIABLES: &[EnvVar] = &[
     var(
         "ONBOARD_WS_MAX_CONNECTIONS",
         "gateway.max_connections",
+        Number,
+    ),
+    var(
+        "ONBOARD_WS_DEREGISTRATION_BATCH",
+        "gateway.deregistration_batch",
         Number,
     ),
     var("ONBOARD_WEB_DIR", "web.dir", Text),

@@ -751,3 +751,50 @@ fn a_wss_websocket_endpoint_names_api_gateway_and_is_checked_per_role() {
         );
     }
 }
+
+#[test]
+fn the_edge_timeouts_metrics_listener_and_deregistration_batch_are_read_and_checked() {
+    let settings = settings(
+        &[
+            ("ONBOARD_REQUEST_TIMEOUT_SECONDS", "90"),
+            ("ONBOARD_IDLE_TIMEOUT_SECONDS", "20"),
+            ("ONBOARD_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("ONBOARD_WS_DEREGISTRATION_BATCH", "50"),
+        ],
+        Role::Up,
+    )
+    .unwrap();
+    assert_eq!(
+        settings.http.request_timeout,
+        std::time::Duration::from_secs(90)
+    );
+    assert_eq!(
+        settings.http.idle_timeout,
+        std::time::Duration::from_secs(20)
+    );
+    assert_eq!(
+        settings.metrics_listen,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
+    assert_eq!(settings.gateway.deregistration_batch, 50);
+
+    let text = settings_problems(&[
+        ("ONBOARD_HEADER_READ_TIMEOUT_SECONDS", "10"),
+        ("ONBOARD_IDLE_TIMEOUT_SECONDS", "60"),
+        ("ONBOARD_REQUEST_TIMEOUT_SECONDS", "0"),
+        ("ONBOARD_METRICS_LISTEN", "scraper-only"),
+        ("ONBOARD_WS_DEREGISTRATION_BATCH", "0"),
+    ]);
+    for expected in [
+        "http.idle_timeout_seconds (ONBOARD_IDLE_TIMEOUT_SECONDS): 60 exceeds http.header_read_timeout_seconds (10)",
+        "http.request_timeout_seconds (ONBOARD_REQUEST_TIMEOUT_SECONDS)",
+        "metrics.listen (ONBOARD_METRICS_LISTEN)",
+        "gateway.deregistration_batch (ONBOARD_WS_DEREGISTRATION_BATCH)",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from: {text}");
+    }
+}
+
+fn settings_problems(vars: &[(&str, &str)]) -> String {
+    settings(vars, Role::Up).unwrap_err().to_string()
+}

@@ -290,12 +290,19 @@ impl Default for OidcSection {
 pub struct HttpSection {
     /// Seconds a connection may take to send a request's head (also the idle keep-alive limit).
     pub header_read_timeout_seconds: i64,
+    /// Seconds from a request's head to its answer (a trickling body ends in 408).
+    pub request_timeout_seconds: i64,
+    /// Seconds an idle keep-alive connection stays open; at most the header-read timeout.
+    pub idle_timeout_seconds: i64,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
+        let defaults = crate::app::HttpSettings::default();
         Self {
-            header_read_timeout_seconds: 30,
+            header_read_timeout_seconds: defaults.header_read_timeout.as_secs() as i64,
+            request_timeout_seconds: defaults.request_timeout.as_secs() as i64,
+            idle_timeout_seconds: defaults.idle_timeout.as_secs() as i64,
         }
     }
 }
@@ -334,6 +341,9 @@ pub struct MetricsSection {
     /// Serve `/metrics` without the management token (behind a network that only the scraper
     /// reaches).
     pub public: bool,
+    /// `host:port` of a listener of its own for `/metrics` (no token there); `/metrics` then is
+    /// not served on `listen`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -385,6 +395,9 @@ pub struct GatewaySection {
     pub max_connections_per_customer: i64,
     /// Open WebSockets one node holds at most.
     pub max_connections: i64,
+    /// Registry rows of closed sockets deleted by one store call (one SQL statement per 500,
+    /// one DynamoDB `BatchWriteItem` per 25).
+    pub deregistration_batch: i64,
 }
 
 impl Default for GatewaySection {
@@ -398,6 +411,8 @@ impl Default for GatewaySection {
             allowed_origins: Vec::new(),
             max_connections_per_customer: 10,
             max_connections: 10_000,
+            deregistration_batch: crate::roles::gateway::GatewayConfig::default()
+                .deregistration_batch as i64,
         }
     }
 }

@@ -189,6 +189,34 @@ impl Config {
         ) {
             settings.http.header_read_timeout = timeout;
         }
+        if let Some(timeout) = seconds(
+            problems,
+            "http.request_timeout_seconds",
+            self.http.request_timeout_seconds,
+            1..=86400,
+        ) {
+            settings.http.request_timeout = timeout;
+        }
+        if let Some(timeout) = seconds(
+            problems,
+            "http.idle_timeout_seconds",
+            self.http.idle_timeout_seconds,
+            1..=3600,
+        ) {
+            settings.http.idle_timeout = timeout;
+        }
+        // hyper's header-read clock also runs while a connection waits for its next request,
+        // so a longer idle timeout would silently be cut to the header-read one.
+        if self.http.idle_timeout_seconds > self.http.header_read_timeout_seconds {
+            problems.push(
+                "http.idle_timeout_seconds",
+                format!(
+                    "{} exceeds http.header_read_timeout_seconds ({}): a connection waiting for \
+                     its next request is also reading a head, so it would close sooner",
+                    self.http.idle_timeout_seconds, self.http.header_read_timeout_seconds
+                ),
+            );
+        }
         if let Some(max) = seconds(
             problems,
             "auth.max_token_lifetime_seconds",
@@ -228,6 +256,21 @@ impl Config {
             limits.max_concurrent_uploads_per_customer = uploads as usize;
         }
         settings.metrics_public = self.metrics.public;
+        settings.metrics_listen = parse(
+            problems,
+            "metrics.listen",
+            self.metrics.listen.as_deref(),
+            |raw| raw.trim().parse::<SocketAddr>().map_err(|e| e.to_string()),
+        );
+        if settings
+            .metrics_listen
+            .is_some_and(|metrics| metrics == settings.listen && metrics.port() != 0)
+        {
+            problems.push(
+                "metrics.listen",
+                "is the same address as listen; give /metrics an address of its own",
+            );
+        }
     }
 
     fn check_role_rules(&self, role: Role, settings: &Settings, problems: &mut Problems) {
@@ -785,6 +828,14 @@ impl Config {
             1..=1_000_000,
         ) {
             gateway.max_connections = max as usize;
+        }
+        if let Some(batch) = in_range(
+            problems,
+            "gateway.deregistration_batch",
+            section.deregistration_batch,
+            1..=10_000,
+        ) {
+            gateway.deregistration_batch = batch as usize;
         }
     }
 }

@@ -403,6 +403,10 @@ pub trait ConnectionRegistry: StoreBase {
     ) -> StoreResult<bool>;
     /// `false` when there was no such row.
     async fn remove_connection(&self, id: ConnectionId) -> StoreResult<bool>;
+    /// Deletes the rows of every id in `ids` (unknown ids are no error) in as few statements as
+    /// the store allows, so a mass disconnect holds a connection of the pool per batch rather
+    /// than one per socket.
+    async fn remove_connections(&self, ids: &[ConnectionId]) -> StoreResult<()>;
     /// The row if it exists and has not expired at `now`.
     async fn connection(
         &self,

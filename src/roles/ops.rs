@@ -31,6 +31,8 @@ pub struct OpsState {
     pub management_token: String,
     /// Serve `/metrics` without the management token (`metrics.public`).
     pub metrics_public: bool,
+    /// `/metrics` is served on a listener of its own (`metrics.listen`), not here.
+    pub metrics_elsewhere: bool,
     /// The operator alerts sent and held back, shown in the overview.
     pub alerts: Arc<AlertBudget>,
 }
@@ -44,8 +46,10 @@ pub fn router(state: OpsState) -> Router {
             get(|| async { Json(json!({"status": "alive"})) }),
         )
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/v1/ops/overview", get(overview));
+    if !state.metrics_elsewhere {
+        router = router.route("/metrics", get(metrics));
+    }
     if state.auth.is_some() {
         router = router.route("/dev/token", post(dev_token));
     }
@@ -97,6 +101,17 @@ async fn metrics(State(state): State<OpsState>, headers: axum::http::HeaderMap) 
         )
         .into_response();
     }
+    prometheus_text()
+}
+
+/// `/metrics` alone, without a token: for the listener of its own (`metrics.listen`) that only
+/// the scraper's network reaches.
+pub fn metrics_router() -> Router {
+    crate::telemetry::install();
+    Router::new().route("/metrics", get(|| async { prometheus_text() }))
+}
+
+fn prometheus_text() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),

@@ -64,6 +64,7 @@ macro_rules! store_suite {
             the_registry_hides_expired_connections_and_sweeps_them,
             touching_a_connection_extends_its_life_and_removing_it_deletes_it,
             connections_of_returns_only_that_customers_live_connections,
+            removing_connections_in_batches_deletes_exactly_those_rows,
             stats_count_what_the_store_holds,
         );
     };
@@ -1191,6 +1192,44 @@ pub async fn touching_a_connection_extends_its_life_and_removing_it_deletes_it(
             .expect("read"),
         None
     );
+}
+
+/// A mass disconnect: more ids than one DynamoDB batch (25), an unknown id, and another
+/// customer's rows that must stay.
+pub async fn removing_connections_in_batches_deletes_exactly_those_rows(store: Arc<dyn Store>) {
+    let leaving = customer_id("c-leaving");
+    let staying = customer_id("c-staying");
+    let mut gone = Vec::new();
+    for _ in 0..30 {
+        let c = connection(&leaving, 0, 100);
+        store.register_connection(&c).await.expect("register");
+        gone.push(c.connection_id);
+    }
+    let kept = connection(&staying, 0, 100);
+    store.register_connection(&kept).await.expect("register");
+
+    store
+        .remove_connections(&[])
+        .await
+        .expect("nothing to remove");
+    gone.push(ConnectionId::new());
+    store
+        .remove_connections(&gone)
+        .await
+        .expect("remove in batches");
+
+    assert_eq!(
+        store.connections_of(&leaving, at(1)).await.expect("read"),
+        Vec::new()
+    );
+    let left: Vec<_> = store
+        .all_connections(at(1), 100)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|c| c.connection_id)
+        .collect();
+    assert_eq!(left, vec![kept.connection_id]);
 }
 
 pub async fn connections_of_returns_only_that_customers_live_connections(store: Arc<dyn Store>) {

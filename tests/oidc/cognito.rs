@@ -217,3 +217,50 @@ async fn the_page_learns_the_issuer_and_client_from_config_json() {
     );
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
 }
+
+#[tokio::test]
+async fn a_burst_from_one_signed_in_customer_is_limited_for_that_customer_not_their_address() {
+    let Some(endpoint) = onboard::testing::aws::endpoint_from_env("oidc rate limit") else {
+        return;
+    };
+    let pool = Pool::create(&endpoint).await;
+    let bursty = pool.user("bursty@example.com").await;
+    let neighbour = pool.user("neighbour@example.com").await;
+    let bursty_token = pool
+        .sign_in(&pool.web_client, "bursty@example.com")
+        .await
+        .id;
+    let neighbour_token = pool
+        .sign_in(&pool.web_client, "neighbour@example.com")
+        .await
+        .id;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = settings(tmp.path(), 0);
+    settings.oidc = Some(pool.oidc_settings());
+    settings.api_limits.requests_per_second = 1;
+    settings.api_limits.request_burst = 3;
+    let app = spawn_with(settings).await;
+    let timeline = |customer: &str, token: &str| {
+        app.http
+            .get(app.url(&format!("/v1/customers/{customer}/events")))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+
+    // The burst (3) is served, then the customer is refused well before ten requests.
+    let mut statuses = Vec::new();
+    let limited = loop {
+        let response = timeline(&bursty, &bursty_token).await.unwrap();
+        if response.status() == 429 {
+            break response;
+        }
+        statuses.push(response.status());
+        assert!(statuses.len() < 10, "never limited: {statuses:?}");
+    };
+    assert!(statuses.len() >= 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(limited.headers().contains_key("retry-after"));
+    // Another customer from the same address has a bucket of their own.
+    let served = timeline(&neighbour, &neighbour_token).await.unwrap();
+    assert_eq!(served.status(), 200);
+}

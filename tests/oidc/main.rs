@@ -8,5 +8,8 @@
 mod support;
 
 mod cognito;
+mod development_tokens;
+mod issuer_fixture;
+mod page_policy;
 mod provider;
 mod session_lifetime;

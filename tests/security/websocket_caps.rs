@@ -27,29 +27,31 @@ async fn open(
 }
 
 #[tokio::test]
-async fn the_eleventh_socket_of_one_customer_is_refused_429_and_a_closed_one_frees_its_place() {
+async fn of_sixty_sockets_from_one_customer_ten_open_the_rest_are_refused_429_and_a_closed_one_frees_its_place(
+) {
     let onboard = Onboard::up(LOOPBACK, &[]);
     onboard.ready().await;
+    // 60 handshakes at once from one customer: 10 sessions, 50 refusals.
+    let attempts =
+        futures::future::join_all((0..60).map(|_| open(&onboard, "socket-hoarder"))).await;
     let mut sockets = Vec::new();
-    for _ in 0..10 {
-        sockets.push(
-            open(&onboard, "socket-hoarder")
-                .await
-                .expect("within the cap"),
-        );
-    }
-    match open(&onboard, "socket-hoarder").await {
-        Err(WsError::Http(response)) => {
-            assert_eq!(response.status(), 429);
-            assert!(response.headers().contains_key("retry-after"));
-            assert_eq!(
-                response.headers()["content-type"],
-                "application/problem+json"
-            );
+    let mut refused = 0;
+    for attempt in attempts {
+        match attempt {
+            Ok(socket) => sockets.push(socket),
+            Err(WsError::Http(response)) => {
+                assert_eq!(response.status(), 429);
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(
+                    response.headers()["content-type"],
+                    "application/problem+json"
+                );
+                refused += 1;
+            }
+            Err(other) => panic!("refused otherwise: {other}"),
         }
-        Err(other) => panic!("refused otherwise: {other}"),
-        Ok(_) => panic!("an eleventh socket was accepted"),
     }
+    assert_eq!((sockets.len(), refused), (10, 50));
     // Another customer is not affected.
     let _neighbour = open(&onboard, "socket-neighbour")
         .await

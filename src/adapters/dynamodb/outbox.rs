@@ -2,24 +2,17 @@
 //! written by [`super::tx::DynamoTx::commit`] with the step's state; the relay reads it in
 //! order with a consistent `Query` and deletes the rows the bus acknowledged.
 
-use super::codec::{n, s, sdk_error, Fields, Item, ItemBuilder};
+use super::codec::{n, s, Fields, Item, ItemBuilder};
 use super::state::PartitionQuery;
 use super::tables::attr;
 use super::DynamoStore;
 use crate::domain::event::Envelope;
-use crate::ports::store::{Outbox, OutboxRecord, StoreError, StoreResult};
+use crate::ports::store::{Outbox, OutboxRecord, StoreResult};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 /// The partition every unsent row lives in.
 pub(super) const PENDING: &str = "pending";
-
-/// `BatchWriteItem` takes at most this many requests.
-const BATCH_WRITE_LIMIT: usize = 25;
-
-/// How many times unprocessed deletes are sent again before giving up (retryably).
-const UNPROCESSED_ROUNDS: usize = 8;
 
 pub(super) fn outbox_item(seq: i64, envelope: &Envelope, now: DateTime<Utc>) -> StoreResult<Item> {
     Ok(ItemBuilder::default()
@@ -58,40 +51,15 @@ impl Outbox for DynamoStore {
 
     /// Deletes the rows (`BatchWriteItem`, resending what DynamoDB left unprocessed).
     async fn outbox_mark_sent(&self, seqs: &[i64]) -> StoreResult<()> {
-        for chunk in seqs.chunks(BATCH_WRITE_LIMIT) {
-            let mut requests = chunk
-                .iter()
-                .map(|seq| {
-                    DeleteRequest::builder()
-                        .key(attr::STREAM, s(PENDING))
-                        .key(attr::SEQ, n(seq))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(super::codec::build_error)
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            for _ in 0..UNPROCESSED_ROUNDS {
-                if requests.is_empty() {
-                    break;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.tables.outbox, requests)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(&self.tables.outbox))
-                    .unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable(
-                    "DynamoDB kept leaving outbox deletes unprocessed".into(),
-                ));
-            }
-        }
-        Ok(())
+        let keys = seqs
+            .iter()
+            .map(|seq| {
+                Item::from([
+                    (attr::STREAM.into(), s(PENDING)),
+                    (attr::SEQ.into(), n(seq)),
+                ])
+            })
+            .collect();
+        self.delete_in_batches(&self.tables.outbox, keys).await
     }
 }

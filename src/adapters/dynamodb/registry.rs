@@ -114,6 +114,15 @@ impl ConnectionRegistry for DynamoStore {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
+    /// One `BatchWriteItem` per 25 ids.
+    async fn remove_connections(&self, ids: &[ConnectionId]) -> StoreResult<()> {
+        let keys = ids
+            .iter()
+            .map(|id| super::codec::Item::from([(attr::CONNECTION_ID.into(), s(id.to_string()))]))
+            .collect();
+        self.delete_in_batches(&self.tables.websocket, keys).await
+    }
+
     async fn connection(
         &self,
         id: ConnectionId,

@@ -14,6 +14,10 @@ const SELECT: &str = "SELECT connection_id, customer_id, node_id, node_url, sour
                              connected_at, last_seen_at, expires_at
                       FROM websocket_connections";
 
+/// Most ids bound in one `DELETE … IN (…)`: far below SQLite's variable limit and PostgreSQL's
+/// 65535 parameters.
+const MAX_IDS_PER_STATEMENT: usize = 500;
+
 fn connection_row<D: Dialect>(row: &D::Row) -> StoreResult<ConnectionRecord> {
     let c = Columns::<D>::of("websocket_connections", row);
     Ok(ConnectionRecord {
@@ -88,6 +92,25 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
             .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(removed > 0)
+    }
+
+    /// One `DELETE … IN (…)` per [`MAX_IDS_PER_STATEMENT`] ids, each on a write connection
+    /// held only for that statement.
+    async fn remove_connections(&self, ids: &[ConnectionId]) -> StoreResult<()> {
+        for chunk in ids.chunks(MAX_IDS_PER_STATEMENT) {
+            let placeholders = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let statement = format!(
+                "DELETE FROM websocket_connections WHERE connection_id IN ({placeholders})"
+            );
+            let statement = chunk
+                .iter()
+                .fold(sql::<D>(&statement), |statement, id| statement.uuid(id.0));
+            statement.execute(&mut *self.write_conn().await?).await?;
+        }
+        Ok(())
     }
 
     async fn connection(

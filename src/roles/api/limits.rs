@@ -92,8 +92,11 @@ pub async fn limit_requests(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let key = match state.auth.verify_bearer(bearer) {
-        Ok(customer) => format!("customer:{customer}"),
+    // Every kind of customer token counts (the issuer's too: keyed by peer address, customers
+    // behind one proxy would share a bucket); the issuer's keys are cached, so this costs a
+    // signature check, not a fetch.
+    let key = match state.auth.authenticate_bearer(bearer).await {
+        Ok(verified) => format!("customer:{}", verified.customer),
         Err(_) => match request.extensions().get::<ConnectInfo<SocketAddr>>() {
             Some(ConnectInfo(peer)) => format!("peer:{}", peer.ip()),
             None => "peer:unknown".to_owned(),

@@ -4,6 +4,7 @@
 //! needs no socket.
 
 pub mod actions;
+mod deregistration;
 mod management;
 pub mod ordering;
 pub mod protocol;
@@ -57,6 +58,8 @@ pub struct GatewayConfig {
     pub max_connections_per_customer: usize,
     /// Open connections this node holds at most; the next handshake is refused 429.
     pub max_connections: usize,
+    /// Most registry rows of closed sessions deleted by one store call.
+    pub deregistration_batch: usize,
 }
 
 impl Default for GatewayConfig {
@@ -74,6 +77,7 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             max_connections_per_customer: 10,
             max_connections: 10_000,
+            deregistration_batch: 200,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Gateway {
     pub sessions: Sessions,
     /// Places among the connections this node accepts, per node and per customer.
     connection_slots: Arc<CustomerSlots>,
+    /// Registry rows of closed sessions, deleted in batches by the sweeper's task.
+    deregistrations: deregistration::Deregistrations,
     shutdown: CancellationToken,
 }
 
@@ -134,9 +140,10 @@ impl Gateway {
             store,
             auth,
             management_token,
-            config,
             sessions: Sessions::default(),
             connection_slots,
+            deregistrations: deregistration::Deregistrations::new(config.deregistration_batch),
+            config,
             shutdown,
         })
     }
@@ -182,17 +189,28 @@ impl Gateway {
         }
     }
 
-    /// Deletes expired registry rows until shutdown.
+    /// Deletes the rows of closed sessions in batches, and expired rows every sweep
+    /// interval, until shutdown (then the rows of the sessions still closing).
     pub async fn run_sweeper(
         self: Arc<Self>,
         readiness: Readiness,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         readiness.set(true);
+        let deregistrations =
+            self.deregistrations
+                .run(self.store.clone(), shutdown.clone(), || {
+                    self.sessions.is_empty()
+                });
+        tokio::join!(deregistrations, self.sweep_until(shutdown));
+        Ok(())
+    }
+
+    async fn sweep_until(&self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.sweep_interval);
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
             match self.store.sweep_connections(chrono::Utc::now()).await {

@@ -104,8 +104,7 @@ pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, token: Verified, sour
         }
     };
     tracing::info!(connection_id = %connection_id, customer_id = %customer_id, "WebSocket connected.");
-    let open_sessions = metrics::gauge!(telemetry::WEBSOCKET_CONNECTIONS);
-    open_sessions.increment(1.0);
+    metrics::gauge!(telemetry::WEBSOCKET_CONNECTIONS).increment(1.0);
 
     let mut session = Session {
         gateway: gateway.clone(),
@@ -151,13 +150,11 @@ pub async fn run(gateway: Arc<Gateway>, socket: WebSocket, token: Verified, sour
         tracing::info!(connection_id = %connection_id, code, reason = %reason, "WebSocket closed.");
     }
 
-    // $disconnect
+    // $disconnect: the row is deleted in a batch with those of other closing sessions (and
+    // the gauge decremented then); queued before leaving the map, so a stopping gateway that
+    // sees no session left knows every row is queued.
+    gateway.deregistrations.push(connection_id);
     gateway.sessions.remove(&connection_id);
-    if let Err(error) = gateway.store.remove_connection(connection_id).await {
-        tracing::warn!(error = %error, connection_id = %connection_id, "Removing a registry row failed; the sweeper will expire it.");
-    }
-    // Counted closed once its registry row is gone too, so the gauge and the registry agree.
-    open_sessions.decrement(1.0);
 }
 
 async fn register(
