@@ -244,11 +244,20 @@ async fn only_one_store_relays_the_outbox_at_a_time_and_another_takes_over_when_
 
     // The active relay's process goes away (closing its connections, as an exit would).
     first.close().await;
-    let pending = second.outbox_pending(10).await.expect("outbox");
+    // PostgreSQL ends the closed session, and so frees its advisory lock, a moment after the
+    // client has gone: the standby polls as a relay does, within a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pending = loop {
+        let pending = second.outbox_pending(10).await.expect("outbox");
+        if !pending.is_empty() || std::time::Instant::now() > deadline {
+            break pending;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(
         pending.len(),
         1,
-        "the standby relay takes over the unsent row"
+        "the standby relay takes over the unsent row within 10 s"
     );
     second
         .outbox_mark_sent(&[pending[0].seq])
