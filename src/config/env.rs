@@ -160,6 +160,23 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var("ONBOARD_WS_SWEEP_SECONDS", "gateway.sweep_seconds", Number),
+    var("ONBOARD_BUS_SEGMENT_BYTES", "bus.segment_bytes", Number),
+    var(
+        "ONBOARD_LIFECYCLE_INTERVAL_SECONDS",
+        "lifecycle.interval_seconds",
+        Number,
+    ),
+    var(
+        "ONBOARD_OUTBOX_RETENTION_HOURS",
+        "lifecycle.outbox_retention_hours",
+        Number,
+    ),
+    var(
+        "ONBOARD_IDEMPOTENCY_RETENTION_HOURS",
+        "lifecycle.idempotency_retention_hours",
+        Number,
+    ),
+    var("ONBOARD_PURGE_BATCH_SIZE", "lifecycle.batch_size", Number),
     var("ONBOARD_ADVERTISE_URL", "gateway.advertise_url", Text),
     var("WEBSOCKET_ENDPOINT", "gateway.advertise_url", Text),
     var("ONBOARD_NODE_ID", "gateway.node_id", Text),

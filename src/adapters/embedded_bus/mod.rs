@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Retention: [`EmbeddedBus::enforce_retention`] deletes whole segments whose newest record is
-//! older than the topic's `retention.ms` (or [`EmbeddedOptions::retention`]), never the active
+//! older than the topic's `retention.ms`, never the active
 //! segment, and, like Kafka, regardless of consumer groups: a group behind the new start reads
 //! on from it. `retention.bytes` is not enforced. The lifecycle task calls it on a schedule.
 //!
@@ -30,13 +30,12 @@ mod partition_log;
 mod subscription;
 mod topic;
 
-pub use partition_log::Removed;
 pub use subscription::{EmbeddedSubscription, AUTO_COMMIT_INTERVAL};
 pub use topic::DEFAULT_PARTITIONS;
 
 use crate::ports::bus::{
     partition_for_key, BusError, Delivered, EventBus, OutgoingRecord, PartitionInfo, PartitionLag,
-    SubscribeOptions, Subscription, TopicInfo, TopicSpec,
+    RetentionOutcome, SubscribeOptions, Subscription, TopicInfo, TopicSpec,
 };
 use async_trait::async_trait;
 use durable::storage;
@@ -45,7 +44,6 @@ use partition_log::AppendRecord;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
 use topic::Topic;
 
 /// Segment size of a topic without `segment.bytes`: small enough that retention frees space
@@ -58,25 +56,14 @@ pub struct EmbeddedOptions {
     /// Roll a partition's active segment once it holds this many bytes (a topic's
     /// `segment.bytes` wins).
     pub segment_bytes: u64,
-    /// Overrides every topic's `retention.ms` when set.
-    pub retention: Option<Duration>,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
-            retention: None,
         }
     }
-}
-
-/// What one retention pass deleted from one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetentionOutcome {
-    pub topic: String,
-    pub partition: i32,
-    pub removed: Removed,
 }
 
 /// Directories opened by a live [`EmbeddedBus`] in this process; a second open would corrupt them.
@@ -175,47 +162,6 @@ impl EmbeddedBus {
         let topic = self.inner.topic(topic).ok()?;
         topic.partition(partition).map(|log| log.segment_count())
     }
-
-    /// Deletes, in every topic, the whole segments whose newest record is older than the
-    /// retention (see the module header) and lists the partitions that lost some.
-    pub async fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>, BusError> {
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let override_ms = self
-            .inner
-            .options
-            .retention
-            .map(|r| i64::try_from(r.as_millis()).unwrap_or(i64::MAX));
-        let topics: Vec<Arc<Topic>> = self
-            .inner
-            .topics
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            let mut outcomes = Vec::new();
-            for topic in topics {
-                let Some(retention_ms) = override_ms.or_else(|| topic.meta.retention_ms()) else {
-                    continue;
-                };
-                let cutoff = now_ms.saturating_sub(retention_ms);
-                for (partition, log) in topic.partitions.iter().enumerate() {
-                    let removed = log.remove_segments_older_than(cutoff)?;
-                    if removed.segments > 0 {
-                        outcomes.push(RetentionOutcome {
-                            topic: topic.meta.name.clone(),
-                            partition: partition as i32,
-                            removed,
-                        });
-                    }
-                }
-            }
-            Ok(outcomes)
-        })
-        .await
-        .map_err(|e| BusError::Storage(format!("the retention pass failed: {e}")))?
-    }
 }
 
 impl Inner {
@@ -247,6 +193,43 @@ impl Inner {
 impl EventBus for EmbeddedBus {
     fn name(&self) -> &'static str {
         "embedded"
+    }
+
+    /// Deletes, in every topic, the whole segments whose newest record is older than the
+    /// retention (see the module header) and lists the partitions that lost some.
+    async fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>, BusError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let topics: Vec<Arc<Topic>> = self
+            .inner
+            .topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let mut outcomes = Vec::new();
+            for topic in topics {
+                let Some(retention_ms) = topic.meta.retention_ms() else {
+                    continue;
+                };
+                let cutoff = now_ms.saturating_sub(retention_ms);
+                for (partition, log) in topic.partitions.iter().enumerate() {
+                    let removed = log.remove_segments_older_than(cutoff)?;
+                    if removed.segments > 0 {
+                        outcomes.push(RetentionOutcome {
+                            topic: topic.meta.name.clone(),
+                            partition: partition as i32,
+                            segments: removed.segments,
+                            records: removed.records,
+                        });
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+        .await
+        .map_err(|e| BusError::Storage(format!("the retention pass failed: {e}")))?
     }
 
     async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), BusError> {
