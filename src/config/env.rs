@@ -193,6 +193,7 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("ONBOARD_WEB_DIR", "web.dir", Text),
     var("ONBOARD_URL", "watch.url", Text),
+    var("ONBOARD_WATCH_CA_FILE", "watch.ca_file", Text),
     var("ONBOARD_TOKEN", "watch.token", Text),
     var("ONBOARD_TOKEN_FILE", "watch.token_file", Text),
     // Set by the Lambda service from the function's `Handler` property.

@@ -431,6 +431,8 @@ pub struct WatchSection {
     /// A customer token; minted from the JWT secret when unset.
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// PEM certificates trusted for a `wss://` gateway besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for WatchSection {
@@ -439,6 +441,7 @@ impl Default for WatchSection {
             url: "http://127.0.0.1:8080".into(),
             token: None,
             token_file: None,
+            ca_file: None,
         }
     }
 }
