@@ -44,6 +44,8 @@ pub struct Settings {
     pub oidc: Option<crate::auth::oidc::OidcSettings>,
     pub gateway: GatewayConfig,
     pub consumer: ConsumerConfig,
+    /// How often and how far old data is purged.
+    pub lifecycle: crate::roles::lifecycle::LifecycleConfig,
     /// The From address of customer e-mails.
     pub mail_from: String,
     /// Serve `POST /dev/token` (development sign-in): only `onboard up` on a loopback address
@@ -81,6 +83,7 @@ impl Settings {
             oidc: None,
             gateway: GatewayConfig::default(),
             consumer: ConsumerConfig::default(),
+            lifecycle: Default::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
             http: HttpSettings::default(),
@@ -178,6 +181,14 @@ impl Application {
                 }),
             ));
         }
+
+        let lifecycle = crate::roles::lifecycle::Lifecycle::new(
+            components.store.clone(),
+            components.bus.clone(),
+            settings.lifecycle,
+        )
+        .run(board.register("lifecycle"), stop.clone());
+        services.push(("lifecycle", Box::pin(lifecycle)));
 
         let ops_state = ops::OpsState {
             board: board.clone(),

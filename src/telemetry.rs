@@ -41,6 +41,10 @@ pub const REQUESTS_LIMITED: &str = "onboard_requests_limited_total";
 /// over the per-minute budget, summed up in the next alert).
 pub const OPERATOR_ALERTS: &str = "onboard_operator_alerts_total";
 
+/// Rows and records deleted by the data lifecycle, by `kind` (`sent_outbox`,
+/// `idempotency_keys`, `expired_connections`, `bus_records`).
+pub const PURGED: &str = "onboard_purged_total";
+
 /// Every metric Onboard registers, as exposed (histograms add `_bucket`, `_sum`, `_count`).
 pub const ALL: &[&str] = &[
     STEPS_TOTAL,
@@ -57,6 +61,7 @@ pub const ALL: &[&str] = &[
     SLOW_DISCONNECTS,
     REQUESTS_LIMITED,
     OPERATOR_ALERTS,
+    PURGED,
 ];
 
 /// Histogram buckets in seconds: from a fast local step to a push that waited on a retry.
@@ -143,6 +148,10 @@ fn describe() {
         "Applications stuck in one state past their threshold."
     );
     describe_counter!(SLOW_DISCONNECTS, "WebSocket sessions closed as too slow.");
+    describe_counter!(
+        PURGED,
+        "Rows and bus records deleted by the data lifecycle, by kind."
+    );
     describe_counter!(
         REQUESTS_LIMITED,
         "Requests refused with 429 by a limit, by limit."

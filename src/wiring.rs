@@ -5,7 +5,7 @@
 
 use crate::adapters::apigateway_pusher::{ApiGatewayPusher, ManagementEndpoint};
 use crate::adapters::dynamodb::{DynamoStore, TableNames};
-use crate::adapters::embedded_bus::EmbeddedBus;
+use crate::adapters::embedded_bus::{EmbeddedBus, EmbeddedOptions};
 use crate::adapters::http_pusher::HttpPusher;
 use crate::adapters::kafka::{KafkaBus, KafkaSettings};
 use crate::adapters::maildir::MaildirNotifier;
@@ -120,7 +120,11 @@ impl StoreSettings {
 #[derive(Debug, Clone)]
 pub enum BusSettings {
     /// The embedded single-process log (embedded default).
-    Embedded { dir: PathBuf },
+    Embedded {
+        dir: PathBuf,
+        /// Size at which a partition's active segment rolls (retention deletes whole segments).
+        segment_bytes: u64,
+    },
     /// Apache Kafka or MSK (production); the settings keep the password out of `Debug`.
     Kafka(KafkaSettings),
 }
@@ -153,6 +157,7 @@ impl BusSettings {
     pub fn embedded(data_dir: &Path) -> Self {
         Self::Embedded {
             dir: data_dir.join(layout::BUS),
+            segment_bytes: crate::adapters::embedded_bus::DEFAULT_SEGMENT_BYTES,
         }
     }
 
@@ -174,10 +179,15 @@ impl BusSettings {
 
     pub async fn open(&self) -> anyhow::Result<Arc<dyn EventBus>> {
         match self {
-            Self::Embedded { dir } => {
+            Self::Embedded { dir, segment_bytes } => {
                 let dir = dir.clone();
+                let options = EmbeddedOptions {
+                    segment_bytes: *segment_bytes,
+                };
                 // Opening scans every log: keep it off the async workers.
-                let bus = tokio::task::spawn_blocking(move || EmbeddedBus::open(&dir)).await??;
+                let bus =
+                    tokio::task::spawn_blocking(move || EmbeddedBus::open_with(&dir, options))
+                        .await??;
                 Ok(bus)
             }
             Self::Kafka(kafka) => Ok(KafkaBus::connect(kafka.clone()).await?),

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use onboard::adapters::embedded_bus::EmbeddedBus;
+use onboard::adapters::embedded_bus::{EmbeddedBus, EmbeddedOptions};
 use onboard::ports::bus::{
     partition_for_key, BusError, EventBus, OutgoingRecord, StartFrom, SubscribeOptions, TopicSpec,
 };
@@ -162,6 +162,131 @@ async fn committed_offsets_are_stored_in_the_group_file() {
         std::fs::read_to_string(dir.path().join("groups").join("g.json")).expect("group file");
     let json: serde_json::Value = serde_json::from_str(&file).expect("json");
     assert_eq!(json["offsets"][0]["offset"], 1);
+}
+
+/// A one-partition topic whose every publish lands in its own segment (1-byte segments roll
+/// before each append), keeping records for `retention_ms`.
+async fn segmented_bus(dir: &std::path::Path, retention_ms: &str) -> Arc<EmbeddedBus> {
+    let bus = EmbeddedBus::open_with(dir, EmbeddedOptions { segment_bytes: 1 }).expect("open");
+    bus.create_topics(&[TopicSpec {
+        name: TOPIC.into(),
+        partitions: 1,
+        replication_factor: 1,
+        configs: vec![("retention.ms".into(), retention_ms.into())],
+    }])
+    .await
+    .expect("create topic");
+    for v in ["a", "b", "c", "d", "e"] {
+        publish(&bus, v).await;
+    }
+    bus
+}
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("topics").join(TOPIC))
+        .expect("list topic")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        })
+        .count()
+}
+
+async fn log_start(bus: &EmbeddedBus) -> i64 {
+    bus.describe_topics(&[TOPIC.into()])
+        .await
+        .expect("describe")[0]
+        .partitions[0]
+        .start_offset
+}
+
+#[tokio::test]
+async fn retention_deletes_whole_old_segments_but_keeps_the_active_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = segmented_bus(dir.path(), "300").await;
+    assert_eq!(bus.segment_count(TOPIC, 0), Some(5));
+    assert_eq!(segment_files(dir.path()), 5);
+    // A group that read "a" and "b" before retention ran.
+    let mut early = bus
+        .subscribe(SubscribeOptions {
+            group: "behind".into(),
+            topics: vec![TOPIC.into()],
+            start_from: StartFrom::Earliest,
+            max_batch: 2,
+        })
+        .await
+        .expect("subscribe");
+    let first = early.poll(Duration::from_secs(1)).await.expect("poll");
+    for r in &first {
+        early.ack(r);
+    }
+    early.close().await.expect("close");
+
+    // The records age past 300 ms; wait for the passes that delete them (each pass deletes
+    // the segments old by then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut segments, mut records) = (0, 0);
+    while bus.segment_count(TOPIC, 0) != Some(1) {
+        for outcome in bus.enforce_retention().await.expect("retention") {
+            assert_eq!((outcome.topic.as_str(), outcome.partition), (TOPIC, 0));
+            segments += outcome.segments;
+            records += outcome.records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention left {:?} segments after 10 s",
+            bus.segment_count(TOPIC, 0)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((segments, records), (4, 4));
+    assert_eq!(bus.segment_count(TOPIC, 0), Some(1));
+    assert_eq!(segment_files(dir.path()), 1);
+    assert_eq!(log_start(&bus).await, 4);
+    // Like Kafka, retention does not wait for groups: the group behind reads on from the start.
+    let mut behind = bus
+        .subscribe(SubscribeOptions {
+            group: "behind".into(),
+            topics: vec![TOPIC.into()],
+            start_from: StartFrom::Earliest,
+            max_batch: 10,
+        })
+        .await
+        .expect("subscribe");
+    let rest = behind.poll(Duration::from_secs(1)).await.expect("poll");
+    let values: Vec<_> = rest.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(values, [Bytes::from("e")]);
+    assert_eq!(rest[0].offset, 4);
+    drop(behind);
+
+    // Appends continue the offsets, and a restart keeps the new start.
+    assert_eq!(publish(&bus, "f").await, 5);
+    drop(bus);
+    let bus = EmbeddedBus::open(dir.path()).expect("reopen");
+    assert_eq!(log_start(&bus).await, 4);
+    assert_eq!(read_all(&bus).await, ["e", "f"]);
+}
+
+#[tokio::test]
+async fn retention_keeps_segments_younger_than_the_topics_retention() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = segmented_bus(dir.path(), "3600000").await;
+    assert!(bus.enforce_retention().await.expect("retention").is_empty());
+    assert_eq!(bus.segment_count(TOPIC, 0), Some(5));
+    assert_eq!(log_start(&bus).await, 0);
+    assert_eq!(read_all(&bus).await, ["a", "b", "c", "d", "e"]);
+}
+
+#[tokio::test]
+async fn records_spread_over_segments_read_back_in_order_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = segmented_bus(dir.path(), "-1").await;
+    drop(bus);
+    let bus = EmbeddedBus::open(dir.path()).expect("reopen");
+    assert_eq!(bus.segment_count(TOPIC, 0), Some(5));
+    assert!(bus.enforce_retention().await.expect("retention").is_empty());
+    assert_eq!(publish(&bus, "f").await, 5);
+    assert_eq!(read_all(&bus).await, ["a", "b", "c", "d", "e", "f"]);
 }
 
 /// A rough throughput check, run on demand: `cargo test --test bus_embedded -- --ignored`.

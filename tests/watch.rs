@@ -51,6 +51,7 @@ fn options(port: u16, json: bool) -> WatchOptions {
         token: "tok".into(),
         after: None,
         json,
+        ca_file: None,
     }
 }
 
@@ -250,4 +251,90 @@ async fn a_refused_token_fails_at_once_with_a_clear_error() {
         "{err:?}"
     );
     assert!(err.to_string().contains("token expired"), "{err}");
+}
+
+/// A self-signed certificate for `localhost` and a TLS acceptor serving it.
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
+    let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        cert.cert.pem(),
+    )
+}
+
+#[tokio::test]
+async fn a_wss_gateway_behind_a_private_ca_is_watched_with_ca_file() {
+    let (acceptor, ca_pem) = tls_acceptor();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (refused_tx, refused_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        // Handshakes fail until a client trusts the certificate; the first failure is reported.
+        let mut refused_tx = Some(refused_tx);
+        let tls = loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            match acceptor.accept(tcp).await {
+                Ok(tls) => break tls,
+                Err(_) => {
+                    if let Some(tx) = refused_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tls, |req: &Request, resp: Response| {
+            assert_eq!(req.headers()["authorization"], "Bearer tok");
+            Ok(resp)
+        })
+        .await
+        .unwrap();
+        ws.send(welcome(0)).await.unwrap();
+        ws.send(event_frame("e1", 1)).await.unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+        refused_tx.is_none()
+    });
+    let wss = |ca_file: Option<std::path::PathBuf>| WatchOptions {
+        url: format!("wss://localhost:{port}"),
+        ca_file,
+        ..options(port, true)
+    };
+
+    // Without the CA the certificate is unknown: the handshake fails and nothing is printed.
+    let out = SharedOut::default();
+    let shutdown = CancellationToken::new();
+    let untrusting = tokio::spawn(watch(wss(None), out.clone(), shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(10), refused_rx)
+        .await
+        .expect("the untrusting client never tried")
+        .unwrap();
+    shutdown.cancel();
+    untrusting.await.unwrap().unwrap();
+    assert!(out.lines().is_empty());
+
+    let out = SharedOut::default();
+    let shutdown = CancellationToken::new();
+    let client = tokio::spawn(watch(wss(Some(ca_file)), out.clone(), shutdown.clone()));
+    let lines = wait_for_lines(&out, 1).await;
+    shutdown.cancel();
+    client.await.unwrap().unwrap();
+    assert!(server.await.unwrap(), "a handshake was refused first");
+    let event: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(event["id"], "e1");
 }

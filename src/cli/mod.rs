@@ -12,6 +12,7 @@ pub mod token;
 pub mod topics;
 pub mod up;
 pub mod watch;
+pub mod watch_tls;
 
 use crate::config::{Environment, Flags, Loaded, LogSection, Role};
 use clap::{Parser, Subcommand};

@@ -50,6 +50,8 @@ pub struct WatchOptions {
     pub after: Option<String>,
     /// Print each event's envelope as JSON instead of a human line.
     pub json: bool,
+    /// PEM certificates trusted for `wss://` besides the webpki roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,8 @@ pub enum WatchError {
     Rejected { status: u16, detail: String },
     #[error("this build cannot open wss:// connections (TLS support is not compiled in)")]
     TlsUnsupported,
+    #[error(transparent)]
+    CaFile(#[from] super::watch_tls::CaFileError),
     #[error("the gateway ended the watch: {reason} (close code {code})")]
     ClosedByServer { code: u16, reason: String },
     #[error("cannot write the output: {0}")]
@@ -85,13 +89,14 @@ pub async fn watch(
         return Err(WatchError::MissingToken);
     }
     let url = gateway_url(&opts.url, &opts.customer_id)?;
+    let tls = super::watch_tls::client_config(opts.ca_file.as_deref())?;
     let mut cursor = Cursor::new(opts.after.clone());
     let mut connected_before = false;
     let mut failures: u32 = 0;
     loop {
         let attempt = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            attempt = connect(&url, &opts.token) => attempt,
+            attempt = connect(&url, &opts.token, &tls) => attempt,
         };
         match attempt {
             Ok(socket) => {
@@ -156,7 +161,11 @@ pub(crate) fn gateway_url(base: &str, customer: &CustomerId) -> Result<String, W
     Ok(format!("{scheme}://{rest}{path}?customerId={customer}"))
 }
 
-async fn connect(url: &str, token: &str) -> Result<Socket, Connect> {
+async fn connect(
+    url: &str,
+    token: &str,
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+) -> Result<Socket, Connect> {
     let mut request = url
         .into_client_request()
         .map_err(|_| Connect::Fatal(WatchError::InvalidUrl(url.to_owned())))?;
@@ -165,7 +174,13 @@ async fn connect(url: &str, token: &str) -> Result<Socket, Connect> {
     bearer.set_sensitive(true);
     request.headers_mut().insert(AUTHORIZATION, bearer);
 
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    let handshake = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(tls.clone())),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
         Err(_) => Err(Connect::Retry("the handshake timed out".into())),
         Ok(Ok((socket, _response))) => Ok(socket),
         Ok(Err(WsError::Http(response))) => {
@@ -528,6 +543,10 @@ pub struct WatchArgs {
     /// Print each event's envelope as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// PEM file of CA certificates trusted for a wss:// gateway besides the public roots
+    /// (`watch.ca_file`).
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl WatchArgs {
@@ -536,7 +555,8 @@ impl WatchArgs {
         let mut flags = crate::config::Flags::default();
         flags
             .set_some("watch.url", self.url.clone())
-            .set_path("data_dir", self.data_dir.as_deref());
+            .set_path("data_dir", self.data_dir.as_deref())
+            .set_path("watch.ca_file", self.ca_file.as_deref());
         flags
     }
 }
@@ -545,8 +565,14 @@ impl WatchArgs {
 pub async fn run(args: WatchArgs, config: crate::config::Loaded) -> anyhow::Result<()> {
     let customer_id = CustomerId::parse(&args.customer_id)
         .map_err(|reason| anyhow::anyhow!("invalid customer id: {reason}"))?;
-    let (configured, url, data_dir) =
-        config.build(|c, p| (c.watch_token(p), c.watch.url.clone(), c.data_dir.clone()))?;
+    let (configured, url, data_dir, ca_file) = config.build(|c, p| {
+        (
+            c.watch_token(p),
+            c.watch.url.clone(),
+            c.data_dir.clone(),
+            c.watch.ca_file.clone(),
+        )
+    })?;
     let token = match configured {
         Some(token) => token.expose().to_owned(),
         None => {
@@ -562,6 +588,7 @@ pub async fn run(args: WatchArgs, config: crate::config::Loaded) -> anyhow::Resu
         token,
         after: args.after,
         json: args.json,
+        ca_file,
     };
     let shutdown = super::shutdown_on_signals();
     watch(options, io::stdout(), shutdown).await?;

@@ -171,6 +171,23 @@ pub const VARIABLES: &[EnvVar] = &[
         Number,
     ),
     var("ONBOARD_WS_SWEEP_SECONDS", "gateway.sweep_seconds", Number),
+    var("ONBOARD_BUS_SEGMENT_BYTES", "bus.segment_bytes", Number),
+    var(
+        "ONBOARD_LIFECYCLE_INTERVAL_SECONDS",
+        "lifecycle.interval_seconds",
+        Number,
+    ),
+    var(
+        "ONBOARD_OUTBOX_RETENTION_HOURS",
+        "lifecycle.outbox_retention_hours",
+        Number,
+    ),
+    var(
+        "ONBOARD_IDEMPOTENCY_RETENTION_HOURS",
+        "lifecycle.idempotency_retention_hours",
+        Number,
+    ),
+    var("ONBOARD_PURGE_BATCH_SIZE", "lifecycle.batch_size", Number),
     var("ONBOARD_ADVERTISE_URL", "gateway.advertise_url", Text),
     var("WEBSOCKET_ENDPOINT", "gateway.advertise_url", Text),
     var("ONBOARD_NODE_ID", "gateway.node_id", Text),
@@ -192,6 +209,7 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("ONBOARD_WEB_DIR", "web.dir", Text),
     var("ONBOARD_URL", "watch.url", Text),
+    var("ONBOARD_WATCH_CA_FILE", "watch.ca_file", Text),
     var("ONBOARD_TOKEN", "watch.token", Text),
     var("ONBOARD_TOKEN_FILE", "watch.token_file", Text),
     // Set by the Lambda service from the function's `Handler` property.

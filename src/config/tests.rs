@@ -798,3 +798,57 @@ fn the_edge_timeouts_metrics_listener_and_deregistration_batch_are_read_and_chec
 fn settings_problems(vars: &[(&str, &str)]) -> String {
     settings(vars, Role::Up).unwrap_err().to_string()
 }
+
+#[test]
+fn lifecycle_keys_set_the_purge_and_out_of_range_ones_are_all_reported() {
+    let good = settings(
+        &[
+            ("ONBOARD_LIFECYCLE_INTERVAL_SECONDS", "60"),
+            ("ONBOARD_OUTBOX_RETENTION_HOURS", "24"),
+            ("ONBOARD_IDEMPOTENCY_RETENTION_HOURS", "48"),
+            ("ONBOARD_PURGE_BATCH_SIZE", "100"),
+            ("ONBOARD_BUS_SEGMENT_BYTES", "4096"),
+        ],
+        Role::Up,
+    )
+    .unwrap();
+    assert_eq!(good.lifecycle.interval, std::time::Duration::from_secs(60));
+    assert_eq!(
+        good.lifecycle.outbox_retention,
+        std::time::Duration::from_secs(24 * 3_600)
+    );
+    assert_eq!(
+        good.lifecycle.idempotency_retention,
+        std::time::Duration::from_secs(48 * 3_600)
+    );
+    assert_eq!(good.lifecycle.batch_size, 100);
+    assert!(matches!(
+        good.bus,
+        BusSettings::Embedded {
+            segment_bytes: 4096,
+            ..
+        }
+    ));
+
+    let problems = settings(
+        &[
+            ("ONBOARD_LIFECYCLE_INTERVAL_SECONDS", "0"),
+            ("ONBOARD_OUTBOX_RETENTION_HOURS", "0"),
+            ("ONBOARD_IDEMPOTENCY_RETENTION_HOURS", "-1"),
+            ("ONBOARD_PURGE_BATCH_SIZE", "0"),
+            ("ONBOARD_BUS_SEGMENT_BYTES", "10"),
+        ],
+        Role::Up,
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "lifecycle.interval_seconds (ONBOARD_LIFECYCLE_INTERVAL_SECONDS)",
+        "lifecycle.outbox_retention_hours (ONBOARD_OUTBOX_RETENTION_HOURS)",
+        "lifecycle.idempotency_retention_hours (ONBOARD_IDEMPOTENCY_RETENTION_HOURS)",
+        "lifecycle.batch_size (ONBOARD_PURGE_BATCH_SIZE)",
+        "bus.segment_bytes (ONBOARD_BUS_SEGMENT_BYTES)",
+    ] {
+        assert!(problems.contains(key), "{key} missing from: {problems}");
+    }
+}

@@ -34,6 +34,7 @@ pub struct Config {
     pub watch: WatchSection,
     pub aws: AwsSection,
     pub lambda: LambdaSection,
+    pub lifecycle: LifecycleSection,
 }
 
 impl Default for Config {
@@ -57,6 +58,7 @@ impl Default for Config {
             watch: WatchSection::default(),
             aws: AwsSection::default(),
             lambda: LambdaSection::default(),
+            lifecycle: LifecycleSection::default(),
         }
     }
 }
@@ -120,6 +122,9 @@ pub struct BusSection {
     pub topic_prefix: String,
     /// Replicas of the topics Onboard creates on Kafka (the embedded log keeps one copy).
     pub replication_factor: i64,
+    /// Embedded bus: bytes at which a partition's active segment file rolls; retention
+    /// (`retention.ms`) deletes whole segments.
+    pub segment_bytes: i64,
     pub kafka: KafkaSection,
 }
 
@@ -129,6 +134,7 @@ impl Default for BusSection {
             kind: None,
             topic_prefix: String::new(),
             replication_factor: crate::adapters::kafka::config::DEFAULT_REPLICATION_FACTOR.into(),
+            segment_bytes: crate::adapters::embedded_bus::DEFAULT_SEGMENT_BYTES as i64,
             kafka: KafkaSection::default(),
         }
     }
@@ -440,6 +446,8 @@ pub struct WatchSection {
     /// A customer token; minted from the JWT secret when unset.
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// PEM certificates trusted for a `wss://` gateway besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for WatchSection {
@@ -448,6 +456,7 @@ impl Default for WatchSection {
             url: "http://127.0.0.1:8080".into(),
             token: None,
             token_file: None,
+            ca_file: None,
         }
     }
 }
@@ -467,4 +476,29 @@ pub struct LambdaSection {
     /// `process-documents`, `verify-kyc`, `recommend-policy`, `complete-workflow`, `consume`,
     /// `ws-connect`, `ws-disconnect`, `ws-default` or `relay`.
     pub handler: Option<String>,
+}
+
+/// Ageing out data nobody needs any more (`src/roles/lifecycle.rs`, docs/data-lifecycle.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleSection {
+    /// Seconds between purge passes (and embedded bus retention passes).
+    pub interval_seconds: i64,
+    /// Hours a sent outbox row is kept (for `onboard trace` and audits) before it is deleted.
+    pub outbox_retention_hours: i64,
+    /// Hours an idempotency key answers replays; a key reused later is a new request.
+    pub idempotency_retention_hours: i64,
+    /// Rows one delete statement removes at most.
+    pub batch_size: i64,
+}
+
+impl Default for LifecycleSection {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 300,
+            outbox_retention_hours: 7 * 24,
+            idempotency_retention_hours: 30 * 24,
+            batch_size: 500,
+        }
+    }
 }

@@ -102,6 +102,10 @@ const REPLICATION_FACTOR: RangeInclusive<i64> = 1..=16;
 const WS_TTL_SECONDS: RangeInclusive<i64> = 2..=86_400;
 const WS_INTERVAL_SECONDS: RangeInclusive<i64> = 1..=3_600;
 const PORT: RangeInclusive<i64> = 1..=65_535;
+const SEGMENT_BYTES: RangeInclusive<i64> = 1_024..=1_073_741_824;
+const LIFECYCLE_INTERVAL_SECONDS: RangeInclusive<i64> = 1..=86_400;
+/// One hour to ten years.
+const RETENTION_HOURS: RangeInclusive<i64> = 1..=87_600;
 
 impl Config {
     /// Fills the defaults that depend on the role or on other keys, so that what
@@ -175,8 +179,49 @@ impl Config {
         settings.dev_token_endpoint =
             role == Role::Up && (listen.ip().is_loopback() || self.auth.dev_token);
         self.edge_settings(&mut settings, problems);
+        self.lifecycle_settings(&mut settings, problems);
         settings.roles = role.roles();
         settings
+    }
+
+    /// How often and how far data is aged out.
+    fn lifecycle_settings(&self, settings: &mut Settings, problems: &mut Problems) {
+        let section = &self.lifecycle;
+        let config = &mut settings.lifecycle;
+        let hours = |problems: &mut Problems, key: &str, value: i64| {
+            in_range(problems, key, value, RETENTION_HOURS)
+                .map(|h| Duration::from_secs(h as u64 * 3_600))
+        };
+        if let Some(interval) = seconds(
+            problems,
+            "lifecycle.interval_seconds",
+            section.interval_seconds,
+            LIFECYCLE_INTERVAL_SECONDS,
+        ) {
+            config.interval = interval;
+        }
+        if let Some(age) = hours(
+            problems,
+            "lifecycle.outbox_retention_hours",
+            section.outbox_retention_hours,
+        ) {
+            config.outbox_retention = age;
+        }
+        if let Some(age) = hours(
+            problems,
+            "lifecycle.idempotency_retention_hours",
+            section.idempotency_retention_hours,
+        ) {
+            config.idempotency_retention = age;
+        }
+        if let Some(batch) = in_range(
+            problems,
+            "lifecycle.batch_size",
+            section.batch_size,
+            BATCH_SIZE,
+        ) {
+            config.batch_size = batch as u32;
+        }
     }
 
     /// The HTTP server's timeouts and the longest token lifetime accepted.
@@ -435,7 +480,19 @@ impl Config {
             REPLICATION_FACTOR,
         );
         if kind == BusKind::Embedded {
-            return embedded;
+            let segment_bytes = in_range(
+                problems,
+                "bus.segment_bytes",
+                self.bus.segment_bytes,
+                SEGMENT_BYTES,
+            );
+            return match (embedded, segment_bytes) {
+                (BusSettings::Embedded { dir, .. }, Some(bytes)) => BusSettings::Embedded {
+                    dir,
+                    segment_bytes: bytes as u64,
+                },
+                (embedded, _) => embedded,
+            };
         }
         let Some(brokers) = brokers else {
             problems.push(

@@ -148,6 +148,16 @@ impl BusError {
     }
 }
 
+/// What one retention pass deleted from one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub topic: String,
+    pub partition: i32,
+    /// Whole segment files deleted.
+    pub segments: u64,
+    pub records: u64,
+}
+
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
     /// Short adapter name for logs and `/readyz` (`embedded`, `kafka`).
@@ -155,6 +165,12 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Creates the topics that do not exist yet; existing topics are left unchanged.
     async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), BusError>;
+
+    /// Deletes records older than their topic's `retention.ms` where the bus does not do it
+    /// itself (Kafka does: the default reports nothing), listing the partitions that lost some.
+    async fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>, BusError> {
+        Ok(Vec::new())
+    }
 
     /// Appends the records durably (the embedded log is fsynced, Kafka acknowledges with
     /// `acks=all`) and returns where each landed, in input order. Records of one call and one key

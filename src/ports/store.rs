@@ -442,10 +442,52 @@ pub trait StoreStatistics: StoreBase {
     }
 }
 
+/// How a store ages out rows it no longer needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The purge methods below delete them (SQL stores).
+    Purged,
+    /// The database does it itself (DynamoDB: sent outbox rows are deleted when sent,
+    /// idempotency keys and connections carry a TTL attribute); the purge methods delete only
+    /// expired connections a TTL has not reached yet and otherwise report 0.
+    ByDatabase,
+}
+
+/// Deleting rows that have served their purpose, in bounded batches so a purge never holds a
+/// connection long: each call deletes at most `limit` rows and returns how many it deleted
+/// (call again while it returns `limit`). Every call is idempotent, so several processes may
+/// purge at once.
+#[async_trait]
+pub trait DataRetention: StoreBase {
+    fn expiry(&self) -> Expiry {
+        Expiry::Purged
+    }
+
+    /// Outbox rows sent before `sent_before` (never a pending one).
+    async fn purge_sent_outbox(&self, sent_before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+
+    /// Stored idempotent answers created before `created_before`; a key reused after that is a
+    /// new request.
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
+
+    /// Connection rows expired at `now` (readers already treat them as gone).
+    async fn purge_expired_connections(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
+}
+
 /// A whole store: every part above, as one object the roles share (`Arc<dyn Store>`). Implemented
 /// for every type that implements the parts, so an adapter implements only those.
 pub trait Store:
-    StepStore + Outbox + EventLog + NotificationQueue + ConnectionRegistry + StoreStatistics
+    StepStore
+    + Outbox
+    + EventLog
+    + NotificationQueue
+    + ConnectionRegistry
+    + StoreStatistics
+    + DataRetention
 {
 }
 
@@ -456,6 +498,7 @@ impl<T> Store for T where
         + NotificationQueue
         + ConnectionRegistry
         + StoreStatistics
+        + DataRetention
         + ?Sized
 {
 }

@@ -5,6 +5,7 @@ pub mod client_config;
 pub mod consumer;
 pub mod gateway;
 pub mod lambda;
+pub mod lifecycle;
 pub mod notify;
 pub mod ops;
 pub mod relay;

@@ -14,7 +14,7 @@ use crate::domain::policy::CoverageType;
 use crate::domain::workflow::ApplicationStatus;
 use crate::ports::store::{
     ApplicationRecord, AuditEntry, ConnectionRecord, CustomerRecord, DocumentRecord, EventRecord,
-    IdempotentResponse, KycRecord, Notification, NotificationKind, RecommendationRecord,
+    Expiry, IdempotentResponse, KycRecord, Notification, NotificationKind, RecommendationRecord,
     RecordOutcome, Store, StoreError, StoreStats,
 };
 use async_trait::async_trait;
@@ -66,6 +66,7 @@ macro_rules! store_suite {
             connections_of_returns_only_that_customers_live_connections,
             removing_connections_in_batches_deletes_exactly_those_rows,
             stats_count_what_the_store_holds,
+            purges_delete_sent_outbox_rows_old_idempotency_keys_and_expired_connections,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
@@ -1314,5 +1315,113 @@ pub async fn stats_count_what_the_store_holds(store: Arc<dyn Store>) {
             notifications_pending: 1,
             connections: 1,
         }
+    );
+}
+
+pub async fn purges_delete_sent_outbox_rows_old_idempotency_keys_and_expired_connections(
+    store: Arc<dyn Store>,
+) {
+    let purged_here = store.expiry() == Expiry::Purged;
+    let who = customer_id("c-1");
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let mut tx = store.begin().await.expect("begin");
+        sent.push(
+            tx.enqueue_event(draft(&who, None, Topic::UserInfoSubmitted))
+                .await
+                .expect("enqueue"),
+        );
+        tx.save_idempotent_response(
+            &who,
+            &format!("k-{}", sent.len()),
+            &IdempotentResponse {
+                request_hash: "h".into(),
+                status: 201,
+                body: "{}".into(),
+            },
+        )
+        .await
+        .expect("save");
+        tx.commit().await.expect("commit");
+    }
+    let pending = store.outbox_pending(10).await.expect("outbox");
+    store
+        .outbox_mark_sent(&[pending[0].seq, pending[1].seq])
+        .await
+        .expect("mark sent");
+
+    // Nothing is old enough an hour ago.
+    let now = Utc::now();
+    let an_hour_ago = now - Duration::hours(1);
+    assert_eq!(
+        store
+            .purge_sent_outbox(an_hour_ago, 10)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_idempotency_keys(an_hour_ago, 10)
+            .await
+            .expect("purge"),
+        0
+    );
+
+    // One batch at a time, and only sent rows.
+    let later = now + Duration::minutes(1);
+    let batches: Vec<u64> = {
+        let mut batches = Vec::new();
+        loop {
+            let n = store.purge_sent_outbox(later, 1).await.expect("purge");
+            if n == 0 {
+                break batches;
+            }
+            batches.push(n);
+        }
+    };
+    assert_eq!(batches, if purged_here { vec![1, 1] } else { vec![] });
+    let left = store.outbox_pending(10).await.expect("outbox");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].envelope, sent[2]);
+
+    let purged_keys = store.purge_idempotency_keys(later, 2).await.expect("purge")
+        + store.purge_idempotency_keys(later, 2).await.expect("purge");
+    let mut tx = store.begin().await.expect("begin");
+    let replay = tx.idempotent_response(&who, "k-1").await.expect("read");
+    if purged_here {
+        assert_eq!(purged_keys, 3);
+        assert_eq!(replay, None, "a purged key is a new request");
+    } else {
+        assert_eq!(purged_keys, 0);
+        assert!(replay.is_some(), "the TTL, not the purge, expires keys");
+    }
+    drop(tx);
+
+    let long = connection(&who, 0, 100);
+    let short = connection(&who, 1, 10);
+    store.register_connection(&long).await.expect("register");
+    store.register_connection(&short).await.expect("register");
+    assert_eq!(
+        store
+            .purge_expired_connections(at(50), 10)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(
+        store
+            .connection(short.connection_id, at(5))
+            .await
+            .expect("read"),
+        None,
+        "the expired row is gone, not just hidden"
+    );
+    assert_eq!(
+        store
+            .connection(long.connection_id, at(50))
+            .await
+            .expect("read"),
+        Some(long)
     );
 }

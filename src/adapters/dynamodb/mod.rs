@@ -15,6 +15,7 @@ mod notifications;
 mod outbox;
 mod records;
 mod registry;
+mod retention;
 mod state;
 pub mod tables;
 mod tx;

@@ -5,14 +5,22 @@
 //!
 //! ```text
 //! topics/<topic>/meta.json        partitions, replication factor, configs
-//! topics/<topic>/<partition>.log  append-only frames: len | crc32 | record (offset, timestamp,
-//!                                 key, headers, value), fsynced before `publish` returns
+//! topics/<topic>/<partition>.log  the partition's first segment: append-only frames
+//!                                 len | crc32 | record (offset, timestamp, key, headers, value),
+//!                                 fsynced before `publish` returns
+//! topics/<topic>/<partition>.<base offset>.log
+//!                                 later segments, rolled when the active one reaches the topic's
+//!                                 `segment.bytes` (else [`EmbeddedOptions::segment_bytes`])
 //! groups/<group>.json             committed offsets, replaced atomically (tmp + fsync + rename)
 //! staging/                        topics being created; cleared on open
 //! ```
 //!
-//! Limits: one process may open a directory at a time (enforced within a process only);
-//! `retention.ms` is stored and reported but not enforced, so logs grow until removed; the
+//! Retention: [`EmbeddedBus::enforce_retention`] deletes whole segments whose newest record is
+//! older than the topic's `retention.ms`, never the active
+//! segment, and, like Kafka, regardless of consumer groups: a group behind the new start reads
+//! on from it. `retention.bytes` is not enforced. The lifecycle task calls it on a schedule.
+//!
+//! Limits: one process may open a directory at a time (enforced within a process only); the
 //! offset index costs 8 bytes of memory per record; Unix only (positional file I/O).
 
 mod codec;
@@ -27,7 +35,7 @@ pub use topic::DEFAULT_PARTITIONS;
 
 use crate::ports::bus::{
     partition_for_key, BusError, Delivered, EventBus, OutgoingRecord, PartitionInfo, PartitionLag,
-    SubscribeOptions, Subscription, TopicInfo, TopicSpec,
+    RetentionOutcome, SubscribeOptions, Subscription, TopicInfo, TopicSpec,
 };
 use async_trait::async_trait;
 use durable::storage;
@@ -37,6 +45,26 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use topic::Topic;
+
+/// Segment size of a topic without `segment.bytes`: small enough that retention frees space
+/// in steps, large enough that a busy partition has few files.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How the embedded bus lays out and ages its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// Roll a partition's active segment once it holds this many bytes (a topic's
+    /// `segment.bytes` wins).
+    pub segment_bytes: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
 
 /// Directories opened by a live [`EmbeddedBus`] in this process; a second open would corrupt them.
 static OPEN_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -54,6 +82,7 @@ pub struct EmbeddedBus {
 /// claim) alive until the last of them is dropped.
 struct Inner {
     root: PathBuf,
+    options: EmbeddedOptions,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     /// Serialises topic creation, so two callers cannot build the same topic at once.
@@ -73,6 +102,11 @@ impl EmbeddedBus {
     /// Blocking (it reads every log once); call it at startup or from `spawn_blocking`.
     /// Fails with [`BusError::Unavailable`] if this process already has `dir` open.
     pub fn open(dir: &Path) -> Result<Arc<EmbeddedBus>, BusError> {
+        Self::open_with(dir, EmbeddedOptions::default())
+    }
+
+    /// [`Self::open`] with explicit segment size and retention.
+    pub fn open_with(dir: &Path, options: EmbeddedOptions) -> Result<Arc<EmbeddedBus>, BusError> {
         std::fs::create_dir_all(dir.join("groups"))
             .map_err(|e| storage("cannot create", dir, e))?;
         let root = dir
@@ -87,11 +121,12 @@ impl EmbeddedBus {
         // From here on, dropping `inner` releases the claim, also on error.
         let inner = Inner {
             root,
+            options,
             topics: RwLock::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
         };
-        let topics = topic::open_all(&inner.root)?;
+        let topics = topic::open_all(&inner.root, options.segment_bytes)?;
         *inner.topics.write().unwrap_or_else(|p| p.into_inner()) = topics;
         Ok(Arc::new(EmbeddedBus {
             inner: Arc::new(inner),
@@ -120,6 +155,12 @@ impl EmbeddedBus {
     /// The directory this bus stores its data in.
     pub fn dir(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// Segment files of one partition (the active one included); `None` for an unknown one.
+    pub fn segment_count(&self, topic: &str, partition: i32) -> Option<usize> {
+        let topic = self.inner.topic(topic).ok()?;
+        topic.partition(partition).map(|log| log.segment_count())
     }
 }
 
@@ -154,6 +195,43 @@ impl EventBus for EmbeddedBus {
         "embedded"
     }
 
+    /// Deletes, in every topic, the whole segments whose newest record is older than the
+    /// retention (see the module header) and lists the partitions that lost some.
+    async fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>, BusError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let topics: Vec<Arc<Topic>> = self
+            .inner
+            .topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let mut outcomes = Vec::new();
+            for topic in topics {
+                let Some(retention_ms) = topic.meta.retention_ms() else {
+                    continue;
+                };
+                let cutoff = now_ms.saturating_sub(retention_ms);
+                for (partition, log) in topic.partitions.iter().enumerate() {
+                    let removed = log.remove_segments_older_than(cutoff)?;
+                    if removed.segments > 0 {
+                        outcomes.push(RetentionOutcome {
+                            topic: topic.meta.name.clone(),
+                            partition: partition as i32,
+                            segments: removed.segments,
+                            records: removed.records,
+                        });
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+        .await
+        .map_err(|e| BusError::Storage(format!("the retention pass failed: {e}")))?
+    }
+
     async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), BusError> {
         let _admin = self.inner.admin.lock().await;
         for spec in specs {
@@ -162,9 +240,11 @@ impl EventBus for EmbeddedBus {
             }
             let root = self.inner.root.clone();
             let spec = spec.clone();
-            let created = tokio::task::spawn_blocking(move || topic::create(&root, &spec))
-                .await
-                .map_err(|e| BusError::Storage(format!("topic creation failed: {e}")))??;
+            let segment_bytes = self.inner.options.segment_bytes;
+            let created =
+                tokio::task::spawn_blocking(move || topic::create(&root, &spec, segment_bytes))
+                    .await
+                    .map_err(|e| BusError::Storage(format!("topic creation failed: {e}")))??;
             self.inner
                 .topics
                 .write()

@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// Partitions of a topic created with `partitions: -1` (Kafka's "broker default").
 pub const DEFAULT_PARTITIONS: i32 = 3;
 const META_FILE: &str = "meta.json";
+/// Kafka's default `retention.ms` (7 days), for a topic created without one.
+const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 const META_VERSION: u32 = 1;
 
 /// What `meta.json` holds.
@@ -26,6 +28,33 @@ pub struct TopicMeta {
     /// Kept to report what was asked for; the embedded bus has a single replica.
     pub replication_factor: i16,
     pub configs: Vec<(String, String)>,
+}
+
+impl TopicMeta {
+    fn config(&self, key: &str) -> Option<&str> {
+        self.configs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The topic's `retention.ms`: `None` for `-1` (keep forever), Kafka's 7 days when unset
+    /// or unreadable.
+    pub fn retention_ms(&self) -> Option<i64> {
+        match self.config("retention.ms").map(str::parse::<i64>) {
+            Some(Ok(ms)) if ms < 0 => None,
+            Some(Ok(ms)) => Some(ms),
+            _ => Some(DEFAULT_RETENTION_MS),
+        }
+    }
+
+    /// The topic's `segment.bytes` when set to a positive number, else `default`.
+    pub fn segment_bytes(&self, default: u64) -> u64 {
+        self.config("segment.bytes")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|b| *b > 0)
+            .unwrap_or(default)
+    }
 }
 
 pub struct Topic {
@@ -68,8 +97,9 @@ fn partition_count(spec: &TopicSpec) -> Result<i32, BusError> {
     }
 }
 
-/// Creates the topic directory through `staging`, then opens it. Blocking.
-pub fn create(root: &Path, spec: &TopicSpec) -> Result<Topic, BusError> {
+/// Creates the topic directory through `staging`, then opens it (segments roll at the topic's
+/// `segment.bytes`, else `segment_bytes`). Blocking.
+pub fn create(root: &Path, spec: &TopicSpec, segment_bytes: u64) -> Result<Topic, BusError> {
     validate_name("topic", &spec.name)?;
     let meta = TopicMeta {
         version: META_VERSION,
@@ -87,24 +117,26 @@ pub fn create(root: &Path, spec: &TopicSpec) -> Result<Topic, BusError> {
         .map_err(|e| BusError::Storage(format!("cannot encode topic metadata: {e}")))?;
     durable::write_atomic(&staged.join(META_FILE), &json)?;
     for p in 0..meta.partitions {
-        let path = staged.join(format!("{p}.log"));
+        let path = staged.join(super::partition_log::first_segment_name(p));
         fs::File::create(&path).map_err(|e| storage("cannot create", &path, e))?;
     }
     durable::sync_dir(&staged)?;
     let target = root.join("topics").join(&spec.name);
     fs::rename(&staged, &target).map_err(|e| storage("cannot move topic into", &target, e))?;
     durable::sync_parent(&target)?;
-    open(&target)
+    open(&target, segment_bytes)
 }
 
-/// Opens a topic directory: reads `meta.json` and opens (and repairs) every partition log. Blocking.
-pub fn open(dir: &Path) -> Result<Topic, BusError> {
+/// Opens a topic directory: reads `meta.json` and opens (and repairs) every partition log,
+/// whose segments roll at the topic's `segment.bytes`, else `segment_bytes`. Blocking.
+pub fn open(dir: &Path, segment_bytes: u64) -> Result<Topic, BusError> {
     let meta_path = dir.join(META_FILE);
     let raw = fs::read(&meta_path).map_err(|e| storage("cannot read", &meta_path, e))?;
     let meta: TopicMeta = serde_json::from_slice(&raw)
         .map_err(|e| BusError::Storage(format!("{} is not valid: {e}", meta_path.display())))?;
+    let segment_bytes = meta.segment_bytes(segment_bytes);
     let partitions = (0..meta.partitions)
-        .map(|p| PartitionLog::open(&dir.join(format!("{p}.log"))).map(Arc::new))
+        .map(|p| PartitionLog::open(dir, p, segment_bytes).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Topic { meta, partitions })
 }
@@ -124,7 +156,7 @@ pub fn read_meta(root: &Path, name: &str) -> Result<Option<TopicMeta>, BusError>
 }
 
 /// Opens every topic under `root/topics`, and clears `root/staging` of interrupted creations.
-pub fn open_all(root: &Path) -> Result<HashMap<String, Arc<Topic>>, BusError> {
+pub fn open_all(root: &Path, segment_bytes: u64) -> Result<HashMap<String, Arc<Topic>>, BusError> {
     let staging = root.join("staging");
     if staging.exists() {
         fs::remove_dir_all(&staging).map_err(|e| storage("cannot clear", &staging, e))?;
@@ -140,7 +172,7 @@ pub fn open_all(root: &Path) -> Result<HashMap<String, Arc<Topic>>, BusError> {
         if !path.join(META_FILE).is_file() {
             continue;
         }
-        let topic = open(&path)?;
+        let topic = open(&path, segment_bytes)?;
         topics.insert(topic.meta.name.clone(), Arc::new(topic));
     }
     Ok(topics)
@@ -163,15 +195,15 @@ mod tests {
     #[test]
     fn a_created_topic_reopens_with_its_metadata() {
         let dir = tempfile::tempdir().expect("temp dir");
-        open_all(dir.path()).expect("prepare dirs");
+        open_all(dir.path(), u64::MAX).expect("prepare dirs");
         let spec = TopicSpec {
             name: "t".into(),
             partitions: -1,
             replication_factor: 2,
             configs: vec![("retention.ms".into(), "1000".into())],
         };
-        create(dir.path(), &spec).expect("create");
-        let topics = open_all(dir.path()).expect("reopen");
+        create(dir.path(), &spec, u64::MAX).expect("create");
+        let topics = open_all(dir.path(), u64::MAX).expect("reopen");
         let topic = &topics["t"];
         assert_eq!(topic.partitions.len(), DEFAULT_PARTITIONS as usize);
         assert_eq!(topic.meta.configs, spec.configs);

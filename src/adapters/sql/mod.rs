@@ -14,6 +14,7 @@ mod notifications;
 mod outbox;
 mod query;
 mod registry;
+mod retention;
 mod state;
 mod tx;
 

@@ -33,7 +33,7 @@ pub struct BusTarget<'a> {
 
 pub async fn check(target: &BusTarget<'_>) -> Vec<Verdict> {
     match target.settings {
-        BusSettings::Embedded { dir } => embedded(dir, target.names).await,
+        BusSettings::Embedded { dir, .. } => embedded(dir, target.names).await,
         BusSettings::Kafka(kafka) => self::kafka(kafka, target).await,
     }
 }
