@@ -46,6 +46,7 @@ TABLES = [
  ("recommendations", "RECOMMENDATIONS_TABLE", "onboard-recommendations", ("applicationId","S"), None, [], None),
  ("projections", "PROJECTIONS_TABLE", "onboard-projections", ("applicationId","S"), None, [], None),
  ("counters", "COUNTERS_TABLE", "onboard-counters", ("counter","S"), None, [], None),
+ ("operations", "OPERATIONS_TABLE", "onboard-operations", ("opKey","S"), ("opSort","S"), [], None),
 ]
 def table_res(key): return camel(key) + "Table"
 

@@ -62,6 +62,7 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("PROJECTIONS_TABLE", "store.tables.projections", Text),
     var("COUNTERS_TABLE", "store.tables.counters", Text),
+    var("OPERATIONS_TABLE", "store.tables.operations", Text),
     var("ONBOARD_BUS", "bus.kind", Text),
     var("ONBOARD_TOPIC_PREFIX", "bus.topic_prefix", Text),
     var(

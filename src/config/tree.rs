@@ -109,6 +109,7 @@ pub struct TablesSection {
     pub recommendations: Option<String>,
     pub projections: Option<String>,
     pub counters: Option<String>,
+    pub operations: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

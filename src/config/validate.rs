@@ -133,6 +133,7 @@ impl Config {
             (&mut tables.recommendations, defaults.recommendations),
             (&mut tables.projections, defaults.projections),
             (&mut tables.counters, defaults.counters),
+            (&mut tables.operations, defaults.operations),
         ] {
             table.get_or_insert(default);
         }
@@ -330,6 +331,7 @@ impl Config {
             recommendations: pick(&t.recommendations, defaults.recommendations),
             projections: pick(&t.projections, defaults.projections),
             counters: pick(&t.counters, defaults.counters),
+            operations: pick(&t.operations, defaults.operations),
         };
         let before = problems.0.len();
         let keys = [
@@ -346,6 +348,7 @@ impl Config {
             ("recommendations", &names.recommendations),
             ("projections", &names.projections),
             ("counters", &names.counters),
+            ("operations", &names.operations),
         ];
         let mut seen = std::collections::HashSet::new();
         for (key, name) in keys {

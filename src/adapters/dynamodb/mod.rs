@@ -11,6 +11,7 @@ mod codec;
 mod events;
 mod locks;
 mod notifications;
+mod operations;
 mod outbox;
 mod records;
 mod registry;
