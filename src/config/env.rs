@@ -194,6 +194,15 @@ pub fn started_by_lambda() -> bool {
     std::env::var_os(LAMBDA_RUNTIME_API).is_some_and(|v| !v.is_empty())
 }
 
+/// The operating-system user running this command (`USER`, else `LOGNAME`), for audit rows
+/// such as a dead-letter replay's "who" when `--by` is not given.
+pub fn os_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|v| !v.trim().is_empty())
+}
+
 /// The environment names of `key` (and of its `_file` twin for a secret), for messages.
 pub fn names_of(key: &str) -> Vec<&'static str> {
     let file = format!("{key}_file");

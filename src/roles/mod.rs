@@ -3,6 +3,7 @@
 pub mod api;
 pub mod client_config;
 pub mod consumer;
+pub mod dead_letters;
 pub mod gateway;
 pub mod lambda;
 pub mod notify;
