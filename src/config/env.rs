@@ -63,6 +63,8 @@ pub const VARIABLES: &[EnvVar] = &[
     var("PROJECTIONS_TABLE", "store.tables.projections", Text),
     var("COUNTERS_TABLE", "store.tables.counters", Text),
     var("OPERATIONS_TABLE", "store.tables.operations", Text),
+    var("ONBOARD_STALL_AFTER", "stalls.after", Text),
+    var("ONBOARD_STALL_AFTER_BY_STATE", "stalls.by_state", List),
     var("ONBOARD_BUS", "bus.kind", Text),
     var("ONBOARD_TOPIC_PREFIX", "bus.topic_prefix", Text),
     var(
