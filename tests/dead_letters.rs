@@ -268,3 +268,86 @@ async fn a_poison_record_on_kafka_is_dead_lettered_listed_replayed_once_and_stor
     let id = list_fix_and_replay_with_the_cli(dir.path(), &env, &prefix, &event_id);
     the_replay_is_stored_and_audited(&components, &id, &event_id).await;
 }
+
+/// Serves one request through the operator endpoints, as the operator page sends it.
+async fn operator_call(
+    components: &Components,
+    request: Request<Body>,
+) -> (axum::http::StatusCode, Value) {
+    let state = onboard::roles::operator_api::OperatorApiState {
+        store: components.store.clone(),
+        bus: components.bus.clone(),
+        topics: components.settings.topics.clone(),
+        stalls: components.stall_monitor(),
+        management_token: components.management_token.clone(),
+    };
+    let response = onboard::roles::operator_api::router(state)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_endpoints_list_and_replay_a_dead_letter_and_name_missing_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let components = Components::build(&settings(dir.path())).await.unwrap();
+    let event_id = dead_letter_the_poison_record(&components, dir.path()).await;
+    let token = format!("Bearer {}", components.management_token);
+
+    let (status, _) = operator_call(
+        &components,
+        Request::get("/v1/ops/dead-letters")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "the management token is required");
+    let (status, listed) = operator_call(
+        &components,
+        Request::get("/v1/ops/dead-letters")
+            .header("authorization", &token)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let dead = &listed["deadLetters"][0];
+    assert_eq!(dead["eventId"], event_id.as_str());
+    let id = dead["id"].as_str().unwrap().to_string();
+
+    let replay = |body: Value| {
+        Request::post("/v1/ops/dead-letters/replay")
+            .header("authorization", &token)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, problem) =
+        operator_call(&components, replay(serde_json::json!({"ids": [id]}))).await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["reason", "by"], "{problem}");
+
+    sqlite(dir.path(), "DROP TRIGGER block_poisoned").await;
+    let ok = serde_json::json!({"ids": [id], "reason": "dropped the trigger", "by": "alice"});
+    let (status, answer) = operator_call(&components, replay(ok.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][0]["outcome"], "replayed");
+    let (status, answer) = operator_call(&components, replay(ok)).await;
+    assert_eq!(status, 207, "{answer}");
+    assert_eq!(answer["results"][0]["outcome"], "already-replayed");
+    the_replay_is_stored_and_audited(&components, &id, &event_id).await;
+}
