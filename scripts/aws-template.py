@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes deploy/aws/cloudformation-msk-websocket.yaml to stdout.
 
-The template repeats itself (13 tables, 15 functions with one environment, 6 mappings, 27
+The template repeats itself (14 tables, 15 functions with one environment, 6 mappings, 27
 alarms), so its repeated parts are written here from lists, and its one-of-a-kind parts are
 the fragments in deploy/aws/template/ (header.yaml: parameters, network, secrets, MSK, SNS,
 S3; roles.yaml: IAM; footer.yaml: dashboard, outputs). Edit those, then:

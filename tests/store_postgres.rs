@@ -287,7 +287,7 @@ async fn migrating_again_applies_nothing_and_a_new_database_gets_the_whole_schem
     let applied = bare.migrate().await.expect("migrate");
     assert_eq!(
         applied.iter().map(|m| m.version).collect::<Vec<_>>(),
-        vec![1]
+        vec![1, 2]
     );
     assert_ne!(url.expose_secret(), other.expose_secret());
 }
