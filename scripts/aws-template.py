@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes deploy/aws/cloudformation-msk-websocket.yaml to stdout.
 
-The template repeats itself (13 tables, 15 functions with one environment, 6 mappings, 27
+The template repeats itself (14 tables, 15 functions with one environment, 6 mappings, 27
 alarms), so its repeated parts are written here from lists, and its one-of-a-kind parts are
 the fragments in deploy/aws/template/ (header.yaml: parameters, network, secrets, MSK, SNS,
 S3; roles.yaml: IAM; footer.yaml: dashboard, outputs). Edit those, then:
@@ -46,6 +46,7 @@ TABLES = [
  ("recommendations", "RECOMMENDATIONS_TABLE", "onboard-recommendations", ("applicationId","S"), None, [], None),
  ("projections", "PROJECTIONS_TABLE", "onboard-projections", ("applicationId","S"), None, [], None),
  ("counters", "COUNTERS_TABLE", "onboard-counters", ("counter","S"), None, [], None),
+ ("operations", "OPERATIONS_TABLE", "onboard-operations", ("opKey","S"), ("opSort","S"), [], None),
 ]
 def table_res(key): return camel(key) + "Table"
 

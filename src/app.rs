@@ -46,6 +46,8 @@ pub struct Settings {
     pub consumer: ConsumerConfig,
     /// How often and how far old data is purged.
     pub lifecycle: crate::roles::lifecycle::LifecycleConfig,
+    /// Stall detection's thresholds (run beside the consumers).
+    pub stalls: crate::roles::stalls::StallConfig,
     /// The From address of customer e-mails.
     pub mail_from: String,
     /// Serve `POST /dev/token` (development sign-in): only `onboard up` on a loopback address
@@ -84,6 +86,7 @@ impl Settings {
             gateway: GatewayConfig::default(),
             consumer: ConsumerConfig::default(),
             lifecycle: Default::default(),
+            stalls: crate::roles::stalls::StallConfig::default(),
             mail_from: "Onboard <no-reply@onboard.local>".into(),
             dev_token_endpoint: true,
             http: HttpSettings::default(),
@@ -170,6 +173,12 @@ impl Application {
                 .consumer(gateway.clone())
                 .run(board.register("consumers"), stop.clone());
             services.push(("consumers", Box::pin(consumers)));
+            if !settings.stalls.thresholds.is_empty() {
+                let monitor = components
+                    .stall_monitor()
+                    .run(board.register("stalls"), stop.clone());
+                services.push(("stalls", Box::pin(monitor)));
+            }
             let dispatcher = components.dispatcher();
             let (ready, token) = (board.register("notifier"), stop.clone());
             services.push((
@@ -203,7 +212,18 @@ impl Application {
             metrics_elsewhere: settings.metrics_listen.is_some(),
             alerts: components.alert_budget.clone(),
         };
-        let router = http::edge_layers(router.merge(ops::router(ops_state)));
+        let operator_api = crate::roles::operator_api::OperatorApiState {
+            store: components.store.clone(),
+            bus: components.bus.clone(),
+            topics: settings.topics.clone(),
+            stalls: components.stall_monitor(),
+            management_token: components.management_token.clone(),
+        };
+        let router = http::edge_layers(
+            router
+                .merge(ops::router(ops_state))
+                .merge(crate::roles::operator_api::router(operator_api)),
+        );
         let http = http::serve(
             listener,
             router,

@@ -90,7 +90,9 @@ pub fn install() -> &'static PrometheusHandle {
         describe();
         metrics::gauge!(WEBSOCKET_CONNECTIONS).set(0.0);
         metrics::gauge!(OUTBOX_PENDING).set(0.0);
-        metrics::gauge!(STALLED_APPLICATIONS).set(0.0);
+        for status in crate::domain::workflow::ApplicationStatus::IN_PROGRESS {
+            metrics::gauge!(STALLED_APPLICATIONS, "state" => status.as_str()).set(0.0);
+        }
         let upkeep = handle.clone();
         std::thread::Builder::new()
             .name("metrics-upkeep".into())

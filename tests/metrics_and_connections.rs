@@ -86,12 +86,17 @@ fn connections_list(app: &TestApp, args: &[&str]) -> String {
 async fn metrics_count_a_workflow_and_connections_list_shows_the_open_socket() {
     let app = spawn_app().await;
     let before = scrape(&app).await;
-    for gauge in [
-        "onboard_websocket_connections",
-        "onboard_outbox_pending",
-        "onboard_stalled_applications",
-    ] {
+    for gauge in ["onboard_websocket_connections", "onboard_outbox_pending"] {
         assert_eq!(before.get(gauge), Some(&0.0), "{gauge} is registered at 0");
+    }
+    // One series per in-progress status, each registered at 0.
+    for status in onboard::domain::workflow::ApplicationStatus::IN_PROGRESS {
+        let series = format!("onboard_stalled_applications{{state=\"{status}\"}}");
+        assert_eq!(
+            before.get(&series),
+            Some(&0.0),
+            "{series} is registered at 0"
+        );
     }
 
     let customer = app.customer("metrics-watcher");

@@ -141,6 +141,16 @@ impl Components {
         }
     }
 
+    /// The stall monitor over the store, alerting `consumer.operator_email`.
+    pub fn stall_monitor(&self) -> crate::roles::stalls::StallMonitor {
+        crate::roles::stalls::StallMonitor {
+            store: self.store.clone(),
+            config: self.settings.stalls.clone(),
+            operator_address: self.settings.consumer.operator_address.clone(),
+            notifier_nudge: self.notification_nudge.clone(),
+        }
+    }
+
     /// The gateway with `config`; its sessions close when `shutdown` is cancelled.
     pub fn gateway(&self, config: GatewayConfig, shutdown: CancellationToken) -> Arc<Gateway> {
         Gateway::new(

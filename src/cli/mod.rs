@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod check;
 pub mod connections;
+pub mod dlq;
 pub mod doctor;
 pub mod lambda;
 pub mod migrate;
@@ -71,6 +72,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Live WebSocket connections of every gateway node (the connection registry).
     Connections(connections::ConnectionsArgs),
+    /// Dead-lettered records of the `.dlq` topics, and replaying them onto their topic (audited).
+    Dlq(dlq::DlqArgs),
     /// Parked notifications (failed permanently), and redriving them once the cause is fixed.
     Notifications(notifications::NotificationsArgs),
     /// Check every configured dependency; a verdict and a remedy per check; exit 1 if any failed.
@@ -100,6 +103,7 @@ impl Command {
             Self::Connections(args) => args.flags(),
             Self::Doctor(args) => args.flags(),
             Self::Notifications(args) => args.flags(),
+            Self::Dlq(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
             Self::Lambda(args) => args.flags(),
@@ -122,6 +126,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Connections(args) => connections::run(args, config).await,
         Command::Doctor(args) => doctor::run(args, config).await,
         Command::Notifications(args) => notifications::run(args, config).await,
+        Command::Dlq(args) => dlq::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Lambda(_) => crate::roles::lambda::run(config).await,

@@ -62,6 +62,9 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("PROJECTIONS_TABLE", "store.tables.projections", Text),
     var("COUNTERS_TABLE", "store.tables.counters", Text),
+    var("OPERATIONS_TABLE", "store.tables.operations", Text),
+    var("ONBOARD_STALL_AFTER", "stalls.after", Text),
+    var("ONBOARD_STALL_AFTER_BY_STATE", "stalls.by_state", List),
     var("ONBOARD_BUS", "bus.kind", Text),
     var("ONBOARD_TOPIC_PREFIX", "bus.topic_prefix", Text),
     var(
@@ -225,6 +228,15 @@ pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 /// reads the variable's value itself, like the SDK reads its own.
 pub fn started_by_lambda() -> bool {
     std::env::var_os(LAMBDA_RUNTIME_API).is_some_and(|v| !v.is_empty())
+}
+
+/// The operating-system user running this command (`USER`, else `LOGNAME`), for audit rows
+/// such as a dead-letter replay's "who" when `--by` is not given.
+pub fn os_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|v| !v.trim().is_empty())
 }
 
 /// The environment names of `key` (and of its `_file` twin for a secret), for messages.

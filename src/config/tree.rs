@@ -29,6 +29,7 @@ pub struct Config {
     pub api: ApiSection,
     pub metrics: MetricsSection,
     pub consumer: ConsumerSection,
+    pub stalls: StallsSection,
     pub gateway: GatewaySection,
     pub web: WebSection,
     pub watch: WatchSection,
@@ -53,6 +54,7 @@ impl Default for Config {
             api: ApiSection::default(),
             metrics: MetricsSection::default(),
             consumer: ConsumerSection::default(),
+            stalls: StallsSection::default(),
             gateway: GatewaySection::default(),
             web: WebSection::default(),
             watch: WatchSection::default(),
@@ -111,6 +113,7 @@ pub struct TablesSection {
     pub recommendations: Option<String>,
     pub projections: Option<String>,
     pub counters: Option<String>,
+    pub operations: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -336,6 +339,26 @@ impl Default for ApiSection {
             request_burst: limits.request_burst.into(),
             max_concurrent_uploads: limits.max_concurrent_uploads as i64,
             max_concurrent_uploads_per_customer: limits.max_concurrent_uploads_per_customer as i64,
+        }
+    }
+}
+
+/// Stall detection (`roles::stalls`): when an application waiting in one status counts as
+/// stalled, raising the gauge and one operator alert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StallsSection {
+    /// Threshold of every in-progress status ("30m", "2h", "90s"), or "off".
+    pub after: String,
+    /// Per-status thresholds overriding `after`: `STATUS=duration` (or `STATUS=off`).
+    pub by_state: Vec<String>,
+}
+
+impl Default for StallsSection {
+    fn default() -> Self {
+        Self {
+            after: "30m".into(),
+            by_state: Vec::new(),
         }
     }
 }

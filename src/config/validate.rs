@@ -137,6 +137,7 @@ impl Config {
             (&mut tables.recommendations, defaults.recommendations),
             (&mut tables.projections, defaults.projections),
             (&mut tables.counters, defaults.counters),
+            (&mut tables.operations, defaults.operations),
         ] {
             table.get_or_insert(default);
         }
@@ -169,6 +170,9 @@ impl Config {
         settings.oidc = self.oidc_settings(problems);
         self.check_role_rules(role, &settings, problems);
         self.consumer_settings(role, &mut settings, problems);
+        if let Some(stalls) = self.stall_settings(problems) {
+            settings.stalls = stalls;
+        }
         self.gateway_settings(role, &mut settings, problems);
         if let Some(documents) = self.document_settings(problems) {
             settings.documents = documents;
@@ -418,6 +422,7 @@ impl Config {
             recommendations: pick(&t.recommendations, defaults.recommendations),
             projections: pick(&t.projections, defaults.projections),
             counters: pick(&t.counters, defaults.counters),
+            operations: pick(&t.operations, defaults.operations),
         };
         let before = problems.0.len();
         let keys = [
@@ -434,6 +439,7 @@ impl Config {
             ("recommendations", &names.recommendations),
             ("projections", &names.projections),
             ("counters", &names.counters),
+            ("operations", &names.operations),
         ];
         let mut seen = std::collections::HashSet::new();
         for (key, name) in keys {
@@ -824,6 +830,71 @@ impl Config {
         ) {
             consumer.operator_alerts_per_minute = per_minute as u32;
         }
+    }
+
+    /// The stall thresholds: `stalls.after` for every in-progress status, then `stalls.by_state`.
+    fn stall_settings(&self, problems: &mut Problems) -> Option<crate::roles::stalls::StallConfig> {
+        use crate::domain::workflow::ApplicationStatus;
+        let threshold = |raw: &str| -> Result<Option<std::time::Duration>, String> {
+            let raw = raw.trim();
+            if raw.eq_ignore_ascii_case("off") {
+                return Ok(None);
+            }
+            match humantime::parse_duration(raw) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => Ok(Some(d)),
+                Ok(_) => Err(format!("'{raw}' is shorter than one second")),
+                Err(e) => Err(format!(
+                    "'{raw}' is not a duration such as 30m, 2h or 90s, nor off: {e}"
+                )),
+            }
+        };
+        let before = problems.0.len();
+        let default = threshold(&self.stalls.after)
+            .map_err(|e| problems.push("stalls.after", e))
+            .ok()
+            .flatten();
+        let mut thresholds: Vec<(ApplicationStatus, Option<std::time::Duration>)> =
+            ApplicationStatus::IN_PROGRESS
+                .iter()
+                .map(|s| (*s, default))
+                .collect();
+        for item in &self.stalls.by_state {
+            let Some((status, raw)) = item.split_once('=') else {
+                problems.push(
+                    "stalls.by_state",
+                    format!("'{item}' is not STATUS=duration"),
+                );
+                continue;
+            };
+            let Some(slot) = thresholds
+                .iter_mut()
+                .find(|(s, _)| s.as_str() == status.trim())
+            else {
+                let names: Vec<&str> = ApplicationStatus::IN_PROGRESS
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                problems.push(
+                    "stalls.by_state",
+                    format!(
+                        "'{}' is not an in-progress status ({})",
+                        status.trim(),
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            };
+            match threshold(raw) {
+                Ok(after) => slot.1 = after,
+                Err(e) => problems.push("stalls.by_state", format!("{}: {e}", status.trim())),
+            }
+        }
+        (problems.0.len() == before).then(|| crate::roles::stalls::StallConfig {
+            thresholds: thresholds
+                .into_iter()
+                .filter_map(|(s, after)| after.map(|a| (s, a)))
+                .collect(),
+        })
     }
 
     fn gateway_settings(&self, role: Role, settings: &mut Settings, problems: &mut Problems) {

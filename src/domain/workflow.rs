@@ -17,6 +17,17 @@ pub enum ApplicationStatus {
 }
 
 impl ApplicationStatus {
+    /// The statuses an application waits in for its next step (all but the terminal
+    /// `COMPLETED` and `KYC_REJECTED`): where it can stall.
+    pub const IN_PROGRESS: [Self; 6] = [
+        Self::Started,
+        Self::UserInfoSubmitted,
+        Self::DocumentsProcessed,
+        Self::KycVerified,
+        Self::KycReview,
+        Self::PolicyRecommended,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Started => "STARTED",

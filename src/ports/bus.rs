@@ -194,6 +194,19 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Partitions and configs of the named topics.
     async fn describe_topics(&self, topics: &[String]) -> Result<Vec<TopicInfo>, BusError>;
+
+    /// Up to `max` records of one partition from offset `from` on, in offset order, read outside
+    /// any consumer group (nothing is committed): for operators' tools such as the dead-letter
+    /// listing. May return fewer (a size limit per read): call again from the offset after the
+    /// last one; empty only at the partition's end. Records before the partition's start offset
+    /// (deleted by retention) are skipped.
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ConsumedRecord>, BusError>;
 }
 
 /// One member of a consumer group.

@@ -3,5 +3,6 @@
 pub mod bus;
 pub mod documents;
 pub mod notifier;
+pub mod operations;
 pub mod pusher;
 pub mod store;

@@ -488,6 +488,7 @@ pub trait Store:
     + ConnectionRegistry
     + StoreStatistics
     + DataRetention
+    + crate::ports::operations::OperationsLog
 {
 }
 
@@ -499,6 +500,7 @@ impl<T> Store for T where
         + ConnectionRegistry
         + StoreStatistics
         + DataRetention
+        + crate::ports::operations::OperationsLog
         + ?Sized
 {
 }

@@ -630,6 +630,46 @@ pub async fn concurrent_publishers_lose_nothing_and_keep_per_key_order(h: &dyn B
     sub.close().await.expect("close");
 }
 
+/// `read_partition` reads one partition from an offset, in order, outside any group: what it
+/// returns matches what was published there, and past the end is empty.
+pub async fn a_partition_is_read_from_an_offset_without_a_group(h: &dyn BusHarness) {
+    let bus = h.connect().await;
+    let topic = new_topic(h, &*bus, "read").await;
+    let key = &key_per_partition()[1];
+    let sent: Vec<OutgoingRecord> = (0..5)
+        .map(|i| record(&topic, key, &format!("r{i}")))
+        .collect();
+    let delivered = bus.publish(sent.clone()).await.expect("publish");
+    let partition = delivered[0].partition;
+
+    let all = bus
+        .read_partition(&topic, partition, 0, 100)
+        .await
+        .expect("read all");
+    assert_eq!(
+        all.iter().map(value).collect::<Vec<_>>(),
+        ["r0", "r1", "r2", "r3", "r4"]
+    );
+    assert_eq!(all[2].headers, sent[2].headers);
+    assert_eq!(all[2].key.as_deref(), Some(key.as_str()));
+    let middle = bus
+        .read_partition(&topic, partition, 2, 2)
+        .await
+        .expect("read two from offset 2");
+    assert_eq!(middle.iter().map(|r| r.offset).collect::<Vec<_>>(), [2, 3]);
+    assert!(bus
+        .read_partition(&topic, partition, 5, 10)
+        .await
+        .expect("read past the end")
+        .is_empty());
+    let other = (partition + 1) % PARTITIONS;
+    assert!(bus
+        .read_partition(&topic, other, 0, 10)
+        .await
+        .expect("read an empty partition")
+        .is_empty());
+}
+
 /// Expands to one `#[tokio::test]` per suite case; `$harness` is evaluated afresh for each.
 ///
 /// ```ignore
@@ -654,6 +694,7 @@ macro_rules! bus_suite {
             describe_group_reports_committed_end_and_lag,
             poll_times_out_with_an_empty_batch,
             concurrent_publishers_lose_nothing_and_keep_per_key_order,
+            a_partition_is_read_from_an_offset_without_a_group,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

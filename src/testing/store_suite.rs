@@ -67,6 +67,8 @@ macro_rules! store_suite {
             removing_connections_in_batches_deletes_exactly_those_rows,
             stats_count_what_the_store_holds,
             purges_delete_sent_outbox_rows_old_idempotency_keys_and_expired_connections,
+            a_dead_letter_replay_is_audited_and_listed_for_its_record_only,
+            a_stall_is_found_by_status_and_age_and_alerted_once,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
@@ -1424,4 +1426,138 @@ pub async fn purges_delete_sent_outbox_rows_old_idempotency_keys_and_expired_con
             .expect("read"),
         Some(long)
     );
+}
+// ---- operations log ----------------------------------------------------------------------
+
+fn replay(
+    record_id: &str,
+    by: &str,
+    forced: bool,
+    at_s: i64,
+) -> crate::ports::operations::DeadLetterReplay {
+    crate::ports::operations::DeadLetterReplay {
+        record_id: record_id.into(),
+        origin_topic: "user-info-submitted".into(),
+        event_id: Some("not-an-event".into()),
+        replayed_to: "user-info-submitted:1:7".into(),
+        replayed_by: by.into(),
+        reason: "fixed the consumer".into(),
+        forced,
+        replayed_at: at(at_s),
+    }
+}
+
+pub async fn a_dead_letter_replay_is_audited_and_listed_for_its_record_only(store: Arc<dyn Store>) {
+    let record = "user-info-submitted.dlq:1:0";
+    assert!(store
+        .dead_letter_replays(record)
+        .await
+        .expect("replays")
+        .is_empty());
+    let first = replay(record, "alice", false, 10);
+    let again = replay(record, "bob", true, 20);
+    store
+        .record_dead_letter_replay(&first)
+        .await
+        .expect("audit the replay");
+    store
+        .record_dead_letter_replay(&replay("kyc-verified.dlq:0:3", "carol", false, 15))
+        .await
+        .expect("audit another record's replay");
+    store
+        .record_dead_letter_replay(&again)
+        .await
+        .expect("audit a forced replay");
+    assert_eq!(
+        store.dead_letter_replays(record).await.expect("replays"),
+        vec![first, again],
+        "both replays of the record, oldest first, and nothing of the other record"
+    );
+}
+
+pub async fn a_stall_is_found_by_status_and_age_and_alerted_once(store: Arc<dyn Store>) {
+    use crate::ports::operations::Stall;
+    let (_, waiting) = seed_customer(&*store, "c-1", "ada@example.com").await;
+    let (_, moved) = seed_customer(&*store, "c-2", "bob@example.com").await;
+    let mut tx = store.begin().await.expect("begin");
+    tx.application_for_update(moved.application_id)
+        .await
+        .expect("read")
+        .expect("exists");
+    tx.update_application(
+        moved.application_id,
+        ApplicationStatus::UserInfoSubmitted,
+        None,
+        at(100),
+    )
+    .await
+    .expect("update");
+    tx.commit().await.expect("commit");
+
+    let ids = |apps: Vec<ApplicationRecord>| -> Vec<ApplicationId> {
+        apps.into_iter().map(|a| a.application_id).collect()
+    };
+    let started = store
+        .applications_stalled_in(ApplicationStatus::Started, at(50), 10)
+        .await
+        .expect("stalled");
+    assert_eq!(ids(started), vec![waiting.application_id]);
+    assert!(
+        store
+            .applications_stalled_in(ApplicationStatus::UserInfoSubmitted, at(100), 10)
+            .await
+            .expect("stalled")
+            .is_empty(),
+        "changed at the cut-off: not stalled yet"
+    );
+    let submitted = store
+        .applications_stalled_in(ApplicationStatus::UserInfoSubmitted, at(101), 10)
+        .await
+        .expect("stalled");
+    assert_eq!(ids(submitted), vec![moved.application_id]);
+
+    let stall = Stall {
+        application_id: waiting.application_id,
+        status: ApplicationStatus::Started,
+        since: at(0),
+    };
+    let alert = |id: &str, created: i64| Notification {
+        id: id.into(),
+        event_id: EventId::new(),
+        kind: NotificationKind::OperatorAlert,
+        event_type: Topic::WorkflowErrors,
+        application_id: Some(waiting.application_id),
+        recipient: "ops@example.com".into(),
+        subject: "[onboard] stalled".into(),
+        body: "stalled\n".into(),
+        created_at: at(created),
+        attempts: 0,
+    };
+    assert!(store
+        .claim_stall_alert(&stall, &alert("stall-1", 60), at(60))
+        .await
+        .expect("first claim"));
+    assert!(
+        !store
+            .claim_stall_alert(&stall, &alert("stall-1", 61), at(61))
+            .await
+            .expect("second claim"),
+        "the same stall is alerted once"
+    );
+    let later = Stall {
+        since: at(200),
+        ..stall.clone()
+    };
+    assert!(store
+        .claim_stall_alert(&later, &alert("stall-2", 300), at(300))
+        .await
+        .expect("a new stall"));
+    let due: Vec<String> = store
+        .notifications_due(at(400), 10)
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(due, vec!["stall-1".to_string(), "stall-2".to_string()]);
 }

@@ -143,6 +143,7 @@ pub fn store_env(command: &mut std::process::Command, data_dir: &Path) {
             ("RECOMMENDATIONS_TABLE", &t.recommendations),
             ("PROJECTIONS_TABLE", &t.projections),
             ("COUNTERS_TABLE", &t.counters),
+            ("OPERATIONS_TABLE", &t.operations),
         ] {
             command.env(variable, name);
         }

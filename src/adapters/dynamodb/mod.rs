@@ -12,6 +12,7 @@ mod codec;
 mod events;
 mod locks;
 mod notifications;
+mod operations;
 mod outbox;
 mod records;
 mod registry;

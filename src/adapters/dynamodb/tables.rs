@@ -29,6 +29,8 @@ pub struct TableNames {
     pub recommendations: String,
     pub projections: String,
     pub counters: String,
+    /// Operators' records: dead-letter replays and stall alerts (`onboard-operations`).
+    pub operations: String,
 }
 
 impl TableNames {
@@ -54,6 +56,7 @@ impl TableNames {
             recommendations: name("onboard-recommendations"),
             projections: name("onboard-projections"),
             counters: name("onboard-counters"),
+            operations: name("onboard-operations"),
         }
     }
 
@@ -87,6 +90,8 @@ pub(super) mod attr {
     pub const NEXT_ATTEMPT_AT: &str = "nextAttemptAt";
     pub const DOCUMENT_KEY: &str = "documentKey";
     pub const COUNTER: &str = "counter";
+    pub const OP_KEY: &str = "opKey";
+    pub const OP_SORT: &str = "opSort";
     /// TTL of the connections table (epoch seconds).
     pub const TTL: &str = "ttl";
     /// TTL of the idempotency table (epoch seconds).
@@ -226,6 +231,7 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableDefinition<'_>> {
         table(&names.recommendations, text(APPLICATION_ID), None),
         table(&names.projections, text(APPLICATION_ID), None),
         table(&names.counters, text(COUNTER), None),
+        table(&names.operations, text(OP_KEY), Some(text(OP_SORT))),
     ]
 }
 

@@ -34,8 +34,9 @@ pub use subscription::{EmbeddedSubscription, AUTO_COMMIT_INTERVAL};
 pub use topic::DEFAULT_PARTITIONS;
 
 use crate::ports::bus::{
-    partition_for_key, BusError, Delivered, EventBus, OutgoingRecord, PartitionInfo, PartitionLag,
-    RetentionOutcome, SubscribeOptions, Subscription, TopicInfo, TopicSpec,
+    partition_for_key, BusError, ConsumedRecord, Delivered, EventBus, OutgoingRecord,
+    PartitionInfo, PartitionLag, RetentionOutcome, SubscribeOptions, Subscription, TopicInfo,
+    TopicSpec,
 };
 use async_trait::async_trait;
 use durable::storage;
@@ -367,6 +368,37 @@ impl EventBus for EmbeddedBus {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ConsumedRecord>, BusError> {
+        let log = self
+            .inner
+            .topic(topic)?
+            .partition(partition)
+            .cloned()
+            .ok_or_else(|| BusError::Invalid(format!("{topic} has no partition {partition}")))?;
+        let records =
+            tokio::task::spawn_blocking(move || log.read(from, max, subscription::MAX_FETCH_BYTES))
+                .await
+                .map_err(|e| BusError::Storage(format!("the log reader failed: {e}")))??;
+        Ok(records
+            .into_iter()
+            .map(|r| ConsumedRecord {
+                topic: topic.to_string(),
+                partition,
+                offset: r.offset,
+                key: r.key,
+                headers: r.headers,
+                value: r.value,
+                timestamp_ms: r.timestamp_ms,
+            })
+            .collect())
     }
 
     async fn describe_topics(&self, topics: &[String]) -> Result<Vec<TopicInfo>, BusError> {

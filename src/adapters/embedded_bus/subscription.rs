@@ -16,7 +16,7 @@ use tokio::time::Instant;
 /// How often acknowledged positions are committed without an explicit `commit`.
 pub const AUTO_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes read from one partition per poll (at least one record is always returned).
-const MAX_FETCH_BYTES: u64 = 4 * 1024 * 1024;
+pub(super) const MAX_FETCH_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Where this member is in one owned partition.
 struct Cursor {

@@ -19,8 +19,8 @@ mod subscription;
 pub use config::{KafkaConfigError, KafkaSettings, Secret, SecurityProtocol};
 
 use crate::ports::bus::{
-    BusError, Delivered, EventBus, OutgoingRecord, PartitionLag, SubscribeOptions, Subscription,
-    TopicInfo, TopicSpec,
+    BusError, ConsumedRecord, Delivered, EventBus, OutgoingRecord, PartitionLag, SubscribeOptions,
+    Subscription, TopicInfo, TopicSpec,
 };
 use async_trait::async_trait;
 use context::OnboardContext;
@@ -284,6 +284,16 @@ impl EventBus for KafkaBus {
 
     async fn describe_topics(&self, topics: &[String]) -> Result<Vec<TopicInfo>, BusError> {
         admin::describe_topics(self, topics).await
+    }
+
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ConsumedRecord>, BusError> {
+        subscription::read_partition(&self.settings, topic, partition, from, max).await
     }
 }
 

@@ -240,6 +240,68 @@ fn commit_stored(consumer: &Consumer_) -> Result<(), CommitError> {
     }
 }
 
+/// How long a group-less read waits for the records it knows are there.
+const READ_PATIENCE: Duration = Duration::from_secs(10);
+
+/// `EventBus::read_partition` on Kafka: a consumer with the partition assigned (no group join,
+/// no commit: `group.id` is only a label here) reads from `from` until it has `max` records or
+/// reached the partition's high watermark.
+pub(super) async fn read_partition(
+    settings: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    max: usize,
+) -> Result<Vec<ConsumedRecord>, BusError> {
+    let mut config = settings.client_config();
+    config
+        .set("group.id", "onboard-partition-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("allow.auto.create.topics", "false");
+    let consumer: Consumer_ = config
+        .create_with_context(OnboardContext::default())
+        .map_err(|e| error::map(&e, "creating the Kafka reader"))?;
+    let topic = topic.to_string();
+    blocking(move || {
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, READ_PATIENCE)
+            .map_err(|e| error::map(&e, &format!("reading the offsets of {topic}")))?;
+        let from = from.max(low);
+        if from >= high || max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, partition, rdkafka::Offset::Offset(from))
+            .map_err(|e| error::map(&e, "assigning the partition"))?;
+        consumer
+            .assign(&assignment)
+            .map_err(|e| error::map(&e, "assigning the partition"))?;
+        let wanted = usize::try_from(high - from).unwrap_or(usize::MAX).min(max);
+        let deadline = Instant::now() + READ_PATIENCE;
+        let mut records: Vec<ConsumedRecord> = Vec::with_capacity(wanted);
+        while records.len() < wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(BusError::Unavailable(format!(
+                    "{topic}/{partition}: only {} of {wanted} records arrived in time",
+                    records.len()
+                )));
+            }
+            match consumer.poll(left.min(Duration::from_millis(500))) {
+                Some(Ok(message)) if message.offset() >= from => records.push(to_record(&message)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => consume_error(e)?,
+                None => {}
+            }
+        }
+        Ok(records)
+    })
+    .await?
+}
+
 /// Waits up to `max_wait` for a first record, then takes whatever else is ready, up to `max_batch`.
 fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Batch {
     let deadline = Instant::now() + max_wait;

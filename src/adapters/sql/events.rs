@@ -215,28 +215,37 @@ async fn record_in<D: Dialect>(
     .execute(&mut *tx)
     .await?;
     for n in notifications {
-        sql::<D>(
-            "INSERT INTO notifications
-               (id, event_id, kind, event_type, application_id, recipient, subject, body,
-                created_at, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .text(n.id.as_str())
-        .uuid(n.event_id.0)
-        .text(n.kind.as_str())
-        .text(n.event_type.as_str())
-        .opt_uuid(n.application_id.map(|a| a.0))
-        .text(n.recipient.as_str())
-        .text(n.subject.as_str())
-        .text(n.body.as_str())
-        // Due at once: the first attempt happens as soon as a delivery worker looks.
-        .instant(n.created_at)
-        .int(i64::from(n.attempts))
-        .execute(&mut *tx)
-        .await?;
+        enqueue_notification::<D>(tx, n).await?;
     }
     Ok(RecordOutcome::Inserted)
+}
+
+/// Enqueues a notification, due at once; one with the same id already queued is left as is.
+pub(super) async fn enqueue_notification<D: Dialect>(
+    conn: &mut D::Connection,
+    n: &Notification,
+) -> StoreResult<()> {
+    sql::<D>(
+        "INSERT INTO notifications
+           (id, event_id, kind, event_type, application_id, recipient, subject, body,
+            created_at, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .text(n.id.as_str())
+    .uuid(n.event_id.0)
+    .text(n.kind.as_str())
+    .text(n.event_type.as_str())
+    .opt_uuid(n.application_id.map(|a| a.0))
+    .text(n.recipient.as_str())
+    .text(n.subject.as_str())
+    .text(n.body.as_str())
+    // Due at once: the first attempt happens as soon as a delivery worker looks.
+    .instant(n.created_at)
+    .int(i64::from(n.attempts))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Folds one new event into the application's projection. Fields move only forward in

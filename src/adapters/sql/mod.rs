@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod migrate;
 mod notifications;
+mod operations;
 mod outbox;
 mod query;
 mod registry;

@@ -163,6 +163,28 @@ pub(super) async fn applications_of<D: Dialect>(
         .collect()
 }
 
+/// Applications in `status` last changed before `changed_before`, oldest change first.
+pub(super) async fn applications_stalled_in<D: Dialect>(
+    conn: &mut D::Connection,
+    status: ApplicationStatus,
+    changed_before: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<ApplicationRecord>> {
+    let statement = format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE status = $1 AND updated_at < $2
+         ORDER BY updated_at, application_id LIMIT $3"
+    );
+    sql::<D>(&statement)
+        .text(status.as_str())
+        .instant(changed_before)
+        .int(limit)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(application_row::<D>)
+        .collect()
+}
+
 pub(super) async fn insert_application<D: Dialect>(
     conn: &mut D::Connection,
     a: &ApplicationRecord,

@@ -2,6 +2,7 @@
 //! reason and the number of attempts in headers, so one bad record never stalls its partition.
 
 use crate::ports::bus::{BusError, ConsumedRecord, EventBus, OutgoingRecord};
+use crate::roles::dead_letters::header;
 
 pub async fn send(
     bus: &dyn EventBus,
@@ -11,15 +12,18 @@ pub async fn send(
 ) -> Result<(), BusError> {
     let mut headers = record.headers.clone();
     headers.extend([
-        ("dlq-origin-topic".to_string(), record.topic.clone()),
+        (header::ORIGIN_TOPIC.to_string(), record.topic.clone()),
         (
-            "dlq-origin-partition".to_string(),
+            header::ORIGIN_PARTITION.to_string(),
             record.partition.to_string(),
         ),
-        ("dlq-origin-offset".to_string(), record.offset.to_string()),
-        ("dlq-reason".to_string(), reason.chars().take(500).collect()),
-        ("dlq-attempts".to_string(), attempts.to_string()),
-        ("dlq-at".to_string(), chrono::Utc::now().to_rfc3339()),
+        (header::ORIGIN_OFFSET.to_string(), record.offset.to_string()),
+        (
+            header::REASON.to_string(),
+            reason.chars().take(500).collect(),
+        ),
+        (header::ATTEMPTS.to_string(), attempts.to_string()),
+        (header::AT.to_string(), chrono::Utc::now().to_rfc3339()),
     ]);
     bus.publish(vec![OutgoingRecord {
         topic: format!("{}.dlq", record.topic),

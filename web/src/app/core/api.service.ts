@@ -107,6 +107,36 @@ export class OpsApiService {
       .pipe(catchError(toProblem));
   }
 
+  /** Applications stuck in one status past their threshold (`GET /v1/ops/stalls`). */
+  stalls(managementToken: string): Observable<StalledApplication[]> {
+    return this.http
+      .get<{ stalled: StalledApplication[] }>('/v1/ops/stalls', { headers: bearer(managementToken) })
+      .pipe(
+        map((body) => body.stalled),
+        catchError(toProblem),
+      );
+  }
+
+  /** Records of the `.dlq` topics with their reason and replays (`GET /v1/ops/dead-letters`). */
+  deadLetters(managementToken: string): Observable<DeadLetter[]> {
+    return this.http
+      .get<{ deadLetters: DeadLetter[] }>('/v1/ops/dead-letters', { headers: bearer(managementToken) })
+      .pipe(
+        map((body) => body.deadLetters),
+        catchError(toProblem),
+      );
+  }
+
+  /** Puts records back on their topic; the answer says per record what happened. */
+  replay(managementToken: string, request: ReplayRequest): Observable<ReplayResult[]> {
+    return this.http
+      .post<{ results: ReplayResult[] }>('/v1/ops/dead-letters/replay', request, { headers: bearer(managementToken) })
+      .pipe(
+        map((body) => body.results),
+        catchError(toProblem),
+      );
+  }
+
   /** The Prometheus text of `/metrics` (management token unless public), as name{labels} → value. */
   metrics(managementToken: string): Observable<Map<string, number>> {
     return this.http
@@ -116,6 +146,47 @@ export class OpsApiService {
       })
       .pipe(map(parseMetrics), catchError(toProblem));
   }
+}
+
+function bearer(token: string): HttpHeaders {
+  return new HttpHeaders({ Authorization: `Bearer ${token}` });
+}
+
+export interface StalledApplication {
+  applicationId: string;
+  customerId: string;
+  status: string;
+  since: string;
+  stalledForSeconds: number;
+  thresholdSeconds: number;
+}
+
+export interface DeadLetter {
+  id: string;
+  topic: string;
+  partition: number;
+  offset: number;
+  originTopic: string | null;
+  reason: string | null;
+  attempts: number | null;
+  eventId: string | null;
+  eventType: string | null;
+  deadLetteredAt: string | null;
+  replays: { replayedAt: string; replayedBy: string; reason: string; replayedTo: string; forced: boolean }[];
+}
+
+export interface ReplayRequest {
+  ids: string[];
+  reason: string;
+  by: string;
+  force: boolean;
+}
+
+export interface ReplayResult {
+  id: string;
+  outcome: 'replayed' | 'already-replayed' | 'refused' | 'failed';
+  replayedTo?: string;
+  detail?: string;
 }
 
 export interface OpsOverview {

@@ -1,7 +1,8 @@
 /**
- * The operator page: recent events across customers, open connections, consumer lag per topic
- * and partition, dead-letter counts, and events per second — polled from `/v1/ops/overview`
- * (management token) and `/metrics`.
+ * The operator page: stalled applications, dead-lettered records with replay, recent events
+ * (bounded, filterable), open connections, consumer lag per topic and partition, dead-letter
+ * counts, and events per second — polled from `/v1/ops/overview`, `/v1/ops/stalls`,
+ * `/v1/ops/dead-letters` (management token) and `/metrics`. Each part is its own component.
  */
 import { Component, DestroyRef, OnInit, computed, inject, signal } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
@@ -12,13 +13,16 @@ import { OpsApiService, OpsOverview } from '../core/api.service';
 import { describeEvent } from '../core/describe';
 import { Envelope, Problem } from '../core/models';
 import { RateChartComponent, RatePoint } from './rate-chart.component';
+import { StalledApplicationsComponent } from './stalled-applications.component';
+import { DeadLetterRecordsComponent } from './dead-letter-records.component';
+import { RecentEventsComponent } from './recent-events.component';
 
 const TOKEN_KEY = 'onboard.managementToken';
 const POLL_MS = 1000;
 
 @Component({
   selector: 'app-operator',
-  imports: [DatePipe, FormsModule, RateChartComponent],
+  imports: [DatePipe, FormsModule, RateChartComponent, StalledApplicationsComponent, DeadLetterRecordsComponent, RecentEventsComponent],
   templateUrl: './operator.page.html',
 })
 export class OperatorPage implements OnInit {

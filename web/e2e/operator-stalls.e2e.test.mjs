@@ -1,0 +1,113 @@
+// End to end: the operator page's stall list, dead letters, bounded recent events and the
+// connections table, in Debian's Chromium against `onboard up` with a stall threshold of one
+// second (ONBOARD_STALL_AFTER=1s).
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OnboardServer, WAIT_MS, launchBrowser, screenshot, signIn, uniqueId } from './support.mjs';
+
+const server = new OnboardServer({ ONBOARD_STALL_AFTER: '1s' });
+let browser;
+const pageErrors = [];
+
+before(async () => {
+  await server.start();
+  browser = await launchBrowser();
+});
+
+afterEach(() => {
+  const errors = pageErrors.splice(0);
+  assert.deepEqual(errors, [], 'no uncaught error on any page');
+});
+
+after(async () => {
+  await browser?.close();
+  await server.cleanup();
+});
+
+async function newPage(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  return page;
+}
+
+/** A customer who submitted the first step and then did nothing: their application stalls. */
+async function stalledApplication(customerId) {
+  const { token } = await (
+    await fetch(`${server.base}/dev/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId }),
+    })
+  ).json();
+  const answer = await fetch(`${server.base}/v1/customers`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `${customerId}@example.com`,
+      firstName: 'Stella',
+      lastName: 'Still',
+      dateOfBirth: '1990-01-01',
+      phoneNumber: '+1234567890',
+    }),
+  });
+  assert.equal(answer.status, 201);
+  return (await answer.json()).applicationId;
+}
+
+describe('the operator page at 1280 px', () => {
+  test('lists the stalled application, the dead letters, filters recent events and fits the connections', async () => {
+    const customerId = uniqueId('stella');
+    const applicationId = await stalledApplication(customerId);
+    const watcher = await newPage();
+    await signIn(watcher, server.base, uniqueId('watcher'));
+
+    const page = await newPage();
+    await page.goto(`${server.base}/operator`);
+    await page.getByLabel('Management token').fill(server.managementToken());
+    await page.getByRole('button', { name: 'Show overview' }).click();
+
+    // The stall appears once its threshold passed (the monitor looks every second).
+    const stalledRow = page.locator('[data-testid=stalled-applications] tbody tr', { hasText: applicationId });
+    await stalledRow.waitFor({ timeout: WAIT_MS });
+    assert.match(await stalledRow.textContent(), /USER_INFO_SUBMITTED/);
+    assert.match(await stalledRow.textContent(), new RegExp(customerId));
+
+    // No dead letters in a healthy system: the table says so.
+    await page
+      .locator('[data-testid=dead-letter-records] tbody tr', { hasText: 'No dead-lettered records.' })
+      .waitFor({ timeout: WAIT_MS });
+
+    // Recent events: filtered to one customer, then to nothing.
+    await page.locator('[data-testid=recent-events] tbody tr', { hasText: customerId }).waitFor({ timeout: WAIT_MS });
+    await page.getByLabel('Filter (customer, topic or text)').fill(customerId);
+    await page.waitForFunction(
+      (id) => {
+        const rows = [...document.querySelectorAll('[data-testid=recent-events] tbody tr')];
+        return rows.length > 0 && rows.every((row) => row.textContent.includes(id));
+      },
+      customerId,
+      { timeout: WAIT_MS },
+    );
+    await page.getByLabel('Filter (customer, topic or text)').fill('no-such-customer-anywhere');
+    await page
+      .locator('[data-testid=recent-events] tbody tr', { hasText: 'No event matches the filter.' })
+      .waitFor({ timeout: WAIT_MS });
+
+    // The recent events stay in a bounded box; the connections table fits 1280 px.
+    const recentHeight = await page
+      .locator('[data-testid=recent-events]')
+      .evaluate((table) => table.closest('.table-wrap').getBoundingClientRect().height);
+    assert.ok(recentHeight <= 400, `the recent events box is bounded (${recentHeight}px)`);
+    await page.locator('[data-testid=connections] tbody tr').first().waitFor({ timeout: WAIT_MS });
+    const connections = await page
+      .locator('[data-testid=connections]')
+      .evaluate((table) => ({ table: table.scrollWidth, box: table.closest('.table-wrap').clientWidth }));
+    assert.ok(connections.table <= connections.box, `the connections table needs no scrolling (${JSON.stringify(connections)})`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling at 1280 px (overflow ${overflow}px)`);
+    await screenshot(page, '20-operator-stalls-1280');
+    await page.context().close();
+    await watcher.context().close();
+  });
+});
