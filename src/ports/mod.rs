@@ -5,3 +5,4 @@ pub mod documents;
 pub mod notifier;
 pub mod pusher;
 pub mod store;
+pub mod trace;

@@ -437,7 +437,13 @@ pub trait StoreStatistics: StoreBase {
 /// A whole store: every part above, as one object the roles share (`Arc<dyn Store>`). Implemented
 /// for every type that implements the parts, so an adapter implements only those.
 pub trait Store:
-    StepStore + Outbox + EventLog + NotificationQueue + ConnectionRegistry + StoreStatistics
+    StepStore
+    + Outbox
+    + EventLog
+    + NotificationQueue
+    + ConnectionRegistry
+    + StoreStatistics
+    + crate::ports::trace::TraceLog
 {
 }
 
@@ -448,6 +454,7 @@ impl<T> Store for T where
         + NotificationQueue
         + ConnectionRegistry
         + StoreStatistics
+        + crate::ports::trace::TraceLog
         + ?Sized
 {
 }

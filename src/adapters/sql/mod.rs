@@ -15,6 +15,7 @@ mod outbox;
 mod query;
 mod registry;
 mod state;
+mod trace;
 mod tx;
 
 pub use dialect::{BindResult, ColumnError, Dialect, Driver, Locking};

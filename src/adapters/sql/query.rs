@@ -166,6 +166,10 @@ impl<'r, D: Dialect> Columns<'r, D> {
         self.required(column, D::read_instant(self.row, column))
     }
 
+    pub(crate) fn opt_instant(&self, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.optional(column, D::read_instant(self.row, column))
+    }
+
     pub(crate) fn date(&self, column: &str) -> StoreResult<NaiveDate> {
         self.required(column, D::read_date(self.row, column))
     }
