@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod notifications;
 pub mod token;
 pub mod topics;
+pub mod trace;
 pub mod up;
 pub mod watch;
 
@@ -72,6 +73,9 @@ pub enum Command {
     Connections(connections::ConnectionsArgs),
     /// Parked notifications (failed permanently), and redriving them once the cause is fixed.
     Notifications(notifications::NotificationsArgs),
+    /// One customer's path, event by event: request id, outbox, publish, offset, commit,
+    /// notifications, pushes and the latency of each hop.
+    Trace(trace::TraceArgs),
     /// Check every configured dependency; a verdict and a remedy per check; exit 1 if any failed.
     Doctor(doctor::DoctorArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
@@ -99,6 +103,7 @@ impl Command {
             Self::Connections(args) => args.flags(),
             Self::Doctor(args) => args.flags(),
             Self::Notifications(args) => args.flags(),
+            Self::Trace(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
             Self::Lambda(args) => args.flags(),
@@ -121,6 +126,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Connections(args) => connections::run(args, config).await,
         Command::Doctor(args) => doctor::run(args, config).await,
         Command::Notifications(args) => notifications::run(args, config).await,
+        Command::Trace(args) => trace::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Lambda(_) => crate::roles::lambda::run(config).await,

@@ -9,4 +9,5 @@ pub mod notify;
 pub mod ops;
 pub mod relay;
 pub mod supervisor;
+pub mod trace;
 pub mod web;
