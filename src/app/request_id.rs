@@ -93,17 +93,32 @@ mod tests {
 
     #[test]
     fn a_sane_client_id_is_kept_and_the_request_id_wins_over_the_correlation_id() {
-        assert_eq!(from_headers(&headers(&[("x-request-id", "req-1_A")])), "req-1_A");
         assert_eq!(
-            from_headers(&headers(&[("x-correlation-id", "corr-1"), ("x-request-id", "req-2")])),
+            from_headers(&headers(&[("x-request-id", "req-1_A")])),
+            "req-1_A"
+        );
+        assert_eq!(
+            from_headers(&headers(&[
+                ("x-correlation-id", "corr-1"),
+                ("x-request-id", "req-2")
+            ])),
             "req-2"
         );
-        assert_eq!(from_headers(&headers(&[("x-correlation-id", "corr-1")])), "corr-1");
+        assert_eq!(
+            from_headers(&headers(&[("x-correlation-id", "corr-1")])),
+            "corr-1"
+        );
     }
 
     #[test]
     fn an_id_that_could_break_a_log_line_or_is_too_long_is_replaced() {
-        for bad in ["", "a b", "a\"b", "x;y", &"x".repeat(MAX_REQUEST_ID_LEN + 1)] {
+        for bad in [
+            "",
+            "a b",
+            "a\"b",
+            "x;y",
+            &"x".repeat(MAX_REQUEST_ID_LEN + 1),
+        ] {
             let id = from_headers(&headers(&[("x-request-id", bad)]));
             assert_ne!(id, bad);
             assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id} is not a new UUID");

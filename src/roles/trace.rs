@@ -215,7 +215,9 @@ fn time(at: Option<DateTime<Utc>>) -> String {
 }
 
 fn ms(value: Option<i64>) -> String {
-    value.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into())
+    value
+        .map(|v| format!("{v} ms"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The trace for a terminal: one block per event, one line per hop.

@@ -8,8 +8,8 @@ use crate::domain::event::Envelope;
 use crate::domain::ids::{ConnectionId, CustomerId, EventId};
 use crate::ports::store::{NotificationKind, StoreResult};
 use crate::ports::trace::{
-    CommittedRecord, ConsumedHop, EventTrace, NotificationHop, OutboxHop, PublishedRow,
-    PushRecord, PushResult, TraceLog, MAX_PUSHES_PER_EVENT,
+    CommittedRecord, ConsumedHop, EventTrace, NotificationHop, OutboxHop, PublishedRow, PushRecord,
+    PushResult, TraceLog, MAX_PUSHES_PER_EVENT,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -199,7 +199,11 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
     }
 }
 
-fn trace_of(event: Envelope, outbox: Option<OutboxHop>, consumed: Option<ConsumedHop>) -> EventTrace {
+fn trace_of(
+    event: Envelope,
+    outbox: Option<OutboxHop>,
+    consumed: Option<ConsumedHop>,
+) -> EventTrace {
     EventTrace {
         event,
         outbox,
@@ -211,6 +215,8 @@ fn trace_of(event: Envelope, outbox: Option<OutboxHop>, consumed: Option<Consume
 
 fn partition<D: Dialect>(c: &Columns<'_, D>) -> StoreResult<Option<i32>> {
     c.opt_int("record_partition")?
-        .map(|p| i32::try_from(p).map_err(|_| super::corrupt("record_partition", "is out of range")))
+        .map(|p| {
+            i32::try_from(p).map_err(|_| super::corrupt("record_partition", "is out of range"))
+        })
         .transpose()
 }

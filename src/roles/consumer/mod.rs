@@ -9,11 +9,11 @@ mod counters;
 mod dead_letter;
 
 use crate::domain::event::{Envelope, Topic};
+use crate::domain::ids::EventId;
 use crate::ports::bus::{
     ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription, TopicNames,
 };
 use crate::ports::pusher::{PushOutcome, Pusher};
-use crate::domain::ids::EventId;
 use crate::ports::store::{AuditEntry, EventRecord, RecordOutcome, Store, StoreError};
 use crate::ports::trace::{CommittedRecord, PushRecord, PushResult, MAX_PUSHES_PER_EVENT};
 use crate::roles::relay::Backoff;
