@@ -295,10 +295,7 @@ async fn migrating_again_applies_nothing_and_a_new_database_gets_the_whole_schem
         })
         .collect();
     files.sort_unstable();
-    assert_eq!(
-        applied.iter().map(|m| m.version).collect::<Vec<_>>(),
-        files
-    );
+    assert_eq!(applied.iter().map(|m| m.version).collect::<Vec<_>>(), files);
     assert_ne!(url.expose_secret(), other.expose_secret());
 }
 

@@ -7,10 +7,12 @@ ALTER TABLE outbox ADD COLUMN record_partition bigint;
 ALTER TABLE outbox ADD COLUMN record_offset bigint;
 CREATE INDEX outbox_by_customer ON outbox (customer_id, seq);
 
--- The record the consumer stored the event from, and when the group committed its offset
--- (the first commit only: a redelivery or a replay does not move it).
+-- The record the consumer stored the event from (its position, and its timestamp: when the
+-- relay's producer sent it), and when the group committed its offset (the first commit only:
+-- a redelivery or a replay does not move it).
 ALTER TABLE events ADD COLUMN record_partition bigint;
 ALTER TABLE events ADD COLUMN record_offset bigint;
+ALTER TABLE events ADD COLUMN record_timestamp timestamptz;
 ALTER TABLE events ADD COLUMN committed_at timestamptz;
 
 CREATE INDEX notifications_by_event ON notifications (event_id);

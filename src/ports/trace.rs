@@ -29,6 +29,9 @@ pub struct CommittedRecord {
     pub event_id: EventId,
     pub partition: i32,
     pub offset: i64,
+    /// The record's timestamp: when the relay's producer sent it (the bus's append time where
+    /// the bus sets it).
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 /// How one push of an event to one connection ended.
@@ -101,6 +104,8 @@ pub struct ConsumedHop {
     pub stored_at: DateTime<Utc>,
     pub partition: Option<i32>,
     pub offset: Option<i64>,
+    /// The record's timestamp (see [`CommittedRecord::published_at`]).
+    pub published_at: Option<DateTime<Utc>>,
     pub committed_at: Option<DateTime<Utc>>,
 }
 

@@ -42,7 +42,7 @@ pub struct TracedEvent {
     pub partition: Option<i32>,
     pub offset: Option<i64>,
     pub outbox: Option<OutboxView>,
-    /// When the bus acknowledged the record.
+    /// When the record was sent to the bus (its timestamp; else when the bus acknowledged it).
     pub published_at: Option<DateTime<Utc>>,
     /// When a consumer stored the event.
     pub stored_at: Option<DateTime<Utc>>,
@@ -122,7 +122,11 @@ fn traced(topics: &TopicNames, trace: EventTrace) -> TracedEvent {
     let event = &trace.event;
     let outbox = trace.outbox.as_ref();
     let consumed = trace.consumed.as_ref();
-    let published_at = outbox.and_then(|o| o.sent_at);
+    // The record's own timestamp first: the outbox row is marked only after the whole relay
+    // batch was acknowledged, sometimes after a consumer already stored the event.
+    let published_at = consumed
+        .and_then(|c| c.published_at)
+        .or_else(|| outbox.and_then(|o| o.sent_at));
     let stored_at = consumed.map(|c| c.stored_at);
     let committed_at = consumed.and_then(|c| c.committed_at);
     let answered_at = event.occurred_at;

@@ -103,6 +103,7 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
                 event_id: first.id,
                 partition: 2,
                 offset: 7,
+                published_at: Some(at(12)),
             }],
             at(20),
         )
@@ -134,8 +135,13 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
     );
     let consumed = hop.consumed.as_ref().expect("stored by the consumer");
     assert_eq!(
-        (consumed.partition, consumed.offset, consumed.committed_at),
-        (Some(2), Some(7), Some(at(20)))
+        (
+            consumed.partition,
+            consumed.offset,
+            consumed.published_at,
+            consumed.committed_at
+        ),
+        (Some(2), Some(7), Some(at(12)), Some(at(20)))
     );
     assert_eq!(hop.notifications.len(), 1);
     assert_eq!(hop.notifications[0].kind, NotificationKind::CustomerEmail);
@@ -186,6 +192,7 @@ pub async fn the_first_commit_of_an_event_is_kept_and_pushes_are_bounded_per_eve
                         event_id: event.id,
                         partition: 0,
                         offset,
+                        published_at: Some(at(seconds - 1)),
                     }],
                     at(seconds),
                 )
@@ -222,8 +229,12 @@ pub async fn the_first_commit_of_an_event_is_kept_and_pushes_are_bounded_per_eve
         .expect("trace");
     let consumed = trace[0].consumed.as_ref().expect("consumed");
     assert_eq!(
-        (consumed.offset, consumed.committed_at),
-        (Some(3), Some(at(5)))
+        (
+            consumed.offset,
+            consumed.published_at,
+            consumed.committed_at
+        ),
+        (Some(3), Some(at(4)), Some(at(5)))
     );
     assert_eq!(trace[0].pushes.len(), MAX_PUSHES_PER_EVENT);
     let again = trace[0]

@@ -57,6 +57,10 @@ impl<'q, D: Dialect> Statement<'q, D> {
         self.bound(|a| D::bind_instant(a, Some(at)))
     }
 
+    pub(crate) fn opt_instant(self, at: Option<DateTime<Utc>>) -> Self {
+        self.bound(|args| D::bind_instant(args, at))
+    }
+
     pub(crate) fn date(self, day: NaiveDate) -> Self {
         self.bound(|a| D::bind_date(a, day))
     }

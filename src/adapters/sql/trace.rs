@@ -53,12 +53,14 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
         let mut tx = self.write_tx().await?;
         for record in records {
             sql::<D>(
-                "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3
-                 WHERE event_id = $4 AND committed_at IS NULL",
+                "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3,
+                                  record_timestamp = $4
+                 WHERE event_id = $5 AND committed_at IS NULL",
             )
             .int(i64::from(record.partition))
             .int(record.offset)
             .instant(at)
+            .opt_instant(record.published_at)
             .uuid(record.event_id.0)
             .execute(&mut *tx)
             .await?;
@@ -101,7 +103,8 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
         let mut conn = self.read_conn().await?;
         let mut traces: BTreeMap<EventId, EventTrace> = BTreeMap::new();
         let consumed = sql::<D>(
-            "SELECT envelope, stored_at, record_partition, record_offset, committed_at
+            "SELECT envelope, stored_at, record_partition, record_offset, record_timestamp,
+                    committed_at
              FROM events WHERE customer_id = $1 ORDER BY sequence DESC LIMIT $2",
         )
         .text(customer.as_str())
@@ -115,6 +118,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
                 stored_at: c.instant("stored_at")?,
                 partition: partition(&c)?,
                 offset: c.opt_int("record_offset")?,
+                published_at: c.opt_instant("record_timestamp")?,
                 committed_at: c.opt_instant("committed_at")?,
             };
             traces.insert(event.id, trace_of(event, None, Some(hop)));

@@ -188,6 +188,7 @@ impl ConsumerRole {
                     event_id,
                     partition: record.partition,
                     offset: record.offset,
+                    published_at: chrono::DateTime::from_timestamp_millis(record.timestamp_ms),
                 })
             })
             .collect();
