@@ -12,13 +12,14 @@ import { OpsApiService, OpsOverview } from '../core/api.service';
 import { describeEvent } from '../core/describe';
 import { Envelope, Problem } from '../core/models';
 import { RateChartComponent, RatePoint } from './rate-chart.component';
+import { CustomerTraceComponent } from './customer-trace.component';
 
 const TOKEN_KEY = 'onboard.managementToken';
 const POLL_MS = 1000;
 
 @Component({
   selector: 'app-operator',
-  imports: [DatePipe, FormsModule, RateChartComponent],
+  imports: [DatePipe, FormsModule, RateChartComponent, CustomerTraceComponent],
   templateUrl: './operator.page.html',
 })
 export class OperatorPage implements OnInit {
