@@ -128,11 +128,14 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
 
     let hop = &trace[0];
     assert_eq!(hop.event.correlation_id, "corr-1");
-    let outbox = hop.outbox.as_ref().expect("the outbox row");
-    assert_eq!(
-        (outbox.sent_at, outbox.partition, outbox.offset),
-        (Some(at(10)), Some(2), Some(7))
-    );
+    // DynamoDB deletes an outbox row once the bus acknowledged it; SQL keeps it as sent.
+    if store.name() != "dynamodb" {
+        let outbox = hop.outbox.as_ref().expect("the outbox row");
+        assert_eq!(
+            (outbox.sent_at, outbox.partition, outbox.offset),
+            (Some(at(10)), Some(2), Some(7))
+        );
+    }
     let consumed = hop.consumed.as_ref().expect("stored by the consumer");
     assert_eq!(
         (

@@ -16,6 +16,7 @@ mod records;
 mod registry;
 mod state;
 pub mod tables;
+mod trace;
 mod tx;
 
 pub use tables::{table_definitions, TableNames};
@@ -179,7 +180,3 @@ impl StoreStatistics for DynamoStore {
         })
     }
 }
-
-/// DynamoDB does not keep the trace's hops yet: the relay's marks fall back to `sent`, and
-/// `onboard trace` says the store does not keep traces.
-impl crate::ports::trace::TraceLog for DynamoStore {}
