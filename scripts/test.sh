@@ -70,5 +70,9 @@ ONBOARD_TEST_STORE=dynamodb cargo test --locked --test e2e
 echo "== the end-to-end suite again, on Kafka"
 ONBOARD_TEST_BUS=kafka cargo test --locked --test e2e
 
+echo "== onboard trace and the request id in the logs, on Kafka + PostgreSQL"
+ONBOARD_TEST_BUS=kafka ONBOARD_TEST_STORE=postgres cargo test --locked --test trace_cli
+ONBOARD_TEST_STORE=dynamodb cargo test --locked --test trace_cli
+
 echo "== the web page"
 scripts/test-web.sh

@@ -5,6 +5,7 @@
 
 mod components;
 pub mod http;
+pub mod request_id;
 
 pub use components::Components;
 pub use http::HttpSettings;

@@ -42,6 +42,7 @@ impl StoreHarness for DynamoHarness {
 }
 
 onboard::store_suite!(DynamoHarness::new());
+onboard::trace_suite!(DynamoHarness::new());
 
 fn unique_tables() -> TableNames {
     TableNames::with_suffix(&format!("-{}", unique_name("t")))

@@ -45,6 +45,7 @@ impl StoreHarness for PostgresHarness {
 }
 
 onboard::store_suite!(PostgresHarness::new());
+onboard::trace_suite!(PostgresHarness::new());
 
 /// A new database and a store on it.
 async fn open_fresh(server: &DatabaseUrl) -> (DatabaseUrl, Arc<PostgresStore>) {

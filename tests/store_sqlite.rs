@@ -32,6 +32,7 @@ impl StoreHarness for SqliteHarness {
 }
 
 onboard::store_suite!(SqliteHarness::new());
+onboard::trace_suite!(SqliteHarness::new());
 
 #[tokio::test]
 async fn committed_data_survives_closing_and_reopening_the_file() {

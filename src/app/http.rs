@@ -91,6 +91,8 @@ pub fn edge_layers(router: Router) -> Router {
                 )
             }),
         )
+        // Outermost: every span and answer below already knows the request's id.
+        .layer(axum::middleware::from_fn(super::request_id::assign))
 }
 
 /// Turns an error answer that is not problem+json (the framework's 404, 405 and 413, extractor

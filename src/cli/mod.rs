@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod notifications;
 pub mod token;
 pub mod topics;
+pub mod trace;
 pub mod up;
 pub mod watch;
 pub mod watch_tls;
@@ -76,6 +77,9 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Parked notifications (failed permanently), and redriving them once the cause is fixed.
     Notifications(notifications::NotificationsArgs),
+    /// One customer's path, event by event: request id, outbox, publish, offset, commit,
+    /// notifications, pushes and the latency of each hop.
+    Trace(trace::TraceArgs),
     /// Check every configured dependency; a verdict and a remedy per check; exit 1 if any failed.
     Doctor(doctor::DoctorArgs),
     /// Print the effective configuration (secrets masked) and every problem; exit 1 if any.
@@ -104,6 +108,7 @@ impl Command {
             Self::Doctor(args) => args.flags(),
             Self::Notifications(args) => args.flags(),
             Self::Dlq(args) => args.flags(),
+            Self::Trace(args) => args.flags(),
             Self::CheckConfig(_) => Flags::default(),
             Self::Bench(args) => args.flags(),
             Self::Lambda(args) => args.flags(),
@@ -127,6 +132,7 @@ pub async fn run(command: Command, config: Loaded) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(args, config).await,
         Command::Notifications(args) => notifications::run(args, config).await,
         Command::Dlq(args) => dlq::run(args, config).await,
+        Command::Trace(args) => trace::run(args, config).await,
         Command::CheckConfig(args) => check::run(args, config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Lambda(_) => crate::roles::lambda::run(config).await,

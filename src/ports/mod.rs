@@ -6,3 +6,4 @@ pub mod notifier;
 pub mod operations;
 pub mod pusher;
 pub mod store;
+pub mod trace;

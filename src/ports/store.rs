@@ -489,6 +489,7 @@ pub trait Store:
     + StoreStatistics
     + DataRetention
     + crate::ports::operations::OperationsLog
+    + crate::ports::trace::TraceLog
 {
 }
 
@@ -501,6 +502,7 @@ impl<T> Store for T where
         + StoreStatistics
         + DataRetention
         + crate::ports::operations::OperationsLog
+        + crate::ports::trace::TraceLog
         + ?Sized
 {
 }

@@ -13,4 +13,5 @@ pub mod ops;
 pub mod relay;
 pub mod stalls;
 pub mod supervisor;
+pub mod trace;
 pub mod web;

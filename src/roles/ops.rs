@@ -2,7 +2,7 @@
 //! overview, and the development-only token endpoint of `onboard up`.
 
 use crate::auth::{Authenticator, DEFAULT_TOKEN_TTL_SECS};
-use crate::domain::ids::CustomerId;
+use crate::domain::ids::{ApplicationId, CustomerId};
 use crate::ports::bus::{EventBus, TopicNames};
 use crate::ports::store::Store;
 use crate::roles::api::problem::{Problem, PROBLEM_CONTENT_TYPE};
@@ -46,7 +46,8 @@ pub fn router(state: OpsState) -> Router {
             get(|| async { Json(json!({"status": "alive"})) }),
         )
         .route("/readyz", get(readyz))
-        .route("/v1/ops/overview", get(overview));
+        .route("/v1/ops/overview", get(overview))
+        .route("/v1/ops/trace/{customer_id}", get(trace));
     if !state.metrics_elsewhere {
         router = router.route("/metrics", get(metrics));
     }
@@ -159,6 +160,67 @@ async fn overview(State(state): State<OpsState>, headers: axum::http::HeaderMap)
         "operatorAlerts": state.alerts.counts(),
     }))
     .into_response()
+}
+
+/// Query of `GET /v1/ops/trace/{customerId}`.
+#[derive(Debug, serde::Deserialize)]
+struct TraceQuery {
+    #[serde(rename = "applicationId")]
+    application_id: Option<String>,
+}
+
+/// `GET /v1/ops/trace/{customerId}[?applicationId=…]`: the same JSON as `onboard trace --json`.
+async fn trace(
+    State(state): State<OpsState>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<TraceQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !crate::auth::bearer_matches(&headers, &state.management_token) {
+        return Problem::unauthorized("the trace needs the management token").into_response();
+    }
+    let customer = match CustomerId::parse(&raw) {
+        Ok(customer) => customer,
+        Err(reason) => {
+            return Problem::validation(crate::domain::validation::ValidationErrors::single(
+                "customerId",
+                "invalid",
+                reason,
+            ))
+            .into_response()
+        }
+    };
+    let application = match query.application_id.as_deref().map(ApplicationId::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(reason)) => {
+            return Problem::validation(crate::domain::validation::ValidationErrors::single(
+                "applicationId",
+                "invalid",
+                reason,
+            ))
+            .into_response()
+        }
+    };
+    match crate::roles::trace::customer_trace(
+        state.store.as_ref(),
+        &state.topics,
+        &customer,
+        application,
+    )
+    .await
+    {
+        Ok(trace) => Json(trace).into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "Reading a customer's trace failed.");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "trace-unavailable",
+                format!("the trace could not be read: {error}"),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// `POST /dev/token` with `{"customerId": "…"}`: a token for development sign-in.

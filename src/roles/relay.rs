@@ -3,6 +3,7 @@
 
 use crate::ports::bus::{BusError, EventBus, OutgoingRecord, TopicNames};
 use crate::ports::store::{Store, StoreError};
+use crate::ports::trace::PublishedRow;
 use crate::roles::supervisor::Readiness;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -94,9 +95,42 @@ impl OutboxRelay {
                 value: Bytes::from(row.envelope.to_json()),
             })
             .collect();
-        self.bus.publish(records).await?;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        self.store.outbox_mark_sent(&seqs).await?;
+        let delivered = self.bus.publish(records).await?;
+        let acknowledged_at = chrono::Utc::now();
+        if delivered.len() != rows.len() {
+            tracing::warn!(
+                published = rows.len(),
+                acknowledged = delivered.len(),
+                "The bus acknowledged a different number of records than published; marking them sent without positions."
+            );
+            let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+            self.store.outbox_mark_sent(&seqs).await?;
+            return Ok(seqs.len());
+        }
+        let published: Vec<PublishedRow> = rows
+            .iter()
+            .zip(&delivered)
+            .map(|(row, at)| PublishedRow {
+                seq: row.seq,
+                partition: at.partition,
+                offset: at.offset,
+            })
+            .collect();
+        self.store
+            .outbox_mark_published(&published, acknowledged_at)
+            .await?;
+        for (row, at) in rows.iter().zip(&delivered) {
+            let envelope = &row.envelope;
+            tracing::debug!(
+                correlation_id = %envelope.correlation_id,
+                event_id = %envelope.id,
+                topic = %envelope.topic,
+                partition = at.partition,
+                offset = at.offset,
+                "Published an outbox row."
+            );
+        }
+        let seqs: Vec<i64> = published.iter().map(|r| r.seq).collect();
         if rows.len() < RELAY_BATCH as usize {
             // A short batch was everything pending; a full one is looked at again at once.
             pending.set(0.0);

@@ -11,5 +11,6 @@ pub mod mail;
 pub mod postgres;
 pub mod requests;
 pub mod store_suite;
+pub mod trace_suite;
 pub mod webhook_receiver;
 pub mod ws;

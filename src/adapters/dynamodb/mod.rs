@@ -19,6 +19,7 @@ mod registry;
 mod retention;
 mod state;
 pub mod tables;
+mod trace;
 mod tx;
 
 pub use tables::{table_definitions, TableNames};

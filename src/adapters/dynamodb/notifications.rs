@@ -30,7 +30,7 @@ fn is_condition_failure<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError
 }
 
 /// Sends a conditional update: `false` when its condition did not hold.
-async fn conditionally(update: UpdateItemFluentBuilder) -> StoreResult<bool> {
+pub(super) async fn conditionally(update: UpdateItemFluentBuilder) -> StoreResult<bool> {
     match update.send().await {
         Ok(_) => Ok(true),
         Err(e) if is_condition_failure(&e) => Ok(false),

@@ -51,6 +51,8 @@ impl Pusher for HttpPusher {
             .client
             .post(&url)
             .bearer_auth(&self.management_token)
+            // The gateway node's log lines for this push carry the event's correlation id.
+            .header("x-request-id", event.correlation_id.as_str())
             .json(&frame)
             .send()
             .await

@@ -17,6 +17,7 @@ mod query;
 mod registry;
 mod retention;
 mod state;
+mod trace;
 mod tx;
 
 pub use dialect::{BindResult, ColumnError, Dialect, Driver, Locking};

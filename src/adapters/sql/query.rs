@@ -57,6 +57,10 @@ impl<'q, D: Dialect> Statement<'q, D> {
         self.bound(|a| D::bind_instant(a, Some(at)))
     }
 
+    pub(crate) fn opt_instant(self, at: Option<DateTime<Utc>>) -> Self {
+        self.bound(|args| D::bind_instant(args, at))
+    }
+
     pub(crate) fn date(self, day: NaiveDate) -> Self {
         self.bound(|a| D::bind_date(a, day))
     }
@@ -164,6 +168,10 @@ impl<'r, D: Dialect> Columns<'r, D> {
 
     pub(crate) fn instant(&self, column: &str) -> StoreResult<DateTime<Utc>> {
         self.required(column, D::read_instant(self.row, column))
+    }
+
+    pub(crate) fn opt_instant(&self, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.optional(column, D::read_instant(self.row, column))
     }
 
     pub(crate) fn date(&self, column: &str) -> StoreResult<NaiveDate> {

@@ -102,7 +102,12 @@ impl FromRequestParts<ApiState> for StepHead {
             customer,
             application_id,
             idempotency_key,
-            correlation_id: correlation_id(&parts.headers),
+            // The edge's request id (`app::request_id`); the Lambda proxy has no edge layers.
+            correlation_id: parts
+                .extensions
+                .get::<crate::app::request_id::RequestId>()
+                .map(|id| id.0.clone())
+                .unwrap_or_else(|| crate::app::request_id::from_headers(&parts.headers)),
         })
     }
 }
@@ -138,21 +143,6 @@ impl IdempotencyKey {
         }
         Ok(Some(Self(text.to_owned())))
     }
-}
-
-/// `X-Correlation-Id` when the client sent a sane one, otherwise a new id; carried by every event.
-pub fn correlation_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// Parses a JSON body into a value; the domain parsers then report field by field.

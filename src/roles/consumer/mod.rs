@@ -9,17 +9,20 @@ mod counters;
 mod dead_letter;
 
 use crate::domain::event::{Envelope, Topic};
+use crate::domain::ids::EventId;
 use crate::ports::bus::{
     ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription, TopicNames,
 };
 use crate::ports::pusher::{PushOutcome, Pusher};
 use crate::ports::store::{AuditEntry, EventRecord, RecordOutcome, Store, StoreError};
+use crate::ports::trace::{CommittedRecord, PushRecord, PushResult, MAX_PUSHES_PER_EVENT};
 use crate::roles::relay::Backoff;
 use crate::roles::supervisor::Readiness;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The seed's consumer group.
 pub const DEFAULT_GROUP: &str = "onboard-ai-consumer-group";
@@ -160,8 +163,11 @@ impl ConsumerRole {
                 Handled::ShuttingDown => break 'outer,
             }
             if !records.is_empty() {
-                if let Err(error) = subscription.commit().await {
-                    tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
+                match subscription.commit().await {
+                    Ok(()) => self.note_committed(&records).await,
+                    Err(error) => {
+                        tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
+                    }
                 }
             }
             lag.refresh_if_due().await;
@@ -169,6 +175,30 @@ impl ConsumerRole {
         subscription.close().await?;
         tracing::info!(topic = %topic, "Consumer left its group.");
         Ok(())
+    }
+
+    /// Records for `onboard trace` where each committed record's event came from and when the
+    /// group committed it; best effort (the trace then shows the commit as unknown).
+    async fn note_committed(&self, records: &[ConsumedRecord]) {
+        let committed: Vec<CommittedRecord> = records
+            .iter()
+            .filter_map(|record| {
+                let event_id = EventId::parse(record.header("event-id")?).ok()?;
+                Some(CommittedRecord {
+                    event_id,
+                    partition: record.partition,
+                    offset: record.offset,
+                    published_at: chrono::DateTime::from_timestamp_millis(record.timestamp_ms),
+                })
+            })
+            .collect();
+        if let Err(error) = self
+            .store
+            .events_committed(&committed, chrono::Utc::now())
+            .await
+        {
+            tracing::warn!(error = %error, records = committed.len(), "Recording the commit of consumed records failed; their trace will miss it.");
+        }
     }
 
     /// Processes a poll batch until every record is stored or dead-lettered, retrying the
@@ -350,8 +380,22 @@ impl ConsumerRole {
         if new_mail {
             self.notifier_nudge.notify_one();
         }
-        for item in items {
-            self.push(&item.event).await;
+        let mut pushes = Vec::new();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            let event = &item.event;
+            let span = tracing::info_span!("event", correlation_id = %event.correlation_id, event_id = %event.id);
+            tracing::debug!(
+                parent: &span,
+                topic = %event.topic,
+                sequence = event.sequence,
+                notifications = item.notifications.len(),
+                duplicate = *outcome == RecordOutcome::Duplicate,
+                "Stored a consumed event."
+            );
+            pushes.extend(self.push(event).instrument(span).await);
+        }
+        if let Err(error) = self.store.record_pushes(&pushes).await {
+            tracing::warn!(error = %error, pushes = pushes.len(), "Recording push outcomes failed; their trace will miss them.");
         }
     }
 
@@ -375,8 +419,9 @@ impl ConsumerRole {
             .ok_or_else(|| ProcessError::Transient("the store reported no outcome".into()))
     }
 
-    /// Best effort: a client that misses a push catches up with `resume`.
-    async fn push(&self, event: &Envelope) {
+    /// Best effort: a client that misses a push catches up with `resume`. Returns the outcome
+    /// per connection (at most [`MAX_PUSHES_PER_EVENT`]) for `onboard trace`.
+    async fn push(&self, event: &Envelope) -> Vec<PushRecord> {
         let connections = match self
             .store
             .connections_of(&event.customer_id, chrono::Utc::now())
@@ -385,23 +430,37 @@ impl ConsumerRole {
             Ok(connections) => connections,
             Err(error) => {
                 tracing::warn!(error = %error, "Listing the customer's connections failed; they will catch up on resume.");
-                return;
+                return Vec::new();
             }
         };
+        let mut outcomes = Vec::with_capacity(connections.len().min(MAX_PUSHES_PER_EVENT));
         for connection in connections {
-            match self.pusher.push_event(&connection, event).await {
-                Ok(PushOutcome::Delivered) => {}
+            let outcome = match self.pusher.push_event(&connection, event).await {
+                Ok(PushOutcome::Delivered) => PushResult::Delivered,
                 Ok(PushOutcome::Gone) => {
                     if let Err(error) = self.store.remove_connection(connection.connection_id).await
                     {
                         tracing::warn!(error = %error, "Removing a gone connection failed; the sweeper will.");
                     }
+                    PushResult::Gone
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error, connection_id = %connection.connection_id, "Pushing an event failed.")
+                    tracing::warn!(error = %error, connection_id = %connection.connection_id, "Pushing an event failed.");
+                    PushResult::Failed
                 }
+            };
+            tracing::debug!(connection_id = %connection.connection_id, node_id = %connection.node_id, outcome = outcome.as_str(), "Pushed an event.");
+            if outcomes.len() < MAX_PUSHES_PER_EVENT {
+                outcomes.push(PushRecord {
+                    event_id: event.id,
+                    connection_id: connection.connection_id,
+                    node_id: connection.node_id,
+                    outcome,
+                    at: chrono::Utc::now(),
+                });
             }
         }
+        outcomes
     }
 }
 

@@ -359,6 +359,13 @@ impl Session {
                 .to_std()
                 .unwrap_or_default();
             metrics::histogram!(telemetry::PUSH_LATENCY).record(latency.as_secs_f64());
+            tracing::debug!(
+                correlation_id = %event.correlation_id,
+                event_id = %event.id,
+                connection_id = %self.connection_id,
+                latency_ms = latency.as_millis() as u64,
+                "Wrote an event frame to a WebSocket."
+            );
         }
         Flow::Continue
     }

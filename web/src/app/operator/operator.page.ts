@@ -16,13 +16,14 @@ import { RateChartComponent, RatePoint } from './rate-chart.component';
 import { StalledApplicationsComponent } from './stalled-applications.component';
 import { DeadLetterRecordsComponent } from './dead-letter-records.component';
 import { RecentEventsComponent } from './recent-events.component';
+import { CustomerTraceComponent } from './customer-trace.component';
 
 const TOKEN_KEY = 'onboard.managementToken';
 const POLL_MS = 1000;
 
 @Component({
   selector: 'app-operator',
-  imports: [DatePipe, FormsModule, RateChartComponent, StalledApplicationsComponent, DeadLetterRecordsComponent, RecentEventsComponent],
+  imports: [DatePipe, FormsModule, RateChartComponent, StalledApplicationsComponent, DeadLetterRecordsComponent, RecentEventsComponent, CustomerTraceComponent],
   templateUrl: './operator.page.html',
 })
 export class OperatorPage implements OnInit {

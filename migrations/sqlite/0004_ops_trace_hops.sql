@@ -1,0 +1,28 @@
+-- What `onboard trace` shows about each hop of an event that version 1 did not keep
+-- (issue 11): where the relay's record landed, when the consumer group committed it, and the
+-- outcome of each push to a WebSocket connection. Conventions as in 0001_initial.sql.
+
+-- Set with `sent_at` once the bus acknowledged the record.
+ALTER TABLE outbox ADD COLUMN record_partition INTEGER;
+ALTER TABLE outbox ADD COLUMN record_offset INTEGER;
+CREATE INDEX outbox_by_customer ON outbox (customer_id, seq);
+
+-- The record the consumer stored the event from (its position, and its timestamp: when the
+-- relay's producer sent it), and when the group committed its offset (the first commit only:
+-- a redelivery or a replay does not move it).
+ALTER TABLE events ADD COLUMN record_partition INTEGER;
+ALTER TABLE events ADD COLUMN record_offset INTEGER;
+ALTER TABLE events ADD COLUMN record_timestamp TEXT;
+ALTER TABLE events ADD COLUMN committed_at TEXT;
+
+CREATE INDEX notifications_by_event ON notifications (event_id);
+
+-- One row per event and connection (the newest push wins); bounded per event by the consumer.
+CREATE TABLE event_pushes (
+    event_id      TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    node_id       TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    PRIMARY KEY (event_id, connection_id)
+);

@@ -1,0 +1,226 @@
+//! The trace port on SQL: where the relay's records landed (on the outbox row), when the group
+//! committed them (on the event row), the push outcomes (`event_pushes`), and the read that puts
+//! one customer's hops together for `onboard trace`.
+
+use super::query::{sql, Columns};
+use super::{Dialect, SqlStore};
+use crate::domain::event::Envelope;
+use crate::domain::ids::{ConnectionId, CustomerId, EventId};
+use crate::ports::store::{NotificationKind, StoreResult};
+use crate::ports::trace::{
+    CommittedRecord, ConsumedHop, EventTrace, NotificationHop, OutboxHop, PublishedRow, PushRecord,
+    PushResult, TraceLog, MAX_PUSHES_PER_EVENT,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+#[async_trait]
+impl<D: Dialect> TraceLog for SqlStore<D> {
+    /// One transaction, one update per row (a relay batch is at most a few hundred rows).
+    async fn outbox_mark_published(
+        &self,
+        rows: &[PublishedRow],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for row in rows {
+            sql::<D>(
+                "UPDATE outbox SET sent_at = $1, record_partition = $2, record_offset = $3
+                 WHERE seq = $4 AND sent_at IS NULL",
+            )
+            .instant(at)
+            .int(i64::from(row.partition))
+            .int(row.offset)
+            .int(row.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.map_err(D::classify)
+    }
+
+    async fn events_committed(
+        &self,
+        records: &[CommittedRecord],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for record in records {
+            sql::<D>(
+                "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3,
+                                  record_timestamp = $4
+                 WHERE event_id = $5 AND committed_at IS NULL",
+            )
+            .int(i64::from(record.partition))
+            .int(record.offset)
+            .instant(at)
+            .opt_instant(record.published_at)
+            .uuid(record.event_id.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.map_err(D::classify)
+    }
+
+    async fn record_pushes(&self, pushes: &[PushRecord]) -> StoreResult<()> {
+        if pushes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for push in pushes {
+            sql::<D>(
+                "INSERT INTO event_pushes (event_id, connection_id, node_id, outcome, at)
+                 SELECT $1, $2, $3, $4, $5
+                 WHERE (SELECT COUNT(*) FROM event_pushes WHERE event_id = $1) < $6
+                    OR EXISTS (SELECT 1 FROM event_pushes WHERE event_id = $1 AND connection_id = $2)
+                 ON CONFLICT (event_id, connection_id)
+                   DO UPDATE SET node_id = excluded.node_id, outcome = excluded.outcome,
+                                 at = excluded.at",
+            )
+            .uuid(push.event_id.0)
+            .uuid(push.connection_id.0)
+            .text(push.node_id.as_str())
+            .text(push.outcome.as_str())
+            .instant(push.at)
+            .int(MAX_PUSHES_PER_EVENT as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await.map_err(D::classify)
+    }
+
+    async fn customer_trace(
+        &self,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> StoreResult<Vec<EventTrace>> {
+        let mut conn = self.read_conn().await?;
+        let mut traces: BTreeMap<EventId, EventTrace> = BTreeMap::new();
+        let consumed = sql::<D>(
+            "SELECT envelope, stored_at, record_partition, record_offset, record_timestamp,
+                    committed_at
+             FROM events WHERE customer_id = $1 ORDER BY sequence DESC LIMIT $2",
+        )
+        .text(customer.as_str())
+        .int(limit)
+        .fetch_all(&mut conn)
+        .await?;
+        for row in &consumed {
+            let c = Columns::<D>::of("events", row);
+            let event: Envelope = c.json("envelope")?;
+            let hop = ConsumedHop {
+                stored_at: c.instant("stored_at")?,
+                partition: partition(&c)?,
+                offset: c.opt_int("record_offset")?,
+                published_at: c.opt_instant("record_timestamp")?,
+                committed_at: c.opt_instant("committed_at")?,
+            };
+            traces.insert(event.id, trace_of(event, None, Some(hop)));
+        }
+        let outbox = sql::<D>(
+            "SELECT seq, envelope, created_at, sent_at, record_partition, record_offset
+             FROM outbox WHERE customer_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .text(customer.as_str())
+        .int(limit)
+        .fetch_all(&mut conn)
+        .await?;
+        for row in &outbox {
+            let c = Columns::<D>::of("outbox", row);
+            let event: Envelope = c.json("envelope")?;
+            let hop = OutboxHop {
+                seq: c.int("seq")?,
+                created_at: c.instant("created_at")?,
+                sent_at: c.opt_instant("sent_at")?,
+                partition: partition(&c)?,
+                offset: c.opt_int("record_offset")?,
+            };
+            traces
+                .entry(event.id)
+                .or_insert_with(|| trace_of(event, None, None))
+                .outbox = Some(hop);
+        }
+        let notifications = sql::<D>(
+            "SELECT n.id, n.event_id, n.kind, n.attempts, n.created_at, n.next_attempt_at,
+                    n.delivered_at, n.last_error
+             FROM notifications n JOIN events e ON e.event_id = n.event_id
+             WHERE e.customer_id = $1 ORDER BY n.created_at, n.id",
+        )
+        .text(customer.as_str())
+        .fetch_all(&mut conn)
+        .await?;
+        for row in &notifications {
+            let c = Columns::<D>::of("notifications", row);
+            let event_id = c.id("event_id", EventId)?;
+            let hop = NotificationHop {
+                id: c.text("id")?,
+                kind: c.known("kind", NotificationKind::parse)?,
+                attempts: u32::try_from(c.int("attempts")?)
+                    .map_err(|_| super::corrupt("notifications.attempts", "is out of range"))?,
+                created_at: c.instant("created_at")?,
+                next_attempt_at: c.instant("next_attempt_at")?,
+                delivered_at: c.opt_instant("delivered_at")?,
+                last_error: c.opt_text("last_error")?,
+            };
+            if let Some(trace) = traces.get_mut(&event_id) {
+                trace.notifications.push(hop);
+            }
+        }
+        let pushes = sql::<D>(
+            "SELECT p.event_id, p.connection_id, p.node_id, p.outcome, p.at
+             FROM event_pushes p JOIN events e ON e.event_id = p.event_id
+             WHERE e.customer_id = $1 ORDER BY p.at, p.connection_id",
+        )
+        .text(customer.as_str())
+        .fetch_all(&mut conn)
+        .await?;
+        for row in &pushes {
+            let c = Columns::<D>::of("event_pushes", row);
+            let push = PushRecord {
+                event_id: c.id("event_id", EventId)?,
+                connection_id: c.id("connection_id", ConnectionId)?,
+                node_id: c.text("node_id")?,
+                outcome: c.known("outcome", PushResult::parse)?,
+                at: c.instant("at")?,
+            };
+            if let Some(trace) = traces.get_mut(&push.event_id) {
+                trace.pushes.push(push);
+            }
+        }
+        let mut ordered: Vec<EventTrace> = traces.into_values().collect();
+        ordered.sort_by_key(|t| (t.event.sequence, t.event.id));
+        let keep = usize::try_from(limit).unwrap_or(0);
+        if ordered.len() > keep {
+            ordered.drain(..ordered.len() - keep);
+        }
+        Ok(ordered)
+    }
+}
+
+fn trace_of(
+    event: Envelope,
+    outbox: Option<OutboxHop>,
+    consumed: Option<ConsumedHop>,
+) -> EventTrace {
+    EventTrace {
+        event,
+        outbox,
+        consumed,
+        notifications: Vec::new(),
+        pushes: Vec::new(),
+    }
+}
+
+fn partition<D: Dialect>(c: &Columns<'_, D>) -> StoreResult<Option<i32>> {
+    c.opt_int("record_partition")?
+        .map(|p| {
+            i32::try_from(p).map_err(|_| super::corrupt("record_partition", "is out of range"))
+        })
+        .transpose()
+}
