@@ -378,8 +378,9 @@ mod tests {
         assert_eq!(names.audit, "audit-logs-dev");
         assert_eq!(names.websocket, "websocket-connections-dev");
         assert_eq!(names.events, "onboard-events-dev");
+        assert_eq!(names.operations, "onboard-operations-dev");
         let all = names.all();
-        assert_eq!(all.len(), 13);
+        assert_eq!(all.len(), 14, "{all:?}");
         assert!(all.iter().all(|n| n.ends_with("-dev")));
     }
 
