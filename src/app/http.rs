@@ -59,27 +59,24 @@ impl Default for HttpSettings {
     }
 }
 
+/// The security headers every answer carries unless its handler set its own (the page's CSP).
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
 /// `router` with the layers every answer of the process passes through.
 pub fn edge_layers(router: Router) -> Router {
-    let set = |name, value| SetResponseHeaderLayer::if_not_present(name, value);
+    let mut router = router.layer(axum::middleware::map_response(problem_for_every_error));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
     router
-        .layer(axum::middleware::map_response(problem_for_every_error))
-        .layer(set(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(set(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(set(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(set(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
         // The default span logs the whole URI, and the WebSocket's carries `token=`.
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -278,9 +275,13 @@ fn request_timed_out(timeout: Duration) -> Response {
         ),
     )
     .into_response();
-    answer
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    // Answered outside the router's layers (the router's future was dropped), so the security
+    // headers are set here.
+    let headers = answer.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     answer
 }
 

@@ -73,6 +73,14 @@ async fn a_request_whose_body_trickles_in_is_answered_408_and_closed() {
         "{answer}"
     );
     assert!(answer.contains("\"request-timeout\""), "{answer}");
+    for header in [
+        "content-security-policy:",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "x-frame-options: deny",
+    ] {
+        assert!(lowercase.contains(header), "the 408 lacks {header}: {answer}");
+    }
     assert!(
         elapsed >= Duration::from_millis(1900),
         "answered before the 2 s request timeout: {elapsed:?}"
