@@ -26,6 +26,11 @@ TOOLS_DIR=${ONBOARD_TOOLS_DIR:-$HOME/.cache/onboard-tools}
 ZIG_VENV="$TOOLS_DIR/ziglang-$ZIGLANG_VERSION"
 CARGO_TOOLS="$TOOLS_DIR/cargo-zigbuild-$CARGO_ZIGBUILD_VERSION"
 OUT_DIR=target/lambda/onboard
+# librdkafka 2.12 includes <curl/curl.h> even when built without curl (its config header defines
+# WITH_OAUTHBEARER_OIDC as 0 and rdkafka_conf.c tests it with #ifdef), and zig's compiler does not
+# search the host's include directories. Only the headers are used: nothing links libcurl
+# (check_binary refuses a libcurl dependency).
+CURL_HEADERS=/usr/include/x86_64-linux-gnu
 # Libraries the provided.al2023 image has (glibc's own and the C runtime).
 ALLOWED_LIBS='^(libc|libm|libdl|libpthread|librt|libgcc_s|ld-linux-x86-64)\.so'
 
@@ -46,6 +51,13 @@ install() {
     echo "aws-package.sh: installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION into $CARGO_TOOLS" >&2
     cargo install --locked --quiet --root "$CARGO_TOOLS" \
       cargo-zigbuild --version "=$CARGO_ZIGBUILD_VERSION"
+  fi
+  if [[ ! -f "$CURL_HEADERS/curl/curl.h" ]]; then
+    if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev >/dev/null
+    fi
+    [[ -f "$CURL_HEADERS/curl/curl.h" ]] || die "curl's headers are needed (Debian: apt-get install libcurl4-openssl-dev)"
   fi
   command -v objdump >/dev/null || die "objdump is needed to check the binary (Debian: binutils)"
   command -v zip >/dev/null || die "zip is needed to package the binary (Debian: zip)"
@@ -73,6 +85,11 @@ build() {
   export PATH="$ZIG_VENV/bin:$CARGO_TOOLS/bin:$PATH"
   # Without a `zig` command, cargo-zigbuild runs `python3 -m ziglang`: the virtualenv's, first
   # on PATH.
+  # The curl headers alone, in a folder of their own, so no other host header shadows zig's.
+  local curl_only="$TOOLS_DIR/curl-headers"
+  mkdir -p "$curl_only"
+  ln -sfn "$CURL_HEADERS/curl" "$curl_only/curl"
+  CFLAGS_x86_64_unknown_linux_gnu="-I$curl_only" \
   nice -n 19 cargo zigbuild --release --locked --bin onboard \
     --features rdkafka/ssl-vendored,rdkafka/libz-static --target "$TARGET.$GLIBC_MAX"
   local binary="target/$TARGET/release/onboard"

@@ -115,7 +115,7 @@ impl Deployment {
         std::fs::create_dir_all(&bin_dir).unwrap();
         let bootstrap = bin_dir.join("bootstrap");
         if !bootstrap.exists() {
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_onboard"), &bootstrap).unwrap();
+            std::os::unix::fs::symlink(bootstrap_binary(), &bootstrap).unwrap();
         }
         let (invoke_port, runtime_port) = (free_port(), free_port());
         let mut command = std::process::Command::new(rie);
@@ -316,4 +316,20 @@ async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("aws-lambda-rie did not listen on {port} within 15 s");
+}
+
+/// The binary the functions run as `bootstrap`: this build's `onboard`, or the packaged one
+/// named by `ONBOARD_LAMBDA_BOOTSTRAP` (`scripts/aws-package.sh` output, so the glibc-2.34 release
+/// build is checked by the same tests: `ONBOARD_LAMBDA_BOOTSTRAP=target/lambda/onboard/bootstrap`).
+fn bootstrap_binary() -> PathBuf {
+    match std::env::var_os("ONBOARD_LAMBDA_BOOTSTRAP") {
+        Some(path) => {
+            let path = std::fs::canonicalize(&path).unwrap_or_else(|error| {
+                panic!("ONBOARD_LAMBDA_BOOTSTRAP={}: {error}", path.to_string_lossy())
+            });
+            eprintln!("lambda tests run {} as bootstrap", path.display());
+            path
+        }
+        None => PathBuf::from(env!("CARGO_BIN_EXE_onboard")),
+    }
 }
