@@ -21,6 +21,8 @@ cd "$(dirname "$0")/.."
 CARGO_ZIGBUILD_VERSION=0.20.1
 ZIGLANG_VERSION=0.13.0
 GLIBC_MAX=2.34
+# Lambda's limit on a function's unzipped code (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+LAMBDA_MAX_UNZIPPED=$((250 * 1024 * 1024))
 TARGET=x86_64-unknown-linux-gnu
 TOOLS_DIR=${ONBOARD_TOOLS_DIR:-$HOME/.cache/onboard-tools}
 ZIG_VENV="$TOOLS_DIR/ziglang-$ZIGLANG_VERSION"
@@ -96,8 +98,13 @@ build() {
   check_binary "$binary"
   rm -rf "$OUT_DIR"
   mkdir -p "$OUT_DIR"
-  cp "$binary" "$OUT_DIR/bootstrap"
+  # The release profile keeps debug info for profiling (about 340 MB); Lambda takes at most
+  # 250 MB unzipped, so the package drops it and keeps the symbol table (named backtraces).
+  objcopy --strip-debug "$binary" "$OUT_DIR/bootstrap"
   chmod 755 "$OUT_DIR/bootstrap"
+  local size
+  size=$(stat -c %s "$OUT_DIR/bootstrap")
+  ((size <= LAMBDA_MAX_UNZIPPED)) || die "bootstrap is $size bytes, over Lambda's $LAMBDA_MAX_UNZIPPED unzipped"
   (cd "$OUT_DIR" && zip -q -X bootstrap.zip bootstrap)
   echo "aws-package.sh: $OUT_DIR/bootstrap.zip ($(du -h "$OUT_DIR/bootstrap.zip" | cut -f1)) for provided.al2023"
 }
