@@ -1,14 +1,13 @@
 // End to end: Debian's Chromium (playwright-core) against the real `onboard up` binary.
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   FIVE_TOPICS,
-  OnboardServer,
   PNG_BYTES,
   WAIT_MS,
   acceptPolicy,
+  browserSuite,
   chooseCoverage,
-  launchBrowser,
   screenshot,
   signIn,
   sleep,
@@ -21,35 +20,7 @@ import {
   waitForTimeline,
 } from './support.mjs';
 
-const server = new OnboardServer();
-let browser;
-/** Uncaught errors of every page, checked after each test: a page that throws fails the test. */
-const pageErrors = [];
-
-before(async () => {
-  await server.start();
-  browser = await launchBrowser();
-});
-
-afterEach(() => {
-  const errors = pageErrors.splice(0);
-  assert.deepEqual(errors, [], 'no uncaught error on any page');
-});
-
-after(async () => {
-  await browser?.close();
-  await server.cleanup();
-});
-
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => {
-    console.error(`page error: ${error.message}`);
-    pageErrors.push(error.message);
-  });
-  return page;
-}
+const { server, newPage } = browserSuite();
 
 function sequences(events) {
   return events.map((e) => e.sequence);

@@ -1,35 +1,11 @@
 // End to end: the operator page's stall list, dead letters, bounded recent events and the
 // connections table, in Debian's Chromium against `onboard up` with a stall threshold of one
 // second (ONBOARD_STALL_AFTER=1s).
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OnboardServer, WAIT_MS, launchBrowser, screenshot, signIn, uniqueId } from './support.mjs';
+import { WAIT_MS, browserSuite, screenshot, signIn, uniqueId } from './support.mjs';
 
-const server = new OnboardServer({ ONBOARD_STALL_AFTER: '1s' });
-let browser;
-const pageErrors = [];
-
-before(async () => {
-  await server.start();
-  browser = await launchBrowser();
-});
-
-afterEach(() => {
-  const errors = pageErrors.splice(0);
-  assert.deepEqual(errors, [], 'no uncaught error on any page');
-});
-
-after(async () => {
-  await browser?.close();
-  await server.cleanup();
-});
-
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
+const { server, newPage } = browserSuite({ ONBOARD_STALL_AFTER: '1s' });
 
 /** A customer who submitted the first step and then did nothing: their application stalls. */
 async function stalledApplication(customerId) {

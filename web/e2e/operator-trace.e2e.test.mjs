@@ -1,11 +1,10 @@
 // End to end: the operator page's customer search shows the customer's trace (Chromium against
 // the real `onboard up` binary).
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  OnboardServer,
   WAIT_MS,
-  launchBrowser,
+  browserSuite,
   screenshot,
   signIn,
   submitDetails,
@@ -14,31 +13,7 @@ import {
   waitForTimeline,
 } from './support.mjs';
 
-const server = new OnboardServer();
-let browser;
-const pageErrors = [];
-
-before(async () => {
-  await server.start();
-  browser = await launchBrowser();
-});
-
-afterEach(() => {
-  const errors = pageErrors.splice(0);
-  assert.deepEqual(errors, [], 'no uncaught error on any page');
-});
-
-after(async () => {
-  await browser?.close();
-  await server.cleanup();
-});
-
-async function newPage(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
+const { server, newPage } = browserSuite();
 
 async function operatorPage() {
   const page = await newPage();

@@ -6,6 +6,8 @@ import { mkdirSync, mkdtempSync, existsSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, afterEach, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -154,6 +156,38 @@ export async function launchBrowser() {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * One `onboard up` (with `env`) and one Chromium for a test file: started before its tests and
+ * stopped after them. Every page `newPage` opens fails the test it runs in with an uncaught error.
+ */
+export function browserSuite(env = {}) {
+  const server = new OnboardServer(env);
+  const pageErrors = [];
+  let browser;
+  before(async () => {
+    await server.start();
+    browser = await launchBrowser();
+  });
+  afterEach(() => {
+    const errors = pageErrors.splice(0);
+    assert.deepEqual(errors, [], 'no uncaught error on any page');
+  });
+  after(async () => {
+    await browser?.close();
+    await server.cleanup();
+  });
+  async function newPage(viewport = { width: 1280, height: 900 }) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    page.on('pageerror', (error) => {
+      console.error(`page error: ${error.message}`);
+      pageErrors.push(error.message);
+    });
+    return page;
+  }
+  return { server, newPage };
 }
 
 export function sleep(ms) {
