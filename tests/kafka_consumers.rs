@@ -23,7 +23,8 @@ struct System {
     dir: tempfile::TempDir,
     prefix: String,
     group: String,
-    api_port: u16,
+    /// The API process's port, known once it listens (0 before [`System::api`]).
+    api_port: std::sync::atomic::AtomicU16,
     http: reqwest::Client,
     auth: Authenticator,
     /// Where the processes deliver notifications (`ONBOARD_NOTIFIER=webhook`).
@@ -57,7 +58,7 @@ impl System {
             dir: tempfile::tempdir().expect("temp dir"),
             prefix: format!("{id}."),
             group: id,
-            api_port: free_port(),
+            api_port: std::sync::atomic::AtomicU16::new(0),
             http: reqwest::Client::new(),
             auth: Authenticator::new(&JwtSecret::new(SECRET.as_bytes().to_vec()).unwrap()),
             spawned: std::sync::Mutex::new(Vec::new()),
@@ -68,16 +69,15 @@ impl System {
         self.dir.path()
     }
 
-    fn spawn(&self, role: &str, port: u16, extra: &[&str]) -> Child {
-        self.spawn_with(role, port, extra, &[])
-    }
-
-    /// [`spawn`](Self::spawn) with settings of its own in the environment.
-    fn spawn_with(&self, role: &str, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Child {
-        let child =
+    /// Starts `onboard <role>` on a port of the system's choosing, with settings of its own in
+    /// the environment, and returns it with the port it printed once listening. (A port picked
+    /// here and passed on could be taken in between, by another test's process or an outgoing
+    /// connection, and the requests meant for this process would reach that one.)
+    fn spawn_with(&self, role: &str, extra: &[&str], env: &[(&str, &str)]) -> (Child, u16) {
+        let mut child =
             onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
                 .arg(role)
-                .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+                .args(["--listen", "127.0.0.1:0", "--data-dir"])
                 .arg(self.data_dir())
                 .args(extra)
                 // The processes share the SQLite store in the data directory, whatever the
@@ -91,20 +91,29 @@ impl System {
                 .envs(self.receiver.env())
                 .env("ONBOARD_LOG", "warn,tower_http=off")
                 .envs(env.iter().copied())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
                 .expect("the onboard binary starts");
         if let Ok(mut spawned) = self.spawned.lock() {
             spawned.push(child.id());
         }
-        child
+        let port = listening_port(&mut child, role);
+        (child, port)
     }
 
     async fn api(&self) -> Child {
-        let child = self.spawn("api", self.api_port, &[]);
-        wait_ready(&self.http, self.api_port).await;
+        let (child, port) = self.spawn_with("api", &[], &[]);
+        self.api_port
+            .store(port, std::sync::atomic::Ordering::SeqCst);
+        wait_ready(&self.http, port).await;
         child
+    }
+
+    fn api_port(&self) -> u16 {
+        let port = self.api_port.load(std::sync::atomic::Ordering::SeqCst);
+        assert_ne!(port, 0, "the API process was not started");
+        port
     }
 
     async fn consumer(&self) -> (Child, u16) {
@@ -113,8 +122,7 @@ impl System {
 
     /// A consumer process with `env` added to its environment, once it is ready.
     async fn consumer_with(&self, env: &[(&str, &str)]) -> (Child, u16) {
-        let port = free_port();
-        let child = self.spawn_with("consumer", port, &[], env);
+        let (child, port) = self.spawn_with("consumer", &[], env);
         wait_ready(&self.http, port).await;
         (child, port)
     }
@@ -127,7 +135,7 @@ impl System {
         );
         let response = self
             .http
-            .post(format!("http://127.0.0.1:{}/v1/customers", self.api_port))
+            .post(format!("http://127.0.0.1:{}/v1/customers", self.api_port()))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body)
@@ -149,7 +157,7 @@ impl System {
             .http
             .get(format!(
                 "http://127.0.0.1:{}/v1/customers/{id}/events",
-                self.api_port
+                self.api_port()
             ))
             .bearer_auth(token)
             .send()
@@ -338,12 +346,22 @@ fn parse_assignment(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port `onboard <role>` prints once it listens (`onboard … listening on http://ADDR`); the
+/// rest of its output is drained so the process never blocks on a full pipe.
+fn listening_port(child: &mut Child, role: &str) -> u16 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let (_, addr) = line.split_once(" listening on http://")?;
+            addr.trim().rsplit_once(':')?.1.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("onboard {role} ended without listening: {:?}", child.wait()));
+    std::thread::spawn(move || lines.for_each(drop));
+    port
 }
 
 async fn wait_ready(http: &reqwest::Client, port: u16) {

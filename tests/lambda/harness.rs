@@ -325,7 +325,10 @@ fn bootstrap_binary() -> PathBuf {
     match std::env::var_os("ONBOARD_LAMBDA_BOOTSTRAP") {
         Some(path) => {
             let path = std::fs::canonicalize(&path).unwrap_or_else(|error| {
-                panic!("ONBOARD_LAMBDA_BOOTSTRAP={}: {error}", path.to_string_lossy())
+                panic!(
+                    "ONBOARD_LAMBDA_BOOTSTRAP={}: {error}",
+                    path.to_string_lossy()
+                )
             });
             eprintln!("lambda tests run {} as bootstrap", path.display());
             path

@@ -79,7 +79,10 @@ async fn a_request_whose_body_trickles_in_is_answered_408_and_closed() {
         "referrer-policy: no-referrer",
         "x-frame-options: deny",
     ] {
-        assert!(lowercase.contains(header), "the 408 lacks {header}: {answer}");
+        assert!(
+            lowercase.contains(header),
+            "the 408 lacks {header}: {answer}"
+        );
     }
     assert!(
         elapsed >= Duration::from_millis(1900),
