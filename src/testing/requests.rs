@@ -21,3 +21,35 @@ pub fn passport_form(full_name: &str) -> reqwest::multipart::Form {
                 .expect("a valid MIME type"),
         )
 }
+
+/// The boundary of [`passport_multipart`]'s body (its `Content-Type` is
+/// `multipart/form-data; boundary=` this).
+pub const MULTIPART_BOUNDARY: &str = "onboard-test-boundary";
+
+/// The documents step's form as raw multipart bytes, for tests that send a body by hand (in
+/// parts, or at a chosen size): John Doe's passport text fields, then `file` as `p.pdf`.
+pub fn passport_multipart(file: &[u8]) -> Vec<u8> {
+    let b = MULTIPART_BOUNDARY;
+    let mut body = Vec::with_capacity(file.len() + 1024);
+    for (name, value) in [
+        ("documentType", "passport"),
+        ("documentNumber", "X1234567"),
+        ("fullName", "John Doe"),
+        ("expiryDate", "2035-01-01"),
+    ] {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    body
+}

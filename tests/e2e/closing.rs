@@ -8,6 +8,7 @@
 use crate::invalid_input::wait_for_event_count;
 use crate::support::*;
 use futures::StreamExt;
+use onboard::testing::requests::MULTIPART_BOUNDARY as BOUNDARY;
 use onboard::testing::ws::ClientSocket;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -132,36 +133,11 @@ async fn a_silent_client_is_closed_with_1001_after_the_idle_timeout_and_a_pingin
     assert_eq!(pinging.next_frame().await.expect("a pong")["type"], "pong");
 }
 
-const BOUNDARY: &str = "closing-test-boundary";
-
-/// The documents step's multipart body, written by hand so it can be sent in two parts.
+/// The documents step's multipart body with a 256 KiB PDF, so it can be sent in two parts.
 fn passport_body() -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in [
-        ("documentType", "passport"),
-        ("documentNumber", "X1234567"),
-        ("fullName", "John Doe"),
-        ("expiryDate", "2035-01-01"),
-    ] {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.pdf\"\r\n\
-             Content-Type: application/pdf\r\n\r\n"
-        )
-        .as_bytes(),
-    );
     let mut file = onboard::testing::requests::pdf_bytes();
     file.resize(256 * 1024, b' ');
-    body.extend_from_slice(&file);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
+    onboard::testing::requests::passport_multipart(&file)
 }
 
 /// The `.part` files of uploads streaming into the application's folder.

@@ -9,42 +9,18 @@ use crate::child::{memory_kib, token, LOOPBACK};
 use crate::support::SEED_PAYLOAD;
 use futures::future::join_all;
 use onboard::domain::ids::ApplicationId;
+use onboard::testing::requests::MULTIPART_BOUNDARY as BOUNDARY;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const MIB: usize = 1024 * 1024;
-const BOUNDARY: &str = "onboard-test-boundary";
-
 /// A multipart body with the passport's text parts and a PDF file of `size` bytes.
 fn upload_body(size: usize) -> Vec<u8> {
-    let mut body = Vec::with_capacity(size + 1024);
-    for (name, value) in [
-        ("documentType", "passport"),
-        ("documentNumber", "X1234567"),
-        ("fullName", "John Doe"),
-        ("expiryDate", "2035-01-01"),
-    ] {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.pdf\"\r\n\
-             Content-Type: application/pdf\r\n\r\n"
-        )
-        .as_bytes(),
-    );
     let mut file = b"%PDF-1.7\n".to_vec();
     file.resize(size, b'0');
-    body.extend_from_slice(&file);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
+    onboard::testing::requests::passport_multipart(&file)
 }
 
 fn upload_head(addr: SocketAddr, application: &str, token: &str, length: usize) -> String {
