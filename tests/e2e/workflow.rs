@@ -105,7 +105,8 @@ pub async fn wait_for_mails(
     app: &TestApp,
     at_least: usize,
 ) -> Vec<onboard::adapters::maildir::StoredMail> {
-    for _ in 0..200 {
+    // Up to 30 s: on moto under a full CI run, four deliveries once took longer than 10 s.
+    for _ in 0..600 {
         let mails = app.mails();
         if mails.len() >= at_least {
             // Give a straggler the chance to show up, so "exactly" assertions mean something.
