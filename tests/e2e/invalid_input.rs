@@ -117,40 +117,37 @@ async fn invalid_documents_are_refused_field_by_field() {
     assert_eq!(events[4]["sequence"], 5);
 }
 
+/// The customer's stored events as `GET /v1/customers/{id}/events` lists them.
+async fn stored_events(customer: &CustomerClient<'_>) -> Vec<serde_json::Value> {
+    let feed = customer
+        .get(&format!("/v1/customers/{}/events", customer.id))
+        .await;
+    feed.body["events"].as_array().cloned().unwrap_or_default()
+}
+
 /// The customer's feed once it holds an event of type `last` and every event before it (a
 /// sequence is gap-free, so the feed is complete up to `last` when its length is its sequence).
 /// A marker step like this one proves how many events were published before it.
 pub async fn events_through(customer: &CustomerClient<'_>, last: &str) -> Vec<serde_json::Value> {
-    for _ in 0..200 {
-        let feed = customer
-            .get(&format!("/v1/customers/{}/events", customer.id))
-            .await;
-        let events = feed.body["events"].as_array().cloned().unwrap_or_default();
-        if let Some(at) = events.iter().position(|e| e["type"] == last) {
-            if events[at]["sequence"].as_u64() == Some(at as u64 + 1) {
-                return events;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the feed never held a complete run of events through {last}");
+    eventually(|| async move {
+        let events = stored_events(customer).await;
+        let at = events.iter().position(|e| e["type"] == last)?;
+        (events[at]["sequence"].as_u64() == Some(at as u64 + 1)).then_some(events)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the feed never held a complete run of events through {last}"))
 }
 
 pub async fn wait_for_event_count(
     customer: &CustomerClient<'_>,
     n: usize,
 ) -> Vec<serde_json::Value> {
-    for _ in 0..200 {
-        let feed = customer
-            .get(&format!("/v1/customers/{}/events", customer.id))
-            .await;
-        let events = feed.body["events"].as_array().cloned().unwrap_or_default();
-        if events.len() >= n {
-            return events;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} events were stored");
+    eventually(|| async move {
+        let events = stored_events(customer).await;
+        (events.len() >= n).then_some(events)
+    })
+    .await
+    .unwrap_or_else(|| panic!("fewer than {n} events were stored"))
 }
 
 #[tokio::test]

@@ -20,6 +20,30 @@ pub const SECRET: &str = "e2e-test-secret-that-is-long-enough-for-hs256";
 /// The seed's Step 7.1 payload, byte for byte.
 pub const SEED_PAYLOAD: &str = r#"{"email":"test@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}"#;
 
+/// How long a test waits for something that happens after the answer (a delivered mail, a stored
+/// event) before it fails. Generous: CI runs the whole suite at once, on moto, PostgreSQL or
+/// Kafka, where a delivery once took over 10 s.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Asks `check` every 50 ms until it gives a value, for at most [`PATIENCE`]; `None` if it never
+/// did.
+pub async fn eventually<T, F, Fut>(mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub data_dir: PathBuf,

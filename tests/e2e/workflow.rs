@@ -105,15 +105,10 @@ pub async fn wait_for_mails(
     app: &TestApp,
     at_least: usize,
 ) -> Vec<onboard::adapters::maildir::StoredMail> {
-    // Up to 30 s: on moto under a full CI run, four deliveries once took longer than 10 s.
-    for _ in 0..600 {
-        let mails = app.mails();
-        if mails.len() >= at_least {
-            // Give a straggler the chance to show up, so "exactly" assertions mean something.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            return app.mails();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let enough = eventually(|| async { (app.mails().len() >= at_least).then_some(()) }).await;
+    if enough.is_some() {
+        // Give a straggler the chance to show up, so "exactly" assertions mean something.
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     app.mails()
 }
