@@ -507,9 +507,10 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
     proxy.stop().await;
 }
 
-/// A database created before migration 0002: its notifications take the type and application
-/// of their event (stored with them), so the SNS notifier can label what was queued before the
-/// upgrade; an event without an application leaves the notification without one.
+/// A database created before migrations 0002 and 0005: its notifications take the type,
+/// application and correlation id of their event (stored with them), so the SNS notifier can
+/// label what was queued before the upgrade and its log lines name the request; an event
+/// without an application leaves the notification without one.
 #[tokio::test]
 async fn notifications_queued_before_the_upgrade_take_their_events_type_and_application() {
     use onboard::ports::store::{NotificationKind, NotificationQueue};

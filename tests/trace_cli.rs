@@ -1,7 +1,9 @@
 //! Issue 11's trace, against a real `onboard up` child with JSON logs: a step's request id is
-//! echoed, becomes the events' correlation id and shows in the relay's, the consumer's and the
-//! gateway's log lines; after a full workflow `onboard trace` (and `GET /v1/ops/trace`) shows
-//! the five step topics with their offsets, commits, notifications and pushes.
+//! echoed, becomes the events' correlation id and shows in the relay's, the consumer's, the
+//! gateway's and the notification dispatcher's log lines; after a full workflow `onboard
+//! trace` (and `GET /v1/ops/trace`) shows the five step topics with their offsets, commits,
+//! notifications and pushes. With an OTLP endpoint set, the spans of a step reach an
+//! OpenTelemetry collector by the graceful stop.
 //!
 //! Embedded bus and SQLite by default; `ONBOARD_TEST_BUS=kafka ONBOARD_TEST_STORE=postgres`
 //! runs the same test on Kafka + PostgreSQL (as scripts/test.sh does), and
@@ -267,6 +269,7 @@ async fn a_request_id_runs_through_the_logs_and_trace_shows_every_hop_of_a_workf
         "onboard::roles::relay",
         "onboard::roles::consumer",
         "onboard::roles::gateway",
+        "onboard::roles::notify",
     ] {
         assert!(
             targets.iter().any(|t| t.starts_with(role)),

@@ -113,6 +113,7 @@ mod tests {
             kind: NotificationKind::CustomerEmail,
             event_type: crate::domain::event::Topic::PolicyRecommended,
             application_id: None,
+            correlation_id: None,
             recipient: "jose@example.com".into(),
             subject: "Bienvenue".into(),
             body: "Hello José,\n".into(),

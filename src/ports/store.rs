@@ -150,6 +150,10 @@ pub struct Notification {
     pub event_type: Topic,
     /// The application the event belongs to; `None` for a failure before one existed.
     pub application_id: Option<ApplicationId>,
+    /// The event's correlation id (the request id of the step that caused it), so the
+    /// delivery's log lines and spans join the rest of the request's path; `None` for an alert
+    /// no request caused (a stall) and for rows queued before it was kept.
+    pub correlation_id: Option<String>,
     pub recipient: String,
     pub subject: String,
     pub body: String,

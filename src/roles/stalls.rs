@@ -204,6 +204,7 @@ impl StallMonitor {
             // subscribers that filter operator alerts on `event_type` receive it too.
             event_type: Topic::WorkflowErrors,
             application_id: Some(s.application_id),
+            correlation_id: None,
             recipient: self.operator_address.clone(),
             subject: format!(
                 "[onboard] application {} stalled in {}",

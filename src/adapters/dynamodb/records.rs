@@ -207,6 +207,8 @@ pub(super) fn audit_record(item: &Item) -> StoreResult<AuditEntry> {
 /// A notification's event type (its event's topic); `applicationId` is absent when the event
 /// has no application.
 const EVENT_TYPE: &str = "eventType";
+/// A notification's correlation id, absent on items written before it was kept.
+const CORRELATION_ID: &str = "correlationId";
 
 /// A new, undelivered notification: in the due index from its creation on.
 pub(super) fn notification_item(n: &Notification) -> Item {
@@ -219,6 +221,7 @@ pub(super) fn notification_item(n: &Notification) -> Item {
             attr::APPLICATION_ID,
             n.application_id.map(|a| a.to_string()),
         )
+        .opt_s(CORRELATION_ID, n.correlation_id.as_deref())
         .s("recipient", n.recipient.as_str())
         .s("subject", n.subject.as_str())
         .s("body", n.body.as_str())
@@ -237,6 +240,7 @@ pub(super) fn notification_record(item: &Item) -> StoreResult<Notification> {
         kind: f.known("kind", NotificationKind::parse)?,
         event_type: f.known(EVENT_TYPE, |raw| Topic::parse(raw).ok())?,
         application_id: f.opt_uuid(attr::APPLICATION_ID, ApplicationId)?,
+        correlation_id: f.opt_text(CORRELATION_ID)?,
         recipient: f.text("recipient")?,
         subject: f.text("subject")?,
         body: f.text("body")?,

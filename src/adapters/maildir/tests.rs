@@ -13,6 +13,7 @@ fn notification(id_suffix: &str, body: &str) -> Notification {
         kind: NotificationKind::CustomerEmail,
         event_type: crate::domain::event::Topic::PolicyRecommended,
         application_id: None,
+        correlation_id: None,
         recipient: "jose@example.com".into(),
         subject: "Bienvenue, José — your café policy".into(),
         body: body.into(),

@@ -227,9 +227,9 @@ pub(super) async fn enqueue_notification<D: Dialect>(
 ) -> StoreResult<()> {
     sql::<D>(
         "INSERT INTO notifications
-           (id, event_id, kind, event_type, application_id, recipient, subject, body,
-            created_at, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
+           (id, event_id, kind, event_type, application_id, correlation_id, recipient, subject,
+            body, created_at, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
          ON CONFLICT (id) DO NOTHING",
     )
     .text(n.id.as_str())
@@ -237,6 +237,7 @@ pub(super) async fn enqueue_notification<D: Dialect>(
     .text(n.kind.as_str())
     .text(n.event_type.as_str())
     .opt_uuid(n.application_id.map(|a| a.0))
+    .opt_text(n.correlation_id.as_deref())
     .text(n.recipient.as_str())
     .text(n.subject.as_str())
     .text(n.body.as_str())

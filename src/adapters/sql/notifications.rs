@@ -28,8 +28,8 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
              WHERE id IN (SELECT id FROM notifications
                           WHERE delivered_at IS NULL AND next_attempt_at <= $2
                           ORDER BY created_at, id LIMIT $3{})
-             RETURNING id, event_id, kind, event_type, application_id, recipient, subject, body,
-                       created_at, attempts",
+             RETURNING id, event_id, kind, event_type, application_id, correlation_id, recipient,
+                       subject, body, created_at, attempts",
             D::LOCKING.skip_locked()
         );
         let mut claimed = sql::<D>(&statement)
@@ -47,6 +47,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
                     kind: c.known("kind", NotificationKind::parse)?,
                     event_type: c.known("event_type", |raw| Topic::parse(raw).ok())?,
                     application_id: c.opt_id("application_id", ApplicationId)?,
+                    correlation_id: c.opt_text("correlation_id")?,
                     recipient: c.text("recipient")?,
                     subject: c.text("subject")?,
                     body: c.text("body")?,

@@ -95,6 +95,7 @@ mod tests {
             kind: NotificationKind::OperatorAlert,
             event_type: crate::domain::event::Topic::WorkflowErrors,
             application_id: None,
+            correlation_id: None,
             recipient: "ops@example.com".into(),
             subject: "[onboard] failed".into(),
             body: "A workflow step failed.\n".into(),

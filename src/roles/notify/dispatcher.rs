@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Longest wait between two attempts of one notification.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
@@ -164,69 +165,83 @@ impl NotificationDispatcher {
             ..DispatchReport::default()
         };
         for notification in &due {
-            // Claimed notifications are delivered even while stopping (a graceful stop drains),
-            // unless the notifier is failing: then the rest are handed back at once rather than
-            // waiting out their lease or holding up the stop.
-            if shutdown.is_cancelled() && report.retried > 0 {
-                self.store
-                    .notification_failed(
-                        &notification.id,
-                        "not attempted: the dispatcher stopped",
-                        Utc::now(),
-                    )
-                    .await?;
-                continue;
+            // Every line the delivery logs (here and in the notifier) names the request that
+            // caused it.
+            let span = tracing::info_span!(
+                "notification",
+                correlation_id = notification.correlation_id.as_deref(),
+                notification_id = %notification.id,
+                kind = notification.kind.as_str(),
+            );
+            self.attempt(notification, claimed_at, shutdown, &mut report)
+                .instrument(span)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Delivers one claimed notification and records the outcome in the store and `report`.
+    async fn attempt(
+        &self,
+        notification: &Notification,
+        claimed_at: tokio::time::Instant,
+        shutdown: &CancellationToken,
+        report: &mut DispatchReport,
+    ) -> Result<(), StoreError> {
+        // Claimed notifications are delivered even while stopping (a graceful stop drains),
+        // unless the notifier is failing: then the rest are handed back at once rather than
+        // waiting out their lease or holding up the stop.
+        if shutdown.is_cancelled() && report.retried > 0 {
+            self.store
+                .notification_failed(
+                    &notification.id,
+                    "not attempted: the dispatcher stopped",
+                    Utc::now(),
+                )
+                .await?;
+            return Ok(());
+        }
+        let result = tokio::time::timeout(
+            self.config.delivery_timeout,
+            self.notifier.deliver(notification),
+        )
+        .await
+        .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
+        match outcome(notification, result, Utc::now()) {
+            Outcome::Delivered => {
+                self.record_delivered(&notification.id, claimed_at).await?;
+                report.delivered += 1;
+                count(notification, "delivered");
+                tracing::info!("Notification delivered.");
             }
-            let result = tokio::time::timeout(
-                self.config.delivery_timeout,
-                self.notifier.deliver(notification),
-            )
-            .await
-            .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
-            match outcome(notification, result, Utc::now()) {
-                Outcome::Delivered => {
-                    self.record_delivered(&notification.id, claimed_at).await?;
-                    report.delivered += 1;
-                    count(notification, "delivered");
-                    tracing::info!(
-                        notification_id = %notification.id,
-                        kind = notification.kind.as_str(),
-                        "Notification delivered."
+            Outcome::Failed {
+                error,
+                retry_at,
+                permanent,
+            } => {
+                self.store
+                    .notification_failed(&notification.id, &error, retry_at)
+                    .await?;
+                // The error text stays in the store: an adapter may name the recipient in it.
+                if permanent {
+                    report.parked += 1;
+                    count(notification, "parked");
+                    tracing::error!(
+                        attempt = notification.attempts + 1,
+                        "Notification failed permanently and is parked; see its stored error."
                     );
-                }
-                Outcome::Failed {
-                    error,
-                    retry_at,
-                    permanent,
-                } => {
-                    self.store
-                        .notification_failed(&notification.id, &error, retry_at)
-                        .await?;
-                    // The error text stays in the store: an adapter may name the recipient in it.
-                    if permanent {
-                        report.parked += 1;
-                        count(notification, "parked");
-                        tracing::error!(
-                            notification_id = %notification.id,
-                            kind = notification.kind.as_str(),
-                            attempt = notification.attempts + 1,
-                            "Notification failed permanently and is parked; see its stored error."
-                        );
-                    } else {
-                        report.retried += 1;
-                        count(notification, "retried");
-                        tracing::warn!(
-                            notification_id = %notification.id,
-                            kind = notification.kind.as_str(),
-                            attempt = notification.attempts + 1,
-                            retry_at = %retry_at,
-                            "Notification failed; it will be retried."
-                        );
-                    }
+                } else {
+                    report.retried += 1;
+                    count(notification, "retried");
+                    tracing::warn!(
+                        attempt = notification.attempts + 1,
+                        retry_at = %retry_at,
+                        "Notification failed; it will be retried."
+                    );
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 }
 
@@ -306,6 +321,7 @@ mod tests {
             kind: NotificationKind::CustomerEmail,
             event_type: crate::domain::event::Topic::UserInfoSubmitted,
             application_id: None,
+            correlation_id: None,
             recipient: "a@example.com".into(),
             subject: "s".into(),
             body: "b".into(),

@@ -30,6 +30,7 @@ pub fn notifications_for(
             kind,
             event_type: event.topic,
             application_id: event.application_id,
+            correlation_id: Some(event.correlation_id.clone()),
             recipient: recipient.to_owned(),
             subject,
             body,

@@ -36,6 +36,7 @@ pub fn notification(kind: NotificationKind) -> Notification {
         kind,
         event_type,
         application_id,
+        correlation_id: Some("req-notifier-test".into()),
         recipient: "jose@example.com".into(),
         subject: "Bienvenue, José — your café policy".into(),
         body: "Hello José,\n\nYour café policy is ready.\n".into(),
