@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod otlp;
 pub mod ports;
 pub mod roles;
 pub mod telemetry;

@@ -10,8 +10,12 @@ async fn main() -> ExitCode {
     cli::keep_files_private();
     let cli = Cli::parse_or_bootstrap();
     let config = cli.load_config(&Environment::from_process());
-    cli::init_logging(&config.config.log);
-    match cli::run(cli.command, config).await {
+    let span_export = cli::init_logging(&config.config.log, &config.config.telemetry);
+    let result = cli::run(cli.command, config).await;
+    if let Some(export) = span_export {
+        export.shutdown().await;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("onboard: {error:#}");

@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 mod support;
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use prost::Message as _;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -305,5 +308,141 @@ async fn the_trace_endpoint_needs_the_management_token_and_a_valid_customer_id()
     assert_eq!(
         get_trace(&app, "nobody-here").await["events"],
         serde_json::json!([])
+    );
+}
+
+/// An OpenTelemetry collector: keeps every OTLP/HTTP trace export posted to `/v1/traces`.
+struct Collector {
+    url: String,
+    exports: std::sync::Arc<std::sync::Mutex<Vec<ExportTraceServiceRequest>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        use axum::{body::Bytes, extract::State, http::StatusCode, routing::post, Router};
+        type Exports = std::sync::Arc<std::sync::Mutex<Vec<ExportTraceServiceRequest>>>;
+        async fn receive(State(exports): State<Exports>, body: Bytes) -> StatusCode {
+            match ExportTraceServiceRequest::decode(body) {
+                Ok(export) => {
+                    exports.lock().unwrap().push(export);
+                    StatusCode::OK
+                }
+                Err(_) => StatusCode::BAD_REQUEST,
+            }
+        }
+        let exports = Exports::default();
+        let router = Router::new()
+            .route("/v1/traces", post(receive))
+            .with_state(exports.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, exports }
+    }
+
+    /// Every exported span's name, `correlation_id` attribute and resource `service.name`.
+    fn spans(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
+            attributes
+                .iter()
+                .find(|a| a.key == key)
+                .and_then(|a| a.value.as_ref()?.value.as_ref())
+                .map(|value| match value {
+                    any_value::Value::StringValue(s) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+        }
+        let mut spans = Vec::new();
+        for export in self.exports.lock().unwrap().iter() {
+            for resource_spans in &export.resource_spans {
+                let service = resource_spans
+                    .resource
+                    .as_ref()
+                    .and_then(|r| text(&r.attributes, "service.name"));
+                for scope in &resource_spans.scope_spans {
+                    for span in &scope.spans {
+                        spans.push((
+                            span.name.clone(),
+                            text(&span.attributes, "correlation_id"),
+                            service.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
+#[tokio::test]
+async fn with_an_otlp_endpoint_the_spans_of_a_step_reach_the_collector_by_a_graceful_stop() {
+    let collector = Collector::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = free_port();
+    let mut child = Running(
+        onboard(&data_dir)
+            .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&data_dir)
+            .env("ONBOARD_JWT_SECRET", SECRET)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
+            .env("OTEL_SERVICE_NAME", "onboard-under-test")
+            // Batches would go out a minute later: only the flush on stop can deliver them in time.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(tmp.path().join("onboard.log")).unwrap())
+            .spawn()
+            .expect("onboard up starts"),
+    );
+    let app = TestApp::remote(&data_dir, port).await;
+    let customer = app.customer("otlp-customer");
+    let mut tab = customer.tab().await;
+    let created = app
+        .http
+        .post(app.url("/v1/customers"))
+        .bearer_auth(&customer.token)
+        .header("content-type", "application/json")
+        .header("x-request-id", REQUEST_ID)
+        .body(SEED_PAYLOAD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Consumed and pushed: the consumer's span of the event has ended too.
+    assert_eq!(tab.events(1).await[0]["correlationId"], REQUEST_ID);
+    assert!(collector.spans().is_empty(), "exported before the stop");
+
+    // SAFETY: kill only sends SIGTERM to the child this test started.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "no stop within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "onboard up stopped with {status}");
+
+    let spans = collector.spans();
+    let of_request: Vec<&String> = spans
+        .iter()
+        .filter(|(_, correlation, _)| correlation.as_deref() == Some(REQUEST_ID))
+        .map(|(name, _, _)| name)
+        .collect();
+    for name in ["request", "event"] {
+        assert!(
+            of_request.iter().any(|n| *n == name),
+            "no '{name}' span with the request id; spans with it: {of_request:?}"
+        );
+    }
+    assert!(
+        spans
+            .iter()
+            .all(|(_, _, service)| service.as_deref() == Some("onboard-under-test")),
+        "{spans:?}"
     );
 }

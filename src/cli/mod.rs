@@ -16,7 +16,8 @@ pub mod up;
 pub mod watch;
 pub mod watch_tls;
 
-use crate::config::{Environment, Flags, Loaded, LogSection, Role};
+use crate::config::{Environment, Flags, Loaded, LogSection, Role, TelemetrySection};
+use crate::otlp::OtlpExport;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -151,19 +152,32 @@ pub fn keep_files_private() {
     }
 }
 
-/// Sets up logging to stderr: human-readable, or JSON with `log.format = "json"`. Runs before
-/// the validation, so an invalid filter falls back to the default (and is reported).
-pub fn init_logging(log: &LogSection) {
-    use tracing_subscriber::EnvFilter;
+/// Sets up logging to stderr: human-readable, or JSON with `log.format = "json"`; with
+/// `telemetry.otlp_endpoint` set, spans are exported too, and the returned export must be shut
+/// down before the process ends. Runs before the validation, so an invalid filter falls back
+/// to the default (and is reported).
+pub fn init_logging(log: &LogSection, telemetry: &TelemetrySection) -> Option<OtlpExport> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_new(&log.filter)
         .unwrap_or_else(|_| EnvFilter::new(LogSection::default().filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if log.format == "json" {
-        builder.json().flatten_event(true).init();
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = if log.format == "json" {
+        lines.json().flatten_event(true).boxed()
     } else {
-        builder.compact().init();
+        lines.compact().boxed()
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    match crate::otlp::layer(telemetry) {
+        Some((spans, export)) => {
+            subscriber.with(spans).init();
+            Some(export)
+        }
+        None => {
+            subscriber.init();
+            None
+        }
     }
 }
 

@@ -42,6 +42,12 @@ pub const VARIABLES: &[EnvVar] = &[
     var("AWS_REGION", "aws.region", Text),
     var("ONBOARD_LOG", "log.filter", Text),
     var("ONBOARD_LOG_FORMAT", "log.format", Text),
+    var(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "telemetry.otlp_endpoint",
+        Text,
+    ),
+    var("OTEL_SERVICE_NAME", "telemetry.service_name", Text),
     var("ONBOARD_STORE", "store.kind", Text),
     var("DATABASE_URL", "store.url", Text),
     var("DATABASE_URL_FILE", "store.url_file", Text),

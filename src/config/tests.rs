@@ -852,3 +852,33 @@ fn lifecycle_keys_set_the_purge_and_out_of_range_ones_are_all_reported() {
         assert!(problems.contains(key), "{key} missing from: {problems}");
     }
 }
+
+#[test]
+fn an_otlp_endpoint_must_be_an_http_url_and_the_service_needs_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "onboard.toml",
+        "[telemetry]\nservice_name = \"\"\n",
+    );
+    let problems = loaded(
+        Some(&file),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")],
+        Flags::default(),
+    )
+    .settings(Role::Up)
+    .unwrap_err();
+    let text = problems.to_string();
+    for expected in [
+        "telemetry.otlp_endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): 'collector:4317' must be an http:// or https:// URL",
+        "telemetry.service_name (OTEL_SERVICE_NAME): must not be empty",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from: {text}");
+    }
+    assert_eq!(problems.0.len(), 2, "{text}");
+    let set = settings(
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")],
+        Role::Up,
+    );
+    assert!(set.is_ok(), "{:?}", set.err());
+}

@@ -20,6 +20,7 @@ pub struct Config {
     /// The deployment's name (the seed's `ENVIRONMENT`); part of the default table names.
     pub environment: String,
     pub log: LogSection,
+    pub telemetry: TelemetrySection,
     pub store: StoreSection,
     pub bus: BusSection,
     pub notifier: NotifierSection,
@@ -45,6 +46,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./onboard-data"),
             environment: "dev".into(),
             log: LogSection::default(),
+            telemetry: TelemetrySection::default(),
             store: StoreSection::default(),
             bus: BusSection::default(),
             notifier: NotifierSection::default(),
@@ -79,6 +81,26 @@ impl Default for LogSection {
         Self {
             filter: "info,sqlx=warn,tower_http=warn".into(),
             format: "text".into(),
+        }
+    }
+}
+
+/// OpenTelemetry trace export, off unless an endpoint is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// The OTLP/HTTP collector's base URL (`http://collector:4318`); spans go to its
+    /// `/v1/traces`. Unset: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry.
+    pub service_name: String,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "onboard".into(),
         }
     }
 }

@@ -356,6 +356,14 @@ impl Config {
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             problems.push("log.filter", format!("not a log filter: {error}"));
         }
+        if let Some(raw) = &self.telemetry.otlp_endpoint {
+            if let Err(reason) = crate::otlp::traces_url(raw) {
+                problems.push("telemetry.otlp_endpoint", reason);
+            }
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            problems.push("telemetry.service_name", "must not be empty");
+        }
     }
 
     /// The store (PostgreSQL or the SQLite file in the data directory).

@@ -1,11 +1,18 @@
 //! Child `onboard` processes that see only what their test gives them: none of the developer's
-//! (or scripts/test.sh's) `KAFKA_BROKERS`, `DATABASE_URL`, `ONBOARD_*`, `SMTP_*` or `WEBHOOK_*`,
+//! (or scripts/test.sh's) `KAFKA_BROKERS`, `DATABASE_URL`, `ONBOARD_*`, `SMTP_*`, `WEBHOOK_*` or `OTEL_*`,
 //! so no test runs on a shared cluster's default topics, group or database by accident.
 
 use std::process::Command;
 
 /// Prefixes and names of every variable that configures an `onboard` process.
-const SETTINGS: [&str; 5] = ["ONBOARD_", "KAFKA_", "SMTP_", "WEBHOOK_", "DATABASE_URL"];
+const SETTINGS: [&str; 6] = [
+    "ONBOARD_",
+    "KAFKA_",
+    "SMTP_",
+    "WEBHOOK_",
+    "DATABASE_URL",
+    "OTEL_",
+];
 
 /// Removes every configuring variable from `command`'s inherited environment; call it before
 /// setting the variables the test means.

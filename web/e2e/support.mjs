@@ -49,12 +49,12 @@ export async function freePort() {
 
 /**
  * The environment of `onboard up`: this one without any Onboard setting (`KAFKA_*`,
- * `DATABASE_URL`, `ONBOARD_*`, `SMTP_*`, `WEBHOOK_*`), so the server runs on its own embedded bus
+ * `DATABASE_URL`, `ONBOARD_*`, `SMTP_*`, `WEBHOOK_*`, `OTEL_*`), so the server runs on its own embedded bus
  * and SQLite store in its data directory even when the shell (or scripts/test.sh) points at a
  * shared Kafka or PostgreSQL.
  */
 export function hermeticEnv() {
-  const setting = /^(ONBOARD_|KAFKA_|SMTP_|WEBHOOK_|DATABASE_URL$)/;
+  const setting = /^(ONBOARD_|KAFKA_|SMTP_|WEBHOOK_|OTEL_|DATABASE_URL$)/;
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !setting.test(name)));
 }
 
