@@ -92,6 +92,78 @@ async fn migrate_creates_every_table_with_ttl_once_and_then_nothing() {
 }
 
 /// `onboard migrate` as an operator runs it: lists the tables it created, then says they exist.
+/// Tables an older Onboard made lack the sparse in-progress index: `migrate` adds it and first
+/// indexes the in-progress applications already there, so a stall older than the upgrade is
+/// still found; a second `migrate` has nothing left to do.
+#[tokio::test]
+async fn migrate_adds_the_in_progress_index_to_an_older_applications_table() {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+    };
+    use onboard::ports::operations::OperationsLog;
+    if endpoint_from_env("migrate_adds_the_in_progress_index").is_none() {
+        return;
+    }
+    let tables = unique_tables();
+    let store = DynamoStore::open(None, tables.clone()).await;
+    store.migrate().await.expect("create the tables");
+    let (_, waiting) = store_suite::seed_customer(&*store, "c-1", "ada@example.com").await;
+    let (_, other) = store_suite::seed_customer(&*store, "c-2", "bob@example.com").await;
+
+    // As the older release left them: no index, and items without its key.
+    let client = store.client();
+    client
+        .update_table()
+        .table_name(&tables.applications)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("inProgressStatus-updatedAt")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("drop the index");
+    for app in [&waiting, &other] {
+        client
+            .update_item()
+            .table_name(&tables.applications)
+            .key(
+                "applicationId",
+                AttributeValue::S(app.application_id.to_string()),
+            )
+            .update_expression("REMOVE inProgressStatus")
+            .send()
+            .await
+            .expect("strip the index key");
+    }
+
+    let upgraded = store.migrate().await.expect("upgrade");
+    assert_eq!(
+        upgraded,
+        vec![format!(
+            "{} (index inProgressStatus-updatedAt)",
+            tables.applications
+        )]
+    );
+    let mut stalled: Vec<_> = store
+        .applications_stalled_in(ApplicationStatus::Started, store_suite::at(50), 10)
+        .await
+        .expect("query the new index")
+        .into_iter()
+        .map(|a| a.application_id)
+        .collect();
+    stalled.sort();
+    let mut expected = vec![waiting.application_id, other.application_id];
+    expected.sort();
+    assert_eq!(stalled, expected, "both older applications are indexed");
+    assert!(store.migrate().await.expect("again").is_empty());
+}
+
 #[tokio::test]
 async fn the_migrate_command_lists_the_tables_it_created_and_then_none() {
     let Some(endpoint) = endpoint_from_env("the_migrate_command_lists") else {

@@ -21,6 +21,7 @@ mod state;
 pub mod tables;
 mod trace;
 mod tx;
+mod upgrade;
 
 pub use tables::{table_definitions, TableNames};
 pub use tx::MAX_TRANSACTION_ITEMS;
@@ -59,7 +60,8 @@ impl DynamoStore {
         }
     }
 
-    /// Creates the missing tables (enabling TTL where the table has one) and lists them.
+    /// Creates the missing tables (enabling TTL where the table has one) and indexes, and lists
+    /// them.
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
         tables::create_missing(&self.client, &self.tables).await
     }

@@ -3,13 +3,13 @@
 //! lists a record's replays in time order; a stall alert is an item `stall#<application>` /
 //! `<status>#<since>`, put with `attribute_not_exists` in the same `TransactWriteItems` as
 //! its notification, so a stall is alerted once however many monitors race. The stall query
-//! scans the applications table with a filter (no index on status): an operator job, not a
-//! hot path, read once per check interval.
+//! reads the applications table's sparse index of in-progress applications
+//! (`inProgressStatus-updatedAt`), so it costs what it finds, not the table's size.
 
 use super::codec::{build_error, millis, n, s, sdk_error, time_key, Fields, Item, ItemBuilder};
 use super::records;
 use super::state::PartitionQuery;
-use super::tables::attr;
+use super::tables::{attr, index};
 use super::DynamoStore;
 use crate::domain::workflow::ApplicationStatus;
 use crate::ports::operations::{DeadLetterReplay, OperationsLog, Stall};
@@ -74,41 +74,45 @@ impl OperationsLog for DynamoStore {
         self.query(q).await?.iter().map(replay_record).collect()
     }
 
+    /// Queries the sparse in-progress index for the status's applications changed before the
+    /// cut-off (oldest first), then reads each candidate consistently from the table: the
+    /// index may lag a moment behind, and an application that just moved on is not stalled.
     async fn applications_stalled_in(
         &self,
         status: ApplicationStatus,
         changed_before: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ApplicationRecord>> {
+        let Ok(limit) = usize::try_from(limit) else {
+            return Ok(Vec::new());
+        };
+        let q = PartitionQuery {
+            index: Some(index::APPLICATIONS_IN_PROGRESS),
+            sort: Some((attr::UPDATED_AT, "<", n(millis(changed_before)))),
+            limit: Some(limit),
+            ..PartitionQuery::new(
+                &self.tables.applications,
+                attr::IN_PROGRESS_STATUS,
+                s(status.as_str()),
+            )
+        };
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.tables.applications)
-                .filter_expression("#status = :status AND #updated < :before")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#updated", "updatedAt")
-                .expression_attribute_values(":status", s(status.as_str()))
-                .expression_attribute_values(":before", n(millis(changed_before)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Scan", e))?;
-            for item in page.items() {
-                found.push(records::application_record(item)?.0);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+        for candidate in self.query(q).await? {
+            let id = Fields::of("applications", &candidate).text(attr::APPLICATION_ID)?;
+            let Some(item) = self
+                .get(&self.tables.applications, attr::APPLICATION_ID, id)
+                .await?
+            else {
+                continue;
+            };
+            let (app, _) = records::application_record(&item)?;
+            if app.status == status && app.updated_at < changed_before {
+                found.push(app);
             }
         }
         found.sort_by(|a, b| {
             (a.updated_at, a.application_id).cmp(&(b.updated_at, b.application_id))
         });
-        found.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(found)
     }
 

@@ -50,9 +50,15 @@ pub(super) fn application_item(a: &ApplicationRecord, version: u64) -> Item {
         .s(attr::CUSTOMER_ID, a.customer_id.as_str())
         .s(attr::CREATED_KEY, time_key(a.created_at, a.application_id))
         .s("status", a.status.as_str())
+        .opt_s(
+            attr::IN_PROGRESS_STATUS,
+            ApplicationStatus::IN_PROGRESS
+                .contains(&a.status)
+                .then(|| a.status.as_str()),
+        )
         .opt_s("policyId", a.policy_id.as_deref())
         .instant("createdAt", a.created_at)
-        .instant("updatedAt", a.updated_at)
+        .instant(attr::UPDATED_AT, a.updated_at)
         .n("version", version)
         .build()
 }

@@ -92,6 +92,11 @@ pub(super) mod attr {
     pub const COUNTER: &str = "counter";
     pub const OP_KEY: &str = "opKey";
     pub const OP_SORT: &str = "opSort";
+    /// An application's status while it is in progress, absent once it ended: the key of
+    /// the sparse index the stall monitor queries.
+    pub const IN_PROGRESS_STATUS: &str = "inProgressStatus";
+    /// When an application last changed (epoch milliseconds).
+    pub const UPDATED_AT: &str = "updatedAt";
     /// TTL of the connections table (epoch seconds).
     pub const TTL: &str = "ttl";
     /// TTL of the idempotency table (epoch seconds).
@@ -101,6 +106,8 @@ pub(super) mod attr {
 /// GSI names.
 pub(super) mod index {
     pub const APPLICATIONS_BY_CUSTOMER: &str = "customerId-createdKey";
+    /// In-progress applications only (sparse), oldest change first per status.
+    pub const APPLICATIONS_IN_PROGRESS: &str = "inProgressStatus-updatedAt";
     pub const CONNECTIONS_BY_CUSTOMER: &str = "customerId-connectedKey";
     pub const EVENTS_BY_CUSTOMER: &str = "customerId-sequence";
     pub const EVENTS_BY_APPLICATION: &str = "applicationId-sequence";
@@ -172,11 +179,18 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableDefinition<'_>> {
     vec![
         table(&names.users, text(CUSTOMER_ID), None),
         TableDefinition {
-            indexes: vec![gsi(
-                index::APPLICATIONS_BY_CUSTOMER,
-                text(CUSTOMER_ID),
-                text(CREATED_KEY),
-            )],
+            indexes: vec![
+                gsi(
+                    index::APPLICATIONS_BY_CUSTOMER,
+                    text(CUSTOMER_ID),
+                    text(CREATED_KEY),
+                ),
+                gsi(
+                    index::APPLICATIONS_IN_PROGRESS,
+                    text(IN_PROGRESS_STATUS),
+                    number(UPDATED_AT),
+                ),
+            ],
             ..table(&names.applications, text(APPLICATION_ID), None)
         },
         table(
@@ -238,12 +252,14 @@ pub fn table_definitions(names: &TableNames) -> Vec<TableDefinition<'_>> {
 /// How long `migrate` waits for a new table to become active.
 const ACTIVE_WITHIN: Duration = Duration::from_secs(300);
 
-/// Creates the tables that do not exist yet (and enables TTL on them), returning their names;
-/// empty when every table exists.
+/// Creates the tables that do not exist yet (and enables TTL on them) and adds the indexes an
+/// existing table lacks (`upgrade.rs`), returning what it made (`table`, `table (index name)`);
+/// empty when everything exists.
 pub async fn create_missing(client: &Client, names: &TableNames) -> StoreResult<Vec<String>> {
     let mut created = Vec::new();
     for definition in table_definitions(names) {
         if exists(client, definition.name).await? {
+            created.extend(super::upgrade::add_missing_indexes(client, &definition).await?);
             continue;
         }
         create(client, &definition).await?;
@@ -273,7 +289,10 @@ fn key(attribute: KeyAttr, key_type: KeyType) -> StoreResult<KeySchemaElement> {
         .map_err(build_error)
 }
 
-fn key_schema(partition: KeyAttr, sort: Option<KeyAttr>) -> StoreResult<Vec<KeySchemaElement>> {
+pub(super) fn key_schema(
+    partition: KeyAttr,
+    sort: Option<KeyAttr>,
+) -> StoreResult<Vec<KeySchemaElement>> {
     let mut schema = vec![key(partition, KeyType::Hash)?];
     if let Some(sort) = sort {
         schema.push(key(sort, KeyType::Range)?);
