@@ -29,7 +29,8 @@ def camel(s): return "".join(p.capitalize() for p in s.replace("_", "-").split("
 TABLES = [
  ("users", "USERS_TABLE", "users", ("customerId","S"), None, [], None),
  ("applications", "APPLICATIONS_TABLE", "applications", ("applicationId","S"), None,
-   [("customerId-createdKey", ("customerId","S"), ("createdKey","S"))], None),
+   [("customerId-createdKey", ("customerId","S"), ("createdKey","S")),
+    ("inProgressStatus-updatedAt", ("inProgressStatus","S"), ("updatedAt","N"))], None),
  ("kyc_results", "KYC_RESULTS_TABLE", "kyc-results", ("applicationId","S"), ("checkedKey","S"), [], None),
  ("audit", "AUDIT_TABLE", "audit-logs", ("customerId","S"), ("auditKey","S"), [], None),
  ("websocket", "WEBSOCKET_TABLE", "websocket-connections", ("connectionId","S"), None,
@@ -204,8 +205,9 @@ w(ROLES.rstrip("\n") + "\n")
 w("\n  # ---- Producer functions: the five onboarding steps (API Gateway proxy events or a direct\n  # invoke with the seed's Step 7.1 payload). Each publishes its own outbox rows at once.\n")
 for logical, handler, stem in PRODUCERS:
     function(logical, handler, stem, "ProducerRole", desc=f"Onboard step {handler} (Handler {handler})")
-function("OutboxRelay", "relay", "outbox-relay", "ProducerRole", timeout=60,
-         desc="Publishes outbox rows the steps left behind; every minute, a safety net")
+function("OutboxRelay", "relay", "outbox-relay", "RelayRole", timeout=60,
+         extra_env=[("ONBOARD_STALL_AFTER", "!Ref StallAfter")],
+         desc="Every minute, publishes outbox rows the steps left behind, alerts stalled applications and sends due notifications")
 w("\n  # ---- Consumer functions: one per topic, fed by an MSK event source mapping.\n")
 for t in TOPICS:
     function(f"Consumer{camel(t)}", "consume", f"consumer-{t}", "ConsumerRole", extra_env=[("KAFKA_TOPIC", t)],

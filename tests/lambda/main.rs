@@ -11,4 +11,5 @@ mod flow;
 mod harness;
 mod moto_pusher;
 mod receiver;
+mod stalls;
 mod steps;

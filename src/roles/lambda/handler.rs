@@ -36,7 +36,8 @@ pub enum Handler {
     WsConnect,
     WsDisconnect,
     WsDefault,
-    /// On a schedule: publishes outbox rows and sends notifications that are still due.
+    /// On a schedule: publishes outbox rows, checks for stalled applications (alerting each
+    /// stall once) and sends notifications that are still due.
     Relay,
 }
 

@@ -21,6 +21,7 @@ use crate::config::{Loaded, Problems, Role};
 use crate::domain::event::Topic;
 use crate::roles::consumer::ConsumerRole;
 use crate::roles::notify::NotificationDispatcher;
+use crate::roles::stalls::StallMonitor;
 use crate::wiring::PusherSettings;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
@@ -37,6 +38,8 @@ pub struct Function {
     router: axum::Router,
     consumer: ConsumerRole,
     dispatcher: NotificationDispatcher,
+    /// Run by the scheduled relay: a serverless deployment has no long-running monitor.
+    stalls: StallMonitor,
     /// The management API of the WebSocket API (`consume` pushes, `ws-default` answers).
     apigateway: Option<ApiGatewayPusher>,
 }
@@ -56,6 +59,7 @@ impl Function {
             router: crate::roles::api::router(components.api_state_behind_api_gateway()),
             consumer: components.consumer(None),
             dispatcher: components.dispatcher(),
+            stalls: components.stall_monitor(),
             apigateway,
             components,
         })
@@ -107,8 +111,15 @@ impl Function {
             }
             Handler::Relay => {
                 let published = self.publish_outbox().await;
+                let (stalled, alerted) = self.check_stalls().await;
+                // After the check, so a new stall's alert goes out in this same invocation.
                 let sent = consume::send_due_notifications(&self.dispatcher).await;
-                Ok(json!({"published": published, "notificationsSent": sent}))
+                Ok(json!({
+                    "published": published,
+                    "stalledApplications": stalled,
+                    "stallAlertsQueued": alerted,
+                    "notificationsSent": sent,
+                }))
             }
         }
     }
@@ -117,6 +128,19 @@ impl Function {
         match self.components.settings.consumer.topics.as_slice() {
             [topic] => Ok(*topic),
             _ => Err("the consume handler needs KAFKA_TOPIC".into()),
+        }
+    }
+
+    /// One stall-detection round (as `onboard consumer`'s monitor runs on its interval): how
+    /// many applications are stalled and how many of them were alerted for the first time.
+    /// The store's claim keeps a stall to one alert whichever invocation sees it.
+    async fn check_stalls(&self) -> (usize, usize) {
+        match self.stalls.check(chrono::Utc::now()).await {
+            Ok(report) => (report.stalled.len(), report.alerted),
+            Err(error) => {
+                tracing::warn!(error = %error, "Checking for stalled applications failed; the relay schedule retries.");
+                (0, 0)
+            }
         }
     }
 
