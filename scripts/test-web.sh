@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The web page's tests: unit tests (vitest, `ng test`) and end-to-end tests (playwright-core
-# driving Debian's Chromium against the real `onboard up` binary). Installs Chromium if missing.
+# driving Debian's Chromium against the real `onboard up` binary). Installs Chromium and sqlite3
+# if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null; then
-  echo "== web: installing Debian's chromium"
+# Chromium for the browser, sqlite3 for the dead-letter test (it breaks and mends the store).
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+if ((${#missing[@]})); then
+  echo "== web: installing Debian's ${missing[*]}"
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export CHROME_BIN="${CHROME_BIN:-$(command -v chromium)}"
 

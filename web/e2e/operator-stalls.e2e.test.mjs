@@ -3,38 +3,15 @@
 // second (ONBOARD_STALL_AFTER=1s).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WAIT_MS, browserSuite, screenshot, signIn, uniqueId } from './support.mjs';
+import { WAIT_MS, browserSuite, screenshot, signIn, submitUserInfo, uniqueId } from './support.mjs';
 
 const { server, newPage } = browserSuite({ ONBOARD_STALL_AFTER: '1s' });
-
-/** A customer who submitted the first step and then did nothing: their application stalls. */
-async function stalledApplication(customerId) {
-  const { token } = await (
-    await fetch(`${server.base}/dev/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ customerId }),
-    })
-  ).json();
-  const answer = await fetch(`${server.base}/v1/customers`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      email: `${customerId}@example.com`,
-      firstName: 'Stella',
-      lastName: 'Still',
-      dateOfBirth: '1990-01-01',
-      phoneNumber: '+1234567890',
-    }),
-  });
-  assert.equal(answer.status, 201);
-  return (await answer.json()).applicationId;
-}
 
 describe('the operator page at 1280 px', () => {
   test('lists the stalled application, the dead letters, filters recent events and fits the connections', async () => {
     const customerId = uniqueId('stella');
-    const applicationId = await stalledApplication(customerId);
+    // The first step, then nothing: the application stalls.
+    const applicationId = await submitUserInfo(server, customerId);
     const watcher = await newPage();
     await signIn(watcher, server.base, uniqueId('watcher'));
 

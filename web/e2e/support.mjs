@@ -190,6 +190,29 @@ export function browserSuite(env = {}) {
   return { server, newPage };
 }
 
+/** The first step for `customerId` through the API (a development token): its application id. */
+export async function submitUserInfo(server, customerId, lastName = 'Still') {
+  const token = await server.devToken(customerId);
+  const answer = await fetch(`${server.base}/v1/customers`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `${customerId}@example.com`,
+      firstName: 'Stella',
+      lastName,
+      dateOfBirth: '1990-01-01',
+      phoneNumber: '+1234567890',
+    }),
+  });
+  assert.equal(answer.status, 201);
+  return (await answer.json()).applicationId;
+}
+
+/** Runs one SQL statement on the server's SQLite file, as an operator's `sqlite3` would. */
+export function sqlite(server, statement) {
+  execFileSync('sqlite3', ['-cmd', '.timeout 5000', join(server.dataDir, 'onboard.db'), statement]);
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
