@@ -29,7 +29,7 @@ pub const DLQ_RECORDS: &str = "onboard_dlq_records_total";
 pub const NOTIFICATIONS: &str = "onboard_notifications_total";
 /// Outbox rows the relay saw pending at its last look (at most one relay batch).
 pub const OUTBOX_PENDING: &str = "onboard_outbox_pending";
-/// Applications stuck in one state past their threshold (stall detection is later work: 0).
+/// Applications stuck in one state past their threshold, by `state` (set by each stall check).
 pub const STALLED_APPLICATIONS: &str = "onboard_stalled_applications";
 /// Sessions closed because their send queue overflowed.
 pub const SLOW_DISCONNECTS: &str = "onboard_websocket_slow_disconnects_total";
