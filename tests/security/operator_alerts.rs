@@ -38,7 +38,17 @@ async fn forty_invalid_submissions_are_all_recorded_but_operators_get_at_most_th
         assert_eq!(answer.unwrap().status(), 422);
     }
 
-    // Every failure reaches workflow-errors and the consumer.
+    // Every failure reaches workflow-errors and the consumer: all of them counted by the alert
+    // budget and stored (the count is taken as each is processed, the store shows them once
+    // their transactions committed, so both are waited for).
+    let workflow_errors = |overview: &Value| -> usize {
+        overview["recentEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e.to_string().contains("workflow-errors"))
+            .count()
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     let overview = loop {
         let overview: Value = http
@@ -53,12 +63,13 @@ async fn forty_invalid_submissions_are_all_recorded_but_operators_get_at_most_th
         let alerts = &overview["operatorAlerts"];
         let settled =
             alerts["sent"].as_u64().unwrap_or(0) + alerts["suppressed"].as_u64().unwrap_or(0);
-        if settled == SUBMISSIONS as u64 {
+        let stored = workflow_errors(&overview);
+        if settled == SUBMISSIONS as u64 && stored == SUBMISSIONS {
             break overview;
         }
         assert!(
             Instant::now() < deadline,
-            "the consumer settled {settled} of {SUBMISSIONS}: {alerts}"
+            "the consumer settled {settled} and stored {stored} of {SUBMISSIONS}: {alerts}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
