@@ -45,6 +45,11 @@ pub const OPERATOR_ALERTS: &str = "onboard_operator_alerts_total";
 /// `idempotency_keys`, `expired_connections`, `bus_records`).
 pub const PURGED: &str = "onboard_purged_total";
 
+/// Group commits of the embedded store (SQLite): one `COMMIT`, one fsync each.
+pub const STORE_GROUP_COMMITS: &str = "onboard_store_group_commits_total";
+/// Writers committed by those group commits (writers ÷ commits = fsyncs saved per commit + 1).
+pub const STORE_GROUP_WRITERS: &str = "onboard_store_group_writers_total";
+
 /// Every metric Onboard registers, as exposed (histograms add `_bucket`, `_sum`, `_count`).
 pub const ALL: &[&str] = &[
     STEPS_TOTAL,
@@ -62,6 +67,8 @@ pub const ALL: &[&str] = &[
     REQUESTS_LIMITED,
     OPERATOR_ALERTS,
     PURGED,
+    STORE_GROUP_COMMITS,
+    STORE_GROUP_WRITERS,
 ];
 
 /// Histogram buckets in seconds: from a fast local step to a push that waited on a retry.
@@ -112,6 +119,14 @@ pub fn render() -> String {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        STORE_GROUP_COMMITS,
+        "Group commits of the embedded SQLite store (one fsync each)."
+    );
+    describe_counter!(
+        STORE_GROUP_WRITERS,
+        "Write transactions committed by the embedded store's group commits."
+    );
     describe_counter!(STEPS_TOTAL, "API steps answered, by step and outcome.");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Time to answer an API step.");
     describe_counter!(

@@ -229,7 +229,7 @@ pub struct StoreStats {
     pub connections: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was violated (e.g. the e-mail belongs to another customer); names the rule.
     #[error("conflict: {0}")]

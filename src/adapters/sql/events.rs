@@ -162,7 +162,7 @@ impl<D: Dialect> SqlStore<D> {
         for (event, audit, notifications) in items {
             outcomes.push(record_in::<D>(&mut tx, event, audit, notifications, now).await?);
         }
-        tx.commit().await.map_err(D::classify)?;
+        tx.commit().await?;
         Ok(outcomes)
     }
 }

@@ -3,7 +3,8 @@
 //! differs (pool setup, error classification, locking, value encodings, migrations).
 //!
 //! Writes go to the `write` pool and plain reads to the `read` pool: SQLite keeps its single
-//! writer apart from its readers, PostgreSQL uses one pool for both.
+//! writer apart from its readers (and commits concurrent writers together, `write.rs`),
+//! PostgreSQL uses one pool for both.
 
 mod codec;
 mod dialect;
@@ -19,6 +20,7 @@ mod retention;
 mod state;
 mod trace;
 mod tx;
+mod write;
 
 pub use dialect::{BindResult, ColumnError, Dialect, Driver, Locking};
 pub use migrate::AppliedMigration;
@@ -35,6 +37,7 @@ use chrono::Utc;
 use query::{sql, Columns};
 use sqlx::pool::PoolConnection;
 use sqlx::Pool;
+use write::{GroupCommit, WriteTx};
 
 /// A store on an SQL database of dialect `D`; cheap to share behind an `Arc`.
 pub struct SqlStore<D: Dialect> {
@@ -44,14 +47,19 @@ pub struct SqlStore<D: Dialect> {
     pub(in crate::adapters) read: Pool<D>,
     /// What the dialect keeps besides its pools.
     extra: D::Extra,
+    /// Group commit, where the database has one writer (SQLite).
+    group: Option<GroupCommit<D>>,
 }
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) fn new(write: Pool<D>, read: Pool<D>) -> Self {
+        let group =
+            matches!(D::LOCKING, Locking::Database).then(|| GroupCommit::new(write.clone()));
         Self {
             write,
             read,
             extra: D::Extra::default(),
+            group,
         }
     }
 
@@ -63,16 +71,24 @@ impl<D: Dialect> SqlStore<D> {
         self.read.acquire().await.map_err(D::classify)
     }
 
-    pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<D>> {
+    /// A connection of the write pool outside any transaction, for one statement (PostgreSQL
+    /// only: on SQLite every write goes through the group commit).
+    async fn autocommit_conn(&self) -> StoreResult<PoolConnection<D>> {
         self.write.acquire().await.map_err(D::classify)
     }
 
-    /// A transaction on the write pool, opened the dialect's way.
-    pub(crate) async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, D>> {
-        self.write
-            .begin_with(D::LOCKING.begin())
-            .await
-            .map_err(D::classify)
+    /// A write transaction: its own, opened the dialect's way, or a writer in SQLite's group
+    /// commit.
+    pub(crate) async fn write_tx(&self) -> StoreResult<WriteTx<D>> {
+        match &self.group {
+            Some(group) => Ok(WriteTx::InGroup(group.begin().await?)),
+            None => Ok(WriteTx::Own(
+                self.write
+                    .begin_with(D::LOCKING.begin())
+                    .await
+                    .map_err(D::classify)?,
+            )),
+        }
     }
 
     /// Gives up what the dialect holds and closes the pools, waiting for connections in use to

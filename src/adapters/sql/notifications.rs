@@ -36,7 +36,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
             .instant(lease_end)
             .instant(now)
             .int(limit)
-            .fetch_all(&mut *self.write_conn().await?)
+            .fetch_all_committed(self)
             .await?
             .iter()
             .map(|row| {
@@ -69,7 +69,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         )
         .instant(at)
         .text(id)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(())
     }
@@ -88,7 +88,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         .text(error)
         .instant(retry_at)
         .text(id)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(())
     }
@@ -136,7 +136,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         .instant(now)
         .text(id)
         .instant(parked_from)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(changed > 0)
     }

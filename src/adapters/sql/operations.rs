@@ -28,7 +28,7 @@ impl<D: Dialect> OperationsLog for SqlStore<D> {
         .text(r.reason.as_str())
         .int(i64::from(r.forced))
         .instant(r.replayed_at)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(())
     }
@@ -41,7 +41,7 @@ impl<D: Dialect> OperationsLog for SqlStore<D> {
         )
         .text(record_id)
         // From the writer: a replay that just committed must be seen by the next refusal check.
-        .fetch_all(&mut *self.write_conn().await?)
+        .fetch_all_committed(self)
         .await?
         .iter()
         .map(|row| {
@@ -91,7 +91,7 @@ impl<D: Dialect> OperationsLog for SqlStore<D> {
         if claimed {
             enqueue_notification::<D>(&mut tx, alert).await?;
         }
-        tx.commit().await.map_err(D::classify)?;
+        tx.commit().await?;
         Ok(claimed)
     }
 }

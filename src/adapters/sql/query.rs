@@ -3,6 +3,7 @@
 
 use super::codec::{corrupt, from_json};
 use super::dialect::{BindResult, ColumnError, Dialect};
+use super::SqlStore;
 use crate::domain::ids::CustomerId;
 use crate::ports::store::{StoreError, StoreResult};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -111,6 +112,29 @@ impl<'q, D: Dialect> Statement<'q, D> {
         let (sql, args) = self.ready()?;
         let done = D::execute(conn, sql, args).await.map_err(D::classify)?;
         Ok(D::rows_affected(&done))
+    }
+
+    /// Runs a write statement of its own and returns once it is committed (on SQLite in the
+    /// group commit); how many rows it changed.
+    pub(crate) async fn execute_committed(self, store: &SqlStore<D>) -> StoreResult<u64> {
+        if store.group.is_none() {
+            return self.execute(&mut *store.autocommit_conn().await?).await;
+        }
+        let mut tx = store.write_tx().await?;
+        let changed = self.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// [`Self::execute_committed`] for a statement that returns rows (`RETURNING`).
+    pub(crate) async fn fetch_all_committed(self, store: &SqlStore<D>) -> StoreResult<Vec<D::Row>> {
+        if store.group.is_none() {
+            return self.fetch_all(&mut *store.autocommit_conn().await?).await;
+        }
+        let mut tx = store.write_tx().await?;
+        let rows = self.fetch_all(&mut tx).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
 

@@ -63,7 +63,7 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
         .instant(c.connected_at)
         .instant(c.last_seen_at)
         .instant(c.expires_at)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(())
     }
@@ -81,7 +81,7 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
         .instant(last_seen_at)
         .instant(expires_at)
         .uuid(id.0)
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await?;
         Ok(changed > 0)
     }
@@ -89,7 +89,7 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
     async fn remove_connection(&self, id: ConnectionId) -> StoreResult<bool> {
         let removed = sql::<D>("DELETE FROM websocket_connections WHERE connection_id = $1")
             .uuid(id.0)
-            .execute(&mut *self.write_conn().await?)
+            .execute_committed(self)
             .await?;
         Ok(removed > 0)
     }
@@ -108,7 +108,7 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
             let statement = chunk
                 .iter()
                 .fold(sql::<D>(&statement), |statement, id| statement.uuid(id.0));
-            statement.execute(&mut *self.write_conn().await?).await?;
+            statement.execute_committed(self).await?;
         }
         Ok(())
     }
@@ -155,7 +155,7 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
     async fn sweep_connections(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         sql::<D>("DELETE FROM websocket_connections WHERE expires_at <= $1")
             .instant(now)
-            .execute(&mut *self.write_conn().await?)
+            .execute_committed(self)
             .await
     }
 }

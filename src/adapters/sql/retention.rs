@@ -20,7 +20,7 @@ impl<D: Dialect> DataRetention for SqlStore<D> {
         )
         .instant(sent_before)
         .int(limit.into())
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await
     }
 
@@ -36,7 +36,7 @@ impl<D: Dialect> DataRetention for SqlStore<D> {
         )
         .instant(created_before)
         .int(limit.into())
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await
     }
 
@@ -48,7 +48,7 @@ impl<D: Dialect> DataRetention for SqlStore<D> {
         )
         .instant(now)
         .int(limit.into())
-        .execute(&mut *self.write_conn().await?)
+        .execute_committed(self)
         .await
     }
 }

@@ -39,7 +39,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await.map_err(D::classify)
+        tx.commit().await
     }
 
     async fn events_committed(
@@ -65,7 +65,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await.map_err(D::classify)
+        tx.commit().await
     }
 
     async fn record_pushes(&self, pushes: &[PushRecord]) -> StoreResult<()> {
@@ -92,7 +92,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await.map_err(D::classify)
+        tx.commit().await
     }
 
     async fn customer_trace(

@@ -1,6 +1,7 @@
 //! A producer's write transaction: one connection of the write pool for its whole life, opened
 //! the dialect's way (SQLite takes the write lock at once, PostgreSQL locks rows as it goes).
 
+use super::write::WriteTx;
 use super::{outbox, state, Dialect};
 use crate::domain::customer::Email;
 use crate::domain::event::{Envelope, EventDraft};
@@ -12,11 +13,10 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Transaction;
 
 /// Dropping it without `commit` makes sqlx roll back before the connection serves anyone else.
 pub struct SqlTx<D: Dialect> {
-    pub(super) tx: Transaction<'static, D>,
+    pub(super) tx: WriteTx<D>,
 }
 
 #[async_trait]
@@ -112,6 +112,6 @@ impl<D: Dialect> StoreTx for SqlTx<D> {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(D::classify)
+        self.tx.commit().await
     }
 }

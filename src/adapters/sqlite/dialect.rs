@@ -111,6 +111,6 @@ impl Dialect for Sqlite {
             update.push(")");
             update.build().execute(&mut *tx).await.map_err(db)?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 }
