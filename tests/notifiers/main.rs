@@ -5,6 +5,7 @@
 mod aws_support;
 mod support;
 
+mod concurrency;
 mod outage;
 mod smtp;
 mod sns;

@@ -10,6 +10,9 @@ use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store::{Notification, Store, StoreError, NOTIFICATION_LEASE};
 use crate::roles::relay::Backoff;
 use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -148,8 +151,10 @@ impl NotificationDispatcher {
     }
 
     /// One round: claims the notifications due at `now`, delivers them and records each outcome.
-    /// Stops on the first store error, since outcomes that cannot be recorded would only be
-    /// delivered again (after the claim's lease).
+    /// Recipients are served concurrently (up to [`CONCURRENT_RECIPIENTS`]), each recipient's
+    /// notifications one after another in the order they were made, so one slow mailbox holds
+    /// up only its own mail. Stops on the first store error, since outcomes that cannot be
+    /// recorded would only be delivered again (after the claim's lease).
     pub async fn dispatch_due(
         &self,
         now: DateTime<Utc>,
@@ -160,38 +165,50 @@ impl NotificationDispatcher {
             .notifications_due(now, self.config.batch_size)
             .await?;
         let claimed_at = tokio::time::Instant::now();
-        let mut report = DispatchReport {
-            due: due.len(),
-            ..DispatchReport::default()
-        };
-        for notification in &due {
-            // Every line the delivery logs (here and in the notifier) names the request that
-            // caused it.
-            let span = tracing::info_span!(
-                "notification",
-                correlation_id = notification.correlation_id.as_deref(),
-                notification_id = %notification.id,
-                kind = notification.kind.as_str(),
-            );
-            self.attempt(notification, claimed_at, shutdown, &mut report)
-                .instrument(span)
-                .await?;
-        }
-        Ok(report)
+        let round = Round::default();
+        futures::stream::iter(by_recipient(&due))
+            .for_each_concurrent(CONCURRENT_RECIPIENTS, |queue| {
+                let round = &round;
+                async move {
+                    for notification in queue {
+                        if round.store_failed() {
+                            return;
+                        }
+                        // Every line the delivery logs (here and in the notifier) names the
+                        // request that caused it.
+                        let span = tracing::info_span!(
+                            "notification",
+                            correlation_id = notification.correlation_id.as_deref(),
+                            notification_id = %notification.id,
+                            kind = notification.kind.as_str(),
+                        );
+                        let attempt = self
+                            .attempt(notification, claimed_at, shutdown, round)
+                            .instrument(span)
+                            .await;
+                        if let Err(error) = attempt {
+                            round.fail(error);
+                            return;
+                        }
+                    }
+                }
+            })
+            .await;
+        round.report(due.len())
     }
 
-    /// Delivers one claimed notification and records the outcome in the store and `report`.
+    /// Delivers one claimed notification and records the outcome in the store and `round`.
     async fn attempt(
         &self,
         notification: &Notification,
         claimed_at: tokio::time::Instant,
         shutdown: &CancellationToken,
-        report: &mut DispatchReport,
+        round: &Round,
     ) -> Result<(), StoreError> {
         // Claimed notifications are delivered even while stopping (a graceful stop drains),
         // unless the notifier is failing: then the rest are handed back at once rather than
         // waiting out their lease or holding up the stop.
-        if shutdown.is_cancelled() && report.retried > 0 {
+        if shutdown.is_cancelled() && round.retried.load(Ordering::SeqCst) > 0 {
             self.store
                 .notification_failed(
                     &notification.id,
@@ -210,7 +227,7 @@ impl NotificationDispatcher {
         match outcome(notification, result, Utc::now()) {
             Outcome::Delivered => {
                 self.record_delivered(&notification.id, claimed_at).await?;
-                report.delivered += 1;
+                round.delivered.fetch_add(1, Ordering::SeqCst);
                 count(notification, "delivered");
                 tracing::info!("Notification delivered.");
             }
@@ -224,14 +241,14 @@ impl NotificationDispatcher {
                     .await?;
                 // The error text stays in the store: an adapter may name the recipient in it.
                 if permanent {
-                    report.parked += 1;
+                    round.parked.fetch_add(1, Ordering::SeqCst);
                     count(notification, "parked");
                     tracing::error!(
                         attempt = notification.attempts + 1,
                         "Notification failed permanently and is parked; see its stored error."
                     );
                 } else {
-                    report.retried += 1;
+                    round.retried.fetch_add(1, Ordering::SeqCst);
                     count(notification, "retried");
                     tracing::warn!(
                         attempt = notification.attempts + 1,
@@ -242,6 +259,60 @@ impl NotificationDispatcher {
             }
         }
         Ok(())
+    }
+}
+
+/// Recipients whose notifications one round delivers at the same time.
+pub const CONCURRENT_RECIPIENTS: usize = 16;
+
+/// `due` (in the order it was made) split per recipient, each keeping that order; the
+/// recipients in the order of their first notification.
+fn by_recipient(due: &[Notification]) -> Vec<Vec<&Notification>> {
+    let mut queues: Vec<Vec<&Notification>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for notification in due {
+        let at = *index
+            .entry(notification.recipient.as_str())
+            .or_insert_with(|| {
+                queues.push(Vec::new());
+                queues.len() - 1
+            });
+        queues[at].push(notification);
+    }
+    queues
+}
+
+/// What one round's concurrent deliveries did so far.
+#[derive(Default)]
+struct Round {
+    delivered: AtomicUsize,
+    retried: AtomicUsize,
+    parked: AtomicUsize,
+    /// The first store error: the round stops taking new notifications.
+    failed: std::sync::Mutex<Option<StoreError>>,
+}
+
+impl Round {
+    fn store_failed(&self) -> bool {
+        self.failed.lock().map_or(true, |failed| failed.is_some())
+    }
+
+    fn fail(&self, error: StoreError) {
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.get_or_insert(error);
+        }
+    }
+
+    fn report(self, due: usize) -> Result<DispatchReport, StoreError> {
+        if let Some(error) = self.failed.into_inner().ok().flatten() {
+            return Err(error);
+        }
+        Ok(DispatchReport {
+            due,
+            delivered: self.delivered.into_inner(),
+            retried: self.retried.into_inner(),
+            parked: self.parked.into_inner(),
+        })
     }
 }
 
