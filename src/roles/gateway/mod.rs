@@ -82,6 +82,11 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Each socket's read buffer (tungstenite allocates 128 KiB up front by default, which was
+/// most of an idle connection's memory); clients send small frames (ping, ack, resume), and a
+/// bigger one still fits, the buffer grows up to the message limit.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// The sessions this node holds.
 #[derive(Debug, Default)]
 pub struct Sessions(RwLock<HashMap<ConnectionId, Arc<SessionHandle>>>);
@@ -315,6 +320,9 @@ async fn connect(
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Frames go out as they are written: each is an event the customer waits for.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             session::run(gateway, socket, verified, source_ip).await;
             drop(slot);
