@@ -117,11 +117,7 @@ fn onboard_api_without_a_configured_secret_exits_at_once_with_that_message() {
 #[tokio::test]
 async fn onboard_up_listens_where_its_config_file_says() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = onboard::testing::ports::free_port();
     let file = write(
         dir.path(),
         "onboard.toml",

@@ -206,6 +206,5 @@ async fn the_doctor_checks_the_openid_provider_keys() {
 }
 
 fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    onboard::testing::ports::free_port()
 }

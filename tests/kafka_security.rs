@@ -149,11 +149,7 @@ async fn the_workflow_runs_over_scram(mechanism: &str) {
     let dir = kafka_support::run_dir();
     let data = tempfile::tempdir().unwrap();
     let prefix = format!("{}.", kafka_support::unique("scram-e2e"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = onboard::testing::ports::free_port();
     let replication = std::env::var("ONBOARD_REPLICATION_FACTOR").unwrap_or_else(|_| "1".into());
     let mut child = onboard::testing::env::hermetic(&mut std::process::Command::new(env!(
         "CARGO_BIN_EXE_onboard"

@@ -13,6 +13,7 @@
 #[allow(dead_code)]
 mod support;
 
+use onboard::testing::ports::free_port;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use prost::Message as _;
@@ -32,14 +33,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An `onboard` command on `data_dir`'s store and bus, with nothing from the developer's shell.

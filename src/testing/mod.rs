@@ -8,6 +8,7 @@ pub mod aws;
 pub mod bus_suite;
 pub mod env;
 pub mod mail;
+pub mod ports;
 pub mod postgres;
 pub mod requests;
 pub mod store_suite;

@@ -1,6 +1,7 @@
 //! Starting and stopping the processes of a test cluster, and talking to them like clients do.
 
 use futures::SinkExt;
+pub use onboard::testing::ports::free_port;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -420,14 +421,6 @@ impl Drop for Cluster {
             let _ = child.wait();
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub struct Tab {

@@ -8,6 +8,7 @@
 use crate::invalid_input::wait_for_event_count;
 use crate::support::*;
 use futures::StreamExt;
+use onboard::testing::ports::free_port;
 use onboard::testing::requests::MULTIPART_BOUNDARY as BOUNDARY;
 use onboard::testing::ws::ClientSocket;
 use std::process::Stdio;
@@ -173,14 +174,6 @@ fn start_server(data_dir: &std::path::Path, port: u16) -> Server {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     Server(command.spawn().expect("the binary starts"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// SIGTERM drains (README, docs/websocket.md): the process stops taking work, closes open sockets with

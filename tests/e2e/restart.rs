@@ -4,6 +4,7 @@
 use crate::invalid_input::wait_for_event_count;
 use crate::support::*;
 use crate::workflow::wait_for_mails;
+use onboard::testing::ports::free_port;
 use onboard::testing::webhook_receiver::{WebhookReceiver, HOLD};
 use std::process::Stdio;
 use std::time::Duration;
@@ -125,14 +126,6 @@ async fn assert_exactly_once_after_restart(
         .await;
     assert_eq!(types(&tab.events(3).await), &WORKFLOW_TOPICS[2..]);
     tab.assert_no_event(Duration::from_millis(500)).await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_binary(

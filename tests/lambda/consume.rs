@@ -61,11 +61,8 @@ async fn a_store_outage_fails_the_invocation_and_the_retried_batch_is_stored_onc
 
     // DynamoDB unreachable (an endpoint nobody listens on): the invocation fails, which is
     // what makes Lambda deliver the batch again.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let unreachable = format!("http://{closed}");
+    let closed = onboard::testing::ports::free_port();
+    let unreachable = format!("http://127.0.0.1:{closed}");
     let cut_off = deployment
         .function(
             "consume",

@@ -8,6 +8,7 @@ use super::receiver::Receiver;
 use base64::Engine;
 use onboard::adapters::kafka::{KafkaBus, KafkaSettings};
 use onboard::ports::bus::{ConsumedRecord, EventBus, StartFrom, SubscribeOptions};
+use onboard::testing::ports::free_port;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -294,14 +295,6 @@ fn rie_binary() -> PathBuf {
         PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
     })
     .clone()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_for_port(port: u16) {

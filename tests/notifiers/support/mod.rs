@@ -8,19 +8,13 @@ use onboard::adapters::smtp::{SmtpConfig, SmtpTls, DEFAULT_TIMEOUT};
 use onboard::domain::event::Topic;
 use onboard::domain::ids::{ApplicationId, EventId};
 use onboard::ports::store::{Notification, NotificationKind};
+pub use onboard::testing::ports::free_port;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const FROM: &str = "Onboard <no-reply@onboard.local>";
 
 /// A port nobody listens on right now (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port()
-}
 
 /// A notification as the consumers create it: a customer e-mail for a step event of an
 /// application, an operator alert for a failure before any application existed.
