@@ -14,8 +14,6 @@ use std::time::Duration;
 
 pub const FROM: &str = "Onboard <no-reply@onboard.local>";
 
-/// A port nobody listens on right now (bound, read, released).
-
 /// A notification as the consumers create it: a customer e-mail for a step event of an
 /// application, an operator alert for a failure before any application existed.
 pub fn notification(kind: NotificationKind) -> Notification {
