@@ -289,6 +289,20 @@ fn key(attribute: KeyAttr, key_type: KeyType) -> StoreResult<KeySchemaElement> {
         .map_err(build_error)
 }
 
+/// A key attribute's definition (`S` or `N`), as `CreateTable` and `UpdateTable` want it.
+pub(super) fn attribute_definition(attribute: KeyAttr) -> StoreResult<AttributeDefinition> {
+    let kind = if attribute.numeric {
+        ScalarAttributeType::N
+    } else {
+        ScalarAttributeType::S
+    };
+    AttributeDefinition::builder()
+        .attribute_name(attribute.name)
+        .attribute_type(kind)
+        .build()
+        .map_err(build_error)
+}
+
 pub(super) fn key_schema(
     partition: KeyAttr,
     sort: Option<KeyAttr>,
@@ -322,18 +336,7 @@ async fn create(client: &Client, definition: &TableDefinition<'_>) -> StoreResul
         .billing_mode(BillingMode::PayPerRequest)
         .set_key_schema(Some(key_schema(definition.partition, definition.sort)?));
     for attribute in attributes {
-        let kind = if attribute.numeric {
-            ScalarAttributeType::N
-        } else {
-            ScalarAttributeType::S
-        };
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute.name)
-                .attribute_type(kind)
-                .build()
-                .map_err(build_error)?,
-        );
+        request = request.attribute_definitions(attribute_definition(attribute)?);
     }
     for index in &definition.indexes {
         request = request.global_secondary_indexes(

@@ -4,12 +4,14 @@
 //! the index is complete from its first query.
 
 use super::codec::{build_error, sdk_error};
-use super::tables::{attr, index, key_schema, IndexDefinition, KeyAttr, TableDefinition};
+use super::tables::{
+    attr, attribute_definition, index, key_schema, IndexDefinition, TableDefinition,
+};
 use crate::domain::workflow::ApplicationStatus;
 use crate::ports::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, IndexStatus,
-    Projection, ProjectionType, ScalarAttributeType,
+    CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexDescription, GlobalSecondaryIndexUpdate,
+    IndexStatus, Projection, ProjectionType,
 };
 use aws_sdk_dynamodb::Client;
 use std::time::{Duration, Instant};
@@ -40,7 +42,11 @@ pub(super) async fn add_missing_indexes(
     Ok(added)
 }
 
-async fn index_names(client: &Client, table: &str) -> StoreResult<Vec<String>> {
+/// The table's GSIs as DynamoDB describes them now (name, status).
+async fn indexes(
+    client: &Client,
+    table: &str,
+) -> StoreResult<Vec<GlobalSecondaryIndexDescription>> {
     let described = client
         .describe_table()
         .table_name(table)
@@ -48,25 +54,17 @@ async fn index_names(client: &Client, table: &str) -> StoreResult<Vec<String>> {
         .await
         .map_err(|e| sdk_error("DescribeTable", e))?;
     Ok(described
-        .table()
-        .map(|t| t.global_secondary_indexes())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| i.index_name().map(str::to_owned))
-        .collect())
+        .table
+        .and_then(|t| t.global_secondary_indexes)
+        .unwrap_or_default())
 }
 
-fn attribute_definition(attribute: KeyAttr) -> StoreResult<AttributeDefinition> {
-    let kind = if attribute.numeric {
-        ScalarAttributeType::N
-    } else {
-        ScalarAttributeType::S
-    };
-    AttributeDefinition::builder()
-        .attribute_name(attribute.name)
-        .attribute_type(kind)
-        .build()
-        .map_err(build_error)
+async fn index_names(client: &Client, table: &str) -> StoreResult<Vec<String>> {
+    Ok(indexes(client, table)
+        .await?
+        .into_iter()
+        .filter_map(|i| i.index_name)
+        .collect())
 }
 
 async fn create_index(client: &Client, table: &str, new: &IndexDefinition) -> StoreResult<()> {
@@ -97,19 +95,11 @@ async fn create_index(client: &Client, table: &str, new: &IndexDefinition) -> St
 async fn wait_until_active(client: &Client, table: &str, name: &str) -> StoreResult<()> {
     let started = Instant::now();
     loop {
-        let described = client
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTable", e))?;
-        let status = described
-            .table()
-            .map(|t| t.global_secondary_indexes())
-            .unwrap_or_default()
-            .iter()
+        let status = indexes(client, table)
+            .await?
+            .into_iter()
             .find(|i| i.index_name() == Some(name))
-            .and_then(|i| i.index_status().cloned());
+            .and_then(|i| i.index_status);
         if status == Some(IndexStatus::Active) {
             return Ok(());
         }
