@@ -45,18 +45,36 @@ fn onboard(data_dir: &Path) -> Command {
     command
 }
 
-fn start_up(data_dir: &Path, port: u16, log: &Path) -> Running {
+/// `onboard up` with JSON logs at debug in `log`, and `extra` settings.
+fn start_up(data_dir: &Path, port: u16, log: &Path, extra: &[(&str, &str)]) -> Running {
     let child = onboard(data_dir)
         .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir)
         .env("ONBOARD_JWT_SECRET", SECRET)
         .env("ONBOARD_LOG", "info,onboard=debug,tower_http=debug")
         .env("ONBOARD_LOG_FORMAT", "json")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("onboard up starts");
     Running(child)
+}
+
+/// The seed's first step for `customer`, sent with the client's own request id.
+async fn submit_with_request_id(app: &TestApp, customer: &CustomerClient<'_>) -> reqwest::Response {
+    let created = app
+        .http
+        .post(app.url("/v1/customers"))
+        .bearer_auth(&customer.token)
+        .header("content-type", "application/json")
+        .header("x-request-id", REQUEST_ID)
+        .body(SEED_PAYLOAD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    created
 }
 
 async fn get_trace(app: &TestApp, customer: &str) -> Value {
@@ -132,24 +150,14 @@ async fn a_request_id_runs_through_the_logs_and_trace_shows_every_hop_of_a_workf
     let data_dir = tmp.path().join("data");
     let log = tmp.path().join("onboard.log");
     let port = free_port();
-    let _child = start_up(&data_dir, port, &log);
+    let _child = start_up(&data_dir, port, &log, &[]);
     let app = TestApp::remote(&data_dir, port).await;
     let customer = app.customer("trace-customer");
     let mut tab = customer.tab().await;
     let connection_id = tab.welcome["connectionId"].as_str().unwrap().to_string();
 
     // The first step with the client's own request id; the other four get one from the edge.
-    let created = app
-        .http
-        .post(app.url("/v1/customers"))
-        .bearer_auth(&customer.token)
-        .header("content-type", "application/json")
-        .header("x-request-id", REQUEST_ID)
-        .body(SEED_PAYLOAD)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let created = submit_with_request_id(&app, &customer).await;
     assert_eq!(created.headers()["x-request-id"], REQUEST_ID);
     let body: Value = created.json().await.unwrap();
     let application = body["applicationId"].as_str().unwrap().to_string();
@@ -279,7 +287,7 @@ async fn the_trace_endpoint_needs_the_management_token_and_a_valid_customer_id()
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let port = free_port();
-    let _child = start_up(&data_dir, port, &tmp.path().join("onboard.log"));
+    let _child = start_up(&data_dir, port, &tmp.path().join("onboard.log"), &[]);
     let app = TestApp::remote(&data_dir, port).await;
     let anonymous = app
         .http
@@ -373,34 +381,21 @@ async fn with_an_otlp_endpoint_the_spans_of_a_step_reach_the_collector_by_a_grac
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let port = free_port();
-    let mut child = Running(
-        onboard(&data_dir)
-            .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&data_dir)
-            .env("ONBOARD_JWT_SECRET", SECRET)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)
-            .env("OTEL_SERVICE_NAME", "onboard-under-test")
-            // Batches would go out a minute later: only the flush on stop can deliver them in time.
-            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(tmp.path().join("onboard.log")).unwrap())
-            .spawn()
-            .expect("onboard up starts"),
+    let mut child = start_up(
+        &data_dir,
+        port,
+        &tmp.path().join("onboard.log"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str()),
+            ("OTEL_SERVICE_NAME", "onboard-under-test"),
+            // Batches would go out a minute later: only the flush on stop can deliver them.
+            ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ],
     );
     let app = TestApp::remote(&data_dir, port).await;
     let customer = app.customer("otlp-customer");
     let mut tab = customer.tab().await;
-    let created = app
-        .http
-        .post(app.url("/v1/customers"))
-        .bearer_auth(&customer.token)
-        .header("content-type", "application/json")
-        .header("x-request-id", REQUEST_ID)
-        .body(SEED_PAYLOAD)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    submit_with_request_id(&app, &customer).await;
     // Consumed and pushed: the consumer's span of the event has ended too.
     assert_eq!(tab.events(1).await[0]["correlationId"], REQUEST_ID);
     assert!(collector.spans().is_empty(), "exported before the stop");

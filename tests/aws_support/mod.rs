@@ -97,6 +97,16 @@ impl SubscribedQueue {
         id
     }
 
+    /// Everything published to the topic since the last receive: receives through a marker
+    /// published now, so "nothing else came" is observed rather than waited for; the marker
+    /// itself is left out.
+    pub async fn received_until_now(&self) -> Vec<Received> {
+        let marker = self.publish_marker().await;
+        let mut all = self.receive_through(&marker).await;
+        all.retain(|m| m.notification_id() != Some(marker.as_str()));
+        all
+    }
+
     /// Receives until a message for `last` (a notification id) has arrived, then returns
     /// everything received, in order; panics after a deadline.
     pub async fn receive_through(&self, last: &str) -> Vec<Received> {
