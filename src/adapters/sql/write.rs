@@ -398,7 +398,11 @@ mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
     use sqlx::Sqlite;
 
-    async fn group_on_new_database() -> (tempfile::TempDir, GroupCommit<Sqlite>, sqlx::SqlitePool) {
+    async fn group_on_new_database() -> (
+        tempfile::TempDir,
+        Arc<GroupCommit<Sqlite>>,
+        sqlx::SqlitePool,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteConnectOptions::new()
             .filename(dir.path().join("t.db"))
@@ -421,7 +425,27 @@ mod tests {
         // Time plays no part in these tests: a group is handed on while writers are queued.
         let mut group = GroupCommit::new(write);
         group.max_age = Duration::from_secs(60);
-        (dir, group, read)
+        (dir, Arc::new(group), read)
+    }
+
+    /// A first writer that wrote `row` and is committing, and the writer queued behind it that
+    /// the group was handed to (holding the connection, not committed).
+    async fn first_committing_with_one_handed_on(
+        group: &Arc<GroupCommit<Sqlite>>,
+        row: &str,
+    ) -> (
+        tokio::task::JoinHandle<StoreResult<()>>,
+        GroupWriter<Sqlite>,
+    ) {
+        let mut first = group.begin().await.unwrap();
+        insert(&mut first, row).await;
+        let second = {
+            let group = group.clone();
+            tokio::spawn(async move { group.begin().await.unwrap() })
+        };
+        until_queued(group, 1).await;
+        let committing = tokio::spawn(first.commit());
+        (committing, second.await.unwrap())
     }
 
     async fn insert(writer: &mut GroupWriter<Sqlite>, name: &str) {
@@ -452,7 +476,6 @@ mod tests {
     #[tokio::test]
     async fn writers_queued_behind_one_share_its_commit() {
         let (_dir, group, read) = group_on_new_database().await;
-        let group = Arc::new(group);
         let mut first = group.begin().await.unwrap();
         insert(&mut first, "w00").await;
         let others: Vec<_> = (1..20)
@@ -493,16 +516,7 @@ mod tests {
     #[tokio::test]
     async fn commit_returns_only_once_the_group_is_committed() {
         let (_dir, group, read) = group_on_new_database().await;
-        let group = Arc::new(group);
-        let mut first = group.begin().await.unwrap();
-        insert(&mut first, "first").await;
-        let second = {
-            let group = group.clone();
-            tokio::spawn(async move { group.begin().await.unwrap() })
-        };
-        until_queued(&group, 1).await;
-        let committing = tokio::spawn(first.commit());
-        let mut second = second.await.unwrap();
+        let (committing, mut second) = first_committing_with_one_handed_on(&group, "first").await;
         tokio::time::sleep(HANDED_ON_PATIENCE * 2).await;
         assert!(!committing.is_finished(), "answered before its COMMIT");
         assert!(stored(&read).await.is_empty(), "nothing is visible yet");
@@ -516,16 +530,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_writer_is_rolled_back_alone() {
         let (_dir, group, read) = group_on_new_database().await;
-        let group = Arc::new(group);
-        let mut first = group.begin().await.unwrap();
-        insert(&mut first, "kept").await;
-        let second = {
-            let group = group.clone();
-            tokio::spawn(async move { group.begin().await.unwrap() })
-        };
-        until_queued(&group, 1).await;
-        let committing = tokio::spawn(first.commit());
-        let mut second = second.await.unwrap();
+        let (committing, mut second) = first_committing_with_one_handed_on(&group, "kept").await;
         insert(&mut second, "dropped").await;
         drop(second);
         committing.await.unwrap().unwrap();
@@ -540,7 +545,6 @@ mod tests {
     #[tokio::test]
     async fn a_writer_that_gives_up_while_queued_holds_nobody_up() {
         let (_dir, group, read) = group_on_new_database().await;
-        let group = Arc::new(group);
         let mut first = group.begin().await.unwrap();
         insert(&mut first, "first").await;
         let impatient = tokio::time::timeout(Duration::from_millis(20), group.begin()).await;
@@ -556,7 +560,6 @@ mod tests {
     #[tokio::test]
     async fn a_writer_handed_the_group_that_goes_away_still_lets_it_commit() {
         let (_dir, group, read) = group_on_new_database().await;
-        let group = Arc::new(group);
         let mut first = group.begin().await.unwrap();
         insert(&mut first, "first").await;
         // Queued when the first commits, then cancelled before it gets the connection.
