@@ -1,6 +1,10 @@
 //! `onboard bench` through the real binary against a real `onboard up` on port 0: the JSON
 //! report has the figures CI and BENCHMARKS.md read, nothing is lost, and a run the server
-//! refuses exits non-zero. No timing is asserted (the machine is shared).
+//! refuses exits non-zero; `--bus-direct` writes events straight to a real Kafka for customers
+//! of an `onboard up` on that Kafka and sees each once on their sockets, and a run whose events
+//! no consumer reads fails. No timing is asserted (the machine is shared).
+
+mod kafka_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,8 +29,14 @@ fn onboard(args: &[&str]) -> Command {
 }
 
 fn up(data_dir: &std::path::Path) -> Server {
+    up_with(data_dir, &[])
+}
+
+/// `onboard up` with `env` added to its (otherwise empty) environment.
+fn up_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let dir = data_dir.to_str().unwrap();
     let mut child = onboard(&["up", "--listen", "127.0.0.1:0", "--data-dir", dir])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -122,4 +132,126 @@ fn workflows_the_server_refuses_fail_the_run() {
         !stderr.contains("a-different-secret"),
         "the secret is never printed: {stderr}"
     );
+}
+
+/// The settings that put an `onboard up` (or a bench) on the test Kafka, with topics and a
+/// group of this test's own.
+fn on_kafka<'a>(brokers: &'a str, prefix: &'a str, group: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("KAFKA_BROKERS", brokers),
+        ("ONBOARD_BUS", "kafka"),
+        ("ONBOARD_TOPIC_PREFIX", prefix),
+        ("ONBOARD_CONSUMER_GROUP", group),
+        ("ONBOARD_REPLICATION_FACTOR", "1"),
+    ]
+}
+
+/// `onboard bench --bus-direct` for 10 customers of `server`, 50 events a second for 2 s.
+fn bench_bus_direct(
+    server: &Server,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    json: &std::path::Path,
+) -> std::process::Output {
+    onboard(&[
+        "bench",
+        "--bus-direct",
+        "--url",
+        &server.url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--customers",
+        "10",
+        "--rate",
+        "50",
+        "--duration",
+        "2",
+        "--event-timeout",
+        "10",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .envs(env.iter().copied())
+    .output()
+    .unwrap()
+}
+
+fn read_report(json: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
+#[test]
+fn bus_direct_events_written_to_kafka_reach_their_customers_once_and_in_order() {
+    let Some(brokers) = kafka_support::brokers() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", kafka_support::unique("bench"));
+    let group = kafka_support::unique("bench");
+    let env = on_kafka(&brokers, &prefix, &group);
+    let server = up_with(dir.path(), &env);
+    let json = dir.path().join("bench.json");
+    let output = bench_bus_direct(&server, dir.path(), &env, &json);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report = read_report(&json);
+    assert_eq!(report["mode"], "bus-direct", "{report}");
+    // 50 events/s for 2 s, each written (acknowledged) once and pushed once.
+    assert_eq!(report["steps"], 100, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    for key in ["step_ms", "push_ms"] {
+        assert!(
+            report[key]["p50"].as_f64().unwrap() > 0.0,
+            "{key}: {report}"
+        );
+    }
+    assert!(stdout.contains("lost 0  failed 0"), "{stdout}");
+}
+
+#[test]
+fn bus_direct_events_no_consumer_reads_are_lost_and_fail_the_run() {
+    let Some(brokers) = kafka_support::brokers() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", kafka_support::unique("bench"));
+    let group = kafka_support::unique("bench");
+    let server = up_with(dir.path(), &on_kafka(&brokers, &prefix, &group));
+    // The bench writes to topics of another prefix, which the server does not consume.
+    let elsewhere = format!("{}.", kafka_support::unique("elsewhere"));
+    let json = dir.path().join("bench.json");
+    let output = bench_bus_direct(
+        &server,
+        dir.path(),
+        &on_kafka(&brokers, &elsewhere, &group),
+        &json,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    let report = read_report(&json);
+    assert_eq!(report["lost"], 100, "{report}");
+}
+
+#[test]
+fn bus_direct_without_kafka_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = onboard(&[
+        "bench",
+        "--bus-direct",
+        "--url",
+        "http://127.0.0.1:9",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--bus-direct writes to Kafka topics"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

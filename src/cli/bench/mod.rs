@@ -1,12 +1,15 @@
 //! `onboard bench`: the load tool. Customers start the whole workflow at a fixed rate (open
 //! loop: whatever the server's answer time), each with its WebSocket open, and every event is
-//! checked to arrive once and in order; or `--connections N --hold S` holds idle WebSockets.
+//! checked to arrive once and in order; or `--connections N --hold S` holds idle WebSockets;
+//! or `--bus-direct` writes events straight to the Kafka topics for registered customers, to
+//! measure the consumer → WebSocket leg alone.
 //! Latencies go into HDR histograms; a live line shows progress on a terminal, a table ends the
 //! run, `--json FILE` keeps the figures, and the exit status fails on any loss or failure.
 //!
 //! Tokens are minted from the configured JWT secret (`ONBOARD_JWT_SECRET`, its file, or the
 //! data directory's generated one), never taken from the command line.
 
+mod bus_direct;
 mod checker;
 mod idle;
 mod locate;
@@ -17,6 +20,7 @@ mod workflow;
 use crate::auth::Authenticator;
 use crate::config::{Flags, Loaded};
 use crate::domain::ids::CustomerId;
+use crate::wiring::BusSettings;
 use anyhow::Context;
 use report::{Report, Tally};
 use schedule::{Schedule, STEPS_PER_WORKFLOW};
@@ -37,13 +41,15 @@ pub struct BenchArgs {
     /// configured (`data_dir`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Steps per second over all customers (each workflow is 5 steps).
+    /// Steps per second over all customers (each workflow is 5 steps); with --bus-direct,
+    /// events written to the bus per second.
     #[arg(long, default_value_t = 50.0, value_parser = positive_rate)]
     pub rate: f64,
     /// Seconds during which new workflows start.
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub duration: f64,
-    /// At most this many customers (workflows) in the run.
+    /// At most this many customers (workflows) in the run; with --bus-direct, the customers
+    /// registered and connected before the events are written (default 100).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub customers: Option<u64>,
     /// A customer's pause between the intended times of two of its steps, in milliseconds.
@@ -61,11 +67,22 @@ pub struct BenchArgs {
     /// Seconds to hold the idle WebSockets of --connections.
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds, requires = "connections")]
     pub hold: f64,
+    /// Instead of workflows: register --customers customers, then write events for them
+    /// straight to the bus topics at --rate (continuing each customer's sequence) and measure
+    /// the consumer → WebSocket leg alone. Kafka only (KAFKA_BROKERS, `bus.kind`).
+    #[arg(long, conflicts_with = "connections")]
+    pub bus_direct: bool,
+    /// Prefix of the topic names, as given to the server (`bus.topic_prefix`); --bus-direct.
+    #[arg(long, requires = "bus_direct")]
+    pub topic_prefix: Option<String>,
     /// The server's process id, to report its memory per connection (found by the URL's port
     /// when the server runs on this machine).
     #[arg(long)]
     pub pid: Option<u32>,
 }
+
+/// Customers connected in a --bus-direct run unless --customers says otherwise.
+const DEFAULT_BUS_CUSTOMERS: u64 = 100;
 
 fn positive_rate(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
@@ -87,15 +104,28 @@ impl BenchArgs {
         let mut flags = Flags::default();
         flags
             .set_some("watch.url", self.url.clone())
-            .set_path("data_dir", self.data_dir.as_deref());
+            .set_path("data_dir", self.data_dir.as_deref())
+            .set_some("bus.topic_prefix", self.topic_prefix.clone());
         flags
     }
 }
 
 /// Runs `onboard bench`; an error when anything was lost or failed.
 pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
-    let (source, url, data_dir) =
-        config.build(|c, p| (c.jwt_source(p), c.watch.url.clone(), c.data_dir.clone()))?;
+    let (source, url, data_dir, bus, topics) = config.build(|c, p| {
+        (
+            c.jwt_source(p),
+            c.watch.url.clone(),
+            c.data_dir.clone(),
+            c.bus_settings(p),
+            c.topic_names(p),
+        )
+    })?;
+    if args.bus_direct && !matches!(bus, BusSettings::Kafka(_)) {
+        anyhow::bail!(
+            "--bus-direct writes to Kafka topics: set KAFKA_BROKERS (or bus.kind = kafka); the embedded bus lives inside the server's process"
+        );
+    }
     let secret = source.resolve(&data_dir, false)?;
     let base = url.trim().trim_end_matches('/').to_owned();
     // Checks the URL once, with a clear message, before any load starts.
@@ -110,6 +140,7 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
         base,
         event_timeout: Duration::from_secs_f64(args.event_timeout),
     });
+    wait_until_ready(&client).await?;
     // Customer ids unique to this run, so a rerun against the same server starts fresh streams.
     let run_id = format!("bench-{:x}", uuid::Uuid::new_v4().as_u128() as u32);
 
@@ -130,6 +161,15 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
             report.connections = Some(connections);
             report
         }
+        None if args.bus_direct => {
+            let bus = bus.open().await?;
+            let plan = bus_direct::Plan {
+                customers: args.customers.unwrap_or(DEFAULT_BUS_CUSTOMERS),
+                rate: args.rate,
+                duration: Duration::from_secs_f64(args.duration),
+            };
+            bus_direct::run(client, &run_id, plan, bus, topics).await
+        }
         None => workflows(client, &run_id, &args).await,
     };
     print!("{}", report.table());
@@ -145,6 +185,30 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
         report.failed
     );
     Ok(())
+}
+
+/// How long the bench waits for the server's `/readyz` before giving up.
+const READY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until the server answers `/readyz` with success: a load started earlier measures the
+/// start-up (a Kafka consumer group still being assigned) rather than the server.
+async fn wait_until_ready(client: &Client) -> anyhow::Result<()> {
+    let url = format!("{}/readyz", client.base);
+    let give_up = Instant::now() + READY_PATIENCE;
+    loop {
+        let last = match client.http.get(&url).send().await {
+            Ok(answer) if answer.status().is_success() => return Ok(()),
+            Ok(answer) => format!("HTTP {}", answer.status().as_u16()),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= give_up {
+            anyhow::bail!(
+                "{url} is not ready after {} s (last answer: {last})",
+                READY_PATIENCE.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The open-loop workflow run.

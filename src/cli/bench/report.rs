@@ -18,6 +18,8 @@ pub struct Tally {
     pub workflows: u64,
     pub failed: u64,
     pub lost: u64,
+    /// Customers whose events broke once-and-in-order (printed for the first few only).
+    pub broken_streams: u64,
 }
 
 impl Default for Tally {
@@ -28,6 +30,7 @@ impl Default for Tally {
             workflows: 0,
             failed: 0,
             lost: 0,
+            broken_streams: 0,
         }
     }
 }

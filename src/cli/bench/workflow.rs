@@ -5,7 +5,7 @@
 use super::checker::{OrderChecker, Violation};
 use super::report::Tally;
 use crate::auth::Authenticator;
-use crate::domain::ids::CustomerId;
+use crate::domain::ids::{ApplicationId, CustomerId};
 use futures::StreamExt;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -75,7 +75,17 @@ impl Client {
         socket: &mut Socket,
         kind: &'static str,
     ) -> Result<Value, WorkflowError> {
-        let deadline = Instant::now() + self.event_timeout;
+        self.frame_until(socket, kind, Instant::now() + self.event_timeout)
+            .await
+    }
+
+    /// The next frame of type `kind` that arrives before `deadline`, skipping others.
+    pub async fn frame_until(
+        &self,
+        socket: &mut Socket,
+        kind: &'static str,
+        deadline: Instant,
+    ) -> Result<Value, WorkflowError> {
         loop {
             let message = tokio::time::timeout_at(deadline, socket.next())
                 .await
@@ -150,15 +160,12 @@ impl Run<'_> {
         intended: &[Instant],
     ) -> Result<(), WorkflowError> {
         let base = self.client.base.clone();
-        let payload = format!(
-            r#"{{"email":"{customer}@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}}"#
-        );
         let created = self
             .step(
                 socket,
                 intended[0],
                 format!("{base}/v1/customers"),
-                Body::Json(payload),
+                Body::Json(user_info(customer)),
             )
             .await?;
         let url = format!("{base}/v1/customers");
@@ -231,6 +238,57 @@ impl Run<'_> {
         lock(self.tally).record_push(answered.elapsed());
         Ok(answer)
     }
+}
+
+/// The first step's body for `customer`.
+fn user_info(customer: &CustomerId) -> String {
+    format!(
+        r#"{{"email":"{customer}@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}}"#
+    )
+}
+
+/// Registers `customer` (the first step) on its open `socket` and waits for the event: the
+/// application it opened and the sequence of that event.
+pub async fn registration(
+    client: &Client,
+    customer: &CustomerId,
+    socket: &mut Socket,
+) -> Result<(ApplicationId, u64), WorkflowError> {
+    let url = format!("{}/v1/customers", client.base);
+    let token = client.auth.issue(customer, TOKEN_TTL_SECS);
+    let response = client
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(user_info(customer))
+        .send()
+        .await
+        .map_err(|e| WorkflowError::Request {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(WorkflowError::Status {
+            url,
+            status: status.as_u16(),
+        });
+    }
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    let application = field(&answer, "applicationId", &url)?;
+    let application = ApplicationId::parse(&application).map_err(|_| WorkflowError::Answer {
+        url: url.clone(),
+        field: "applicationId",
+    })?;
+    let frame = client.next_frame(socket, "event").await?;
+    let sequence = frame["event"]["sequence"]
+        .as_u64()
+        .ok_or(WorkflowError::Answer {
+            url,
+            field: "event.sequence",
+        })?;
+    Ok((application, sequence))
 }
 
 fn field(answer: &Value, name: &'static str, url: &str) -> Result<String, WorkflowError> {
