@@ -237,13 +237,16 @@ async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
     assert_eq!(taken.status, 201, "{}", taken.body);
 
     let customer = app.customer("pii-applicant");
-    // 1. user info: one invalid field among valid personal data.
+    // 1. user info: one invalid field among valid personal data, and a member the API does
+    //    not know whose very name is personal data (it may be counted, never copied).
+    let mut invalid: serde_json::Value = serde_json::from_str(&customer_payload(
+        "adaline.second@example.com",
+        "1970-13-45",
+    ))
+    .unwrap();
+    invalid["adalineMaidenName"] = "x".into();
     customer
-        .post_json(
-            "/v1/customers",
-            &customer_payload("adaline.second@example.com", "1970-13-45"),
-            None,
-        )
+        .post_json("/v1/customers", &invalid.to_string(), None)
         .await
         .assert_problem(422);
     // 2. user info: an e-mail address another customer holds.
@@ -311,6 +314,19 @@ async fn workflow_errors_of_every_failing_step_carry_no_personal_data() {
             "complete-workflow"
         ],
         "one workflow-errors event per failing step"
+    );
+    assert_eq!(
+        errors[0]["data"]["fields"],
+        serde_json::json!(["dateOfBirth"]),
+        "the invalid field is named, the unknown member only counted: {}",
+        errors[0]
+    );
+    assert!(
+        errors[0]["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 unknown field(s)")),
+        "{}",
+        errors[0]
     );
     for event in &errors {
         let text = event.to_string().to_lowercase();
