@@ -8,7 +8,8 @@
 #                                                        (--timeout, --jobs, --list, -re REGEX) passes through
 #
 # Installs cargo-mutants from crates.io when it is missing. Results: mutants.out/ (caught.txt,
-# missed.txt, timeout.txt, unviable.txt, outcomes.json). The suite runs on SQLite and the embedded
+# missed.txt, timeout.txt, unviable.txt, outcomes.json, and caught-by.txt: the counts, then
+# every mutant with the e2e tests that failed against it). The suite runs on SQLite and the embedded
 # bus: the variables that switch it to PostgreSQL or Kafka are cleared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,21 @@ if ! printf '%s\n' "$@" | grep -qx -- '--file\|-f'; then
 fi
 
 # Only the e2e suite judges the mutants (the unit tests of a module would catch some, but the
-# question is what the end-to-end behaviour checks miss).
-exec cargo mutants "${files[@]}" "$@" -- --test e2e
+# question is what the end-to-end behaviour checks miss). cargo-mutants exits non-zero when a
+# mutant is missed; the summary is printed either way, then that status is returned.
+status=0
+cargo mutants "${files[@]}" "$@" -- --test e2e || status=$?
+out=mutants.out
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    -o | --output) out="${args[i + 1]}/mutants.out" ;;
+  esac
+done
+if [[ -f "$out/outcomes.json" ]]; then
+  # Counts, then each mutant with the tests that caught it.
+  python3 scripts/lib/mutants-caught-by.py "$out" > "$out/caught-by.txt"
+  head -1 "$out/caught-by.txt"
+  echo "mutants.sh: which tests caught each mutant: $out/caught-by.txt"
+fi
+exit "$status"
