@@ -146,6 +146,16 @@ fn on_kafka<'a>(brokers: &'a str, prefix: &'a str, group: &'a str) -> Vec<(&'a s
     ]
 }
 
+/// `onboard up` on the test Kafka in a new data directory, with a topic prefix and a group of
+/// its own: the directory, the server, the prefix and the group.
+fn up_on_kafka(brokers: &str) -> (tempfile::TempDir, Server, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", kafka_support::unique("bench"));
+    let group = kafka_support::unique("bench");
+    let server = up_with(dir.path(), &on_kafka(brokers, &prefix, &group));
+    (dir, server, prefix, group)
+}
+
 /// `onboard bench --bus-direct` for 10 customers of `server`, 50 events a second for 2 s.
 fn bench_bus_direct(
     server: &Server,
@@ -185,11 +195,8 @@ fn bus_direct_events_written_to_kafka_reach_their_customers_once_and_in_order() 
     let Some(brokers) = kafka_support::brokers() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", kafka_support::unique("bench"));
-    let group = kafka_support::unique("bench");
+    let (dir, server, prefix, group) = up_on_kafka(&brokers);
     let env = on_kafka(&brokers, &prefix, &group);
-    let server = up_with(dir.path(), &env);
     let json = dir.path().join("bench.json");
     let output = bench_bus_direct(&server, dir.path(), &env, &json);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -215,10 +222,7 @@ fn bus_direct_events_no_consumer_reads_are_lost_and_fail_the_run() {
     let Some(brokers) = kafka_support::brokers() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", kafka_support::unique("bench"));
-    let group = kafka_support::unique("bench");
-    let server = up_with(dir.path(), &on_kafka(&brokers, &prefix, &group));
+    let (dir, server, _, group) = up_on_kafka(&brokers);
     // The bench writes to topics of another prefix, which the server does not consume.
     let elsewhere = format!("{}.", kafka_support::unique("elsewhere"));
     let json = dir.path().join("bench.json");

@@ -208,21 +208,7 @@ impl Run<'_> {
         body: Body,
     ) -> Result<Value, WorkflowError> {
         tokio::time::sleep_until(intended).await;
-        let request = self.client.http.post(&url).bearer_auth(&self.token);
-        let request = match body {
-            Body::Json(json) => request
-                .header("content-type", "application/json")
-                .body(json),
-            Body::Form(form) => request.multipart(form),
-            Body::Empty => request,
-        };
-        let failed = |e: reqwest::Error| WorkflowError::Request {
-            url: url.clone(),
-            reason: e.to_string(),
-        };
-        let response = request.send().await.map_err(failed)?;
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, answer) = post(self.client, &self.token, &url, body).await?;
         let answered = Instant::now();
         lock(self.tally).record_step(answered - intended);
         if !status.is_success() {
@@ -256,26 +242,13 @@ pub async fn registration(
 ) -> Result<(ApplicationId, u64), WorkflowError> {
     let url = format!("{}/v1/customers", client.base);
     let token = client.auth.issue(customer, TOKEN_TTL_SECS);
-    let response = client
-        .http
-        .post(&url)
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(user_info(customer))
-        .send()
-        .await
-        .map_err(|e| WorkflowError::Request {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
-    let status = response.status();
+    let (status, answer) = post(client, &token, &url, Body::Json(user_info(customer))).await?;
     if !status.is_success() {
         return Err(WorkflowError::Status {
             url,
             status: status.as_u16(),
         });
     }
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
     let application = field(&answer, "applicationId", &url)?;
     let application = ApplicationId::parse(&application).map_err(|_| WorkflowError::Answer {
         url: url.clone(),
@@ -289,6 +262,30 @@ pub async fn registration(
             field: "event.sequence",
         })?;
     Ok((application, sequence))
+}
+
+/// One POST with the customer's token: the answer's status and JSON body (`null` when the
+/// body is not JSON).
+async fn post(
+    client: &Client,
+    token: &str,
+    url: &str,
+    body: Body,
+) -> Result<(reqwest::StatusCode, Value), WorkflowError> {
+    let request = client.http.post(url).bearer_auth(token);
+    let request = match body {
+        Body::Json(json) => request
+            .header("content-type", "application/json")
+            .body(json),
+        Body::Form(form) => request.multipart(form),
+        Body::Empty => request,
+    };
+    let response = request.send().await.map_err(|e| WorkflowError::Request {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let status = response.status();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
 fn field(answer: &Value, name: &'static str, url: &str) -> Result<String, WorkflowError> {
