@@ -195,6 +195,13 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=1
 # Development: groups form at once instead of waiting 3 s for more members.
 group.initial.rebalance.delay.ms=0
+# KIP-848 groups (Onboard's default protocol): as the classic members had, a killed member's
+# partitions move after 10 s, and members heartbeat (and learn new assignments) every 0.5 s
+# instead of every 5 s, so a just-created topic's partitions are not waited for either.
+group.consumer.min.session.timeout.ms=10000
+group.consumer.session.timeout.ms=10000
+group.consumer.min.heartbeat.interval.ms=500
+group.consumer.heartbeat.interval.ms=500
 log.segment.bytes=16777216
 EOF
   )

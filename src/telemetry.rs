@@ -23,6 +23,9 @@ pub const PUSH_LATENCY: &str = "onboard_push_latency_seconds";
 pub const WEBSOCKET_CONNECTIONS: &str = "onboard_websocket_connections";
 /// Records of the group not yet committed, by `topic` and `partition`, as the consumer last saw.
 pub const CONSUMER_LAG: &str = "onboard_consumer_lag";
+/// Kafka partitions this process's consumer members own: 1 by `topic` and `partition` while
+/// assigned, 0 after a rebalance took it away.
+pub const KAFKA_ASSIGNED_PARTITIONS: &str = "onboard_kafka_assigned_partitions";
 /// Records moved to a dead-letter topic, by `topic`.
 pub const DLQ_RECORDS: &str = "onboard_dlq_records_total";
 /// Notification delivery attempts, by `kind` and `outcome` (`delivered`, `retried`, `parked`).
@@ -59,6 +62,7 @@ pub const ALL: &[&str] = &[
     PUSH_LATENCY,
     WEBSOCKET_CONNECTIONS,
     CONSUMER_LAG,
+    KAFKA_ASSIGNED_PARTITIONS,
     DLQ_RECORDS,
     NOTIFICATIONS,
     OUTBOX_PENDING,
@@ -150,6 +154,10 @@ fn describe() {
     describe_gauge!(
         CONSUMER_LAG,
         "Records not yet committed by the consumer group, as its members last saw."
+    );
+    describe_gauge!(
+        KAFKA_ASSIGNED_PARTITIONS,
+        "Kafka partitions owned by this process's consumer members (1 while assigned)."
     );
     describe_counter!(DLQ_RECORDS, "Records moved to a dead-letter topic.");
     describe_counter!(

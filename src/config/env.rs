@@ -89,6 +89,7 @@ pub const VARIABLES: &[EnvVar] = &[
     ),
     var("KAFKA_SASL_MECHANISM", "bus.kafka.sasl_mechanism", Text),
     var("KAFKA_CA_FILE", "bus.kafka.ca_file", Text),
+    var("KAFKA_GROUP_PROTOCOL", "bus.kafka.group_protocol", Text),
     var("ONBOARD_NOTIFIER", "notifier.kind", Text),
     var("ONBOARD_MAIL_FROM", "notifier.mail_from", Text),
     var("ONBOARD_MAILDIR", "notifier.maildir.dir", Text),

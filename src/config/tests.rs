@@ -1,7 +1,7 @@
 //! Layering, precedence, aliases, the secret rule and problems reported together.
 
 use super::*;
-use crate::adapters::kafka::SecurityProtocol;
+use crate::adapters::kafka::{GroupProtocol, SecurityProtocol};
 use crate::adapters::smtp::SmtpTls;
 use crate::wiring::{BusSettings, NotifierSettings, StoreSettings};
 use std::path::{Path, PathBuf};
@@ -111,6 +111,8 @@ fn the_seeds_names_set_the_same_keys() {
     assert_eq!(kafka.security_protocol, SecurityProtocol::SaslSsl);
     assert_eq!(kafka.sasl_mechanism, "SCRAM-SHA-512");
     assert_eq!(kafka.replication_factor, 2);
+    // KIP-848 unless the brokers are older than Kafka 4.0 and KAFKA_GROUP_PROTOCOL says so.
+    assert_eq!(kafka.group_protocol, GroupProtocol::Consumer);
     assert_eq!(
         kafka.password.as_ref().unwrap().expose(),
         "hunter2-very-secret"
@@ -118,6 +120,23 @@ fn the_seeds_names_set_the_same_keys() {
     assert_eq!(settings.consumer.topics.len(), 1);
     let gateway = settings_for_gateway(&[("WEBSOCKET_ENDPOINT", "https://gw.example.com")]);
     assert_eq!(gateway.gateway.node_url, "https://gw.example.com");
+}
+
+#[test]
+fn kafka_brokers_before_4_0_are_served_by_the_classic_group_protocol() {
+    let settings = settings(
+        &[
+            ("KAFKA_BROKERS", "b-1:9092"),
+            ("KAFKA_GROUP_PROTOCOL", " Classic "),
+            ("ONBOARD_JWT_SECRET", JWT),
+        ],
+        Role::Consumer,
+    )
+    .unwrap();
+    let BusSettings::Kafka(kafka) = &settings.bus else {
+        panic!("KAFKA_BROKERS selects Kafka");
+    };
+    assert_eq!(kafka.group_protocol, GroupProtocol::Classic);
 }
 
 fn settings_for_gateway(extra: &[(&str, &str)]) -> crate::app::Settings {
@@ -257,6 +276,7 @@ fn every_problem_is_reported_at_once_naming_its_key_and_variable() {
             ("ONBOARD_WS_TTL_SECONDS", "ten"),
             ("ONBOARD_NOTIFIER", "sns"),
             ("ONBOARD_LISTEN", "localhost"),
+            ("KAFKA_GROUP_PROTOCOL", "eager"),
         ],
         Role::Api,
     )
@@ -270,10 +290,11 @@ fn every_problem_is_reported_at_once_naming_its_key_and_variable() {
         "gateway.ttl_seconds (ONBOARD_WS_TTL_SECONDS)",
         "notifier.sns.topic_arn (SNS_TOPIC_ARN): required with notifier.kind = sns",
         "listen (ONBOARD_LISTEN)",
+        "bus.kafka.group_protocol (KAFKA_GROUP_PROTOCOL): 'eager' is not one of consumer",
     ] {
         assert!(text.contains(expected), "{expected} missing from: {text}");
     }
-    assert_eq!(problems.0.len(), 7, "{text}");
+    assert_eq!(problems.0.len(), 8, "{text}");
 }
 
 #[test]

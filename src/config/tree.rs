@@ -177,6 +177,8 @@ pub struct KafkaSection {
     pub security_protocol: Option<String>,
     pub sasl_mechanism: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// `consumer` (KIP-848, Kafka 4.0 or later) or `classic` (older brokers).
+    pub group_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

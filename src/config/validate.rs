@@ -8,7 +8,7 @@ use super::tree::Config;
 use crate::adapters::apigateway_pusher::ManagementEndpoint;
 use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
-use crate::adapters::kafka::{KafkaSettings, SecurityProtocol};
+use crate::adapters::kafka::{GroupProtocol, KafkaSettings, SecurityProtocol};
 use crate::adapters::postgres::DatabaseUrl;
 use crate::adapters::s3_documents::S3Config;
 use crate::adapters::secret::Secret;
@@ -539,6 +539,13 @@ impl Config {
             settings.sasl_mechanism = mechanism.trim().to_ascii_uppercase();
         }
         settings.ca_file = kafka.ca_file.clone();
+        if let Some(raw) = kafka.group_protocol.as_deref() {
+            if let Some(protocol) = parse(problems, "bus.kafka.group_protocol", Some(raw), |raw| {
+                GroupProtocol::parse(raw)
+            }) {
+                settings.group_protocol = protocol;
+            }
+        }
         if let Some(factor) = replication_factor {
             settings.replication_factor = factor as i16;
         }

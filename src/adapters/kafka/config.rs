@@ -53,6 +53,37 @@ impl SecurityProtocol {
     }
 }
 
+/// How the members of a consumer group get their partitions (`KAFKA_GROUP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// KIP-848 (Kafka 4.0 and later): the broker assigns partitions member by member, so a
+    /// joining member gets its partitions in one heartbeat and nobody else stops.
+    #[default]
+    Consumer,
+    /// The classic join/sync protocol with eager `range` assignment, for brokers before 4.0:
+    /// every join is a stop-the-world round of the whole group.
+    Classic,
+}
+
+impl GroupProtocol {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "consumer" => Ok(Self::Consumer),
+            "classic" => Ok(Self::Classic),
+            other => Err(format!(
+                "'{other}' is not one of consumer (KIP-848, Kafka 4.0 or later), classic"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consumer => "consumer",
+            Self::Classic => "classic",
+        }
+    }
+}
+
 const MECHANISMS: [&str; 3] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"];
 
 /// Everything needed to reach a Kafka cluster.
@@ -71,6 +102,8 @@ pub struct KafkaSettings {
     pub replication_factor: i16,
     pub client_id: String,
     pub connect_timeout: Duration,
+    /// The consumer group protocol of every member this bus creates.
+    pub group_protocol: GroupProtocol,
 }
 
 /// Every problem found in the Kafka settings, reported at once.
@@ -92,6 +125,7 @@ impl KafkaSettings {
             // The pid tells the members of several processes apart (kafka-consumer-groups --members).
             client_id: format!("onboard-{}", std::process::id()),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            group_protocol: GroupProtocol::default(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The librdkafka client context: routes librdkafka's logs to `tracing`, remembers the last
-//! client error (so a failed connect can say *why*: refused, TLS, wrong password), and commits
-//! acknowledged offsets before partitions are revoked in a rebalance.
+//! client error (so a failed connect can say *why*: refused, TLS, wrong password), commits
+//! acknowledged offsets before partitions are revoked in a rebalance, and reports the partitions
+//! a member owns after each rebalance (`onboard_kafka_assigned_partitions`).
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +39,8 @@ pub struct OnboardContext {
     last_issue: Arc<Mutex<Option<ClientIssue>>>,
     /// Set once a consumer received its first assignment (possibly empty).
     assigned: Arc<AtomicBool>,
+    /// The partitions (topic, partition) the member owned after the last rebalance.
+    owned: Arc<Mutex<BTreeSet<(String, i32)>>>,
 }
 
 impl OnboardContext {
@@ -92,12 +96,35 @@ impl ClientContext for OnboardContext {
     }
 }
 
+/// Sets the gauge to 1 for the partitions owned `now` and to 0 for those owned `before` only.
+fn report_ownership(before: &BTreeSet<(String, i32)>, now: &BTreeSet<(String, i32)>) {
+    let gauge = |(topic, partition): &(String, i32)| {
+        metrics::gauge!(crate::telemetry::KAFKA_ASSIGNED_PARTITIONS,
+            "topic" => topic.clone(), "partition" => partition.to_string())
+    };
+    before.difference(now).for_each(|p| gauge(p).set(0.0));
+    now.iter().for_each(|p| gauge(p).set(1.0));
+}
+
 impl ConsumerContext for OnboardContext {
     /// Before partitions move to another member, commit what this member acknowledged, so the
     /// next owner starts right after it (nothing acknowledged is delivered twice needlessly).
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(_) = rebalance {
             self.assigned.store(true, Ordering::Release);
+        }
+        // Incremental protocols (KIP-848) hand over only what changed: read the whole assignment.
+        let now: BTreeSet<(String, i32)> = match consumer.assignment() {
+            Ok(list) => list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+            Err(_) => return,
+        };
+        if let Ok(mut owned) = self.owned.lock() {
+            report_ownership(&owned, &now);
+            *owned = now;
         }
     }
 

@@ -16,7 +16,7 @@ mod context;
 mod error;
 mod subscription;
 
-pub use config::{KafkaConfigError, KafkaSettings, Secret, SecurityProtocol};
+pub use config::{GroupProtocol, KafkaConfigError, KafkaSettings, Secret, SecurityProtocol};
 
 use crate::ports::bus::{
     BusError, ConsumedRecord, Delivered, EventBus, OutgoingRecord, PartitionLag, SubscribeOptions,

@@ -3,6 +3,7 @@
 //! committed); stored offsets are committed periodically by librdkafka, on `commit`, before a
 //! rebalance revokes partitions (see the client context) and on `close`.
 
+use super::config::GroupProtocol;
 use super::context::OnboardContext;
 use super::{blocking, error, KafkaSettings};
 use crate::ports::bus::{BusError, ConsumedRecord, StartFrom, SubscribeOptions, Subscription};
@@ -15,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// A member that stops heartbeating (killed process) loses its partitions after this long.
+/// Classic protocol: a member that stops heartbeating (killed process) loses its partitions
+/// after this long.
 const SESSION_TIMEOUT_MS: &str = "10000";
 /// How often stored (acknowledged) offsets are committed in the background.
 const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
@@ -24,6 +26,9 @@ const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 const JOIN_WAIT: Duration = Duration::from_secs(5);
 /// How long `commit` keeps serving a rebalance and retrying before it reports failure.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+/// How long each poll of the join loop waits: the assignment usually arrives within a few
+/// milliseconds of subscribing (KIP-848), and a process is ready only after all six members.
+const JOIN_POLL: Duration = Duration::from_millis(10);
 
 type Consumer_ = BaseConsumer<OnboardContext>;
 type Batch = Result<Vec<ConsumedRecord>, BusError>;
@@ -59,14 +64,24 @@ impl KafkaSubscription {
                     StartFrom::Latest => "latest",
                 },
             )
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false");
+        match settings.group_protocol {
+            // Session timeout, heartbeat interval and assignor are the broker's (KIP-848).
+            GroupProtocol::Consumer => {
+                config.set("group.protocol", "consumer");
+            }
             // Eager rebalancing (range): with cooperative-sticky, librdkafka 2.12 was seen to
             // resume a partition re-assigned to the same member past records it never
             // delivered (the bus suite caught it); losing records is not a trade-off to make.
-            .set("partition.assignment.strategy", "range,roundrobin")
-            .set("session.timeout.ms", SESSION_TIMEOUT_MS)
-            .set("heartbeat.interval.ms", "500")
-            .set("enable.partition.eof", "false")
-            .set("allow.auto.create.topics", "false");
+            GroupProtocol::Classic => {
+                config
+                    .set("group.protocol", "classic")
+                    .set("partition.assignment.strategy", "range,roundrobin")
+                    .set("session.timeout.ms", SESSION_TIMEOUT_MS)
+                    .set("heartbeat.interval.ms", "500");
+            }
+        }
         let context = OnboardContext::default();
         let consumer: Consumer_ = config
             .create_with_context(context.clone())
@@ -82,7 +97,7 @@ impl KafkaSubscription {
             let started = Instant::now();
             let mut early = Vec::new();
             while !context.assigned() && started.elapsed() < JOIN_WAIT {
-                early.extend(poll_batch(&joining, Duration::from_millis(100), max_batch)?);
+                early.extend(poll_batch(&joining, JOIN_POLL, max_batch)?);
             }
             if !context.assigned() {
                 tracing::warn!(
@@ -230,7 +245,9 @@ fn commit_stored(consumer: &Consumer_) -> Result<(), CommitError> {
                 C::RebalanceInProgress
                 | C::IllegalGeneration
                 | C::UnknownMemberId
-                | C::AssignmentLost,
+                | C::AssignmentLost
+                // KIP-848: the member's epoch moved on (a reassignment) before this commit.
+                | C::StaleMemberEpoch,
             ) => Err(CommitError::Rebalancing(error::map(
                 &e,
                 "committing offsets during a rebalance",
