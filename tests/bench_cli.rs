@@ -238,6 +238,100 @@ fn bus_direct_events_no_consumer_reads_are_lost_and_fail_the_run() {
     assert_eq!(report["lost"], 100, "{report}");
 }
 
+/// `onboard gateway` beside `server` (same data directory, same Kafka): its base URL once it
+/// listens.
+fn gateway_beside(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let mut child = onboard(&[
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ])
+    .envs(env.iter().copied())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            Some(format!(
+                "http://{}",
+                line.split_once(" listening on http://")?.1.trim()
+            ))
+        })
+        .unwrap_or_default();
+    std::thread::spawn(move || lines.for_each(drop));
+    let server = Server { child, url };
+    assert!(!server.url.is_empty(), "onboard gateway printed no address");
+    server
+}
+
+/// The split deployment: steps go to `onboard up`'s API, the customers' WebSockets to an
+/// `onboard gateway` of their own (`--gateway`), and every event still arrives once, pushed
+/// by the gateway the sockets are on.
+#[test]
+fn workflows_with_their_sockets_on_a_separate_gateway_lose_nothing() {
+    let Some(brokers) = kafka_support::brokers() else {
+        return;
+    };
+    let secret = (
+        "ONBOARD_JWT_SECRET",
+        "bench-cli-test-secret-long-enough-for-hs256",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", kafka_support::unique("bench"));
+    let group = kafka_support::unique("bench");
+    let mut env = on_kafka(&brokers, &prefix, &group);
+    env.extend([secret, ("ONBOARD_METRICS_PUBLIC", "true")]);
+    let server = up_with(dir.path(), &env);
+    let gateway = gateway_beside(dir.path(), &env);
+    let json = dir.path().join("bench.json");
+    let output = onboard(&[
+        "bench",
+        "--url",
+        &server.url,
+        "--gateway",
+        &gateway.url,
+        "--rate",
+        "20",
+        "--duration",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .envs(env.iter().copied())
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report = read_report(&json);
+    assert_eq!(report["steps"], 40, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    let metrics = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async {
+            reqwest::get(format!("{}/metrics", gateway.url))
+                .await?
+                .text()
+                .await
+        })
+        .unwrap();
+    let pushed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("onboard_push_latency_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        pushed >= 40.0,
+        "the gateway pushed {pushed} events: {metrics}"
+    );
+}
+
 #[test]
 fn bus_direct_without_kafka_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -75,6 +75,10 @@ pub struct BenchArgs {
     /// Prefix of the topic names, as given to the server (`bus.topic_prefix`); --bus-direct.
     #[arg(long, requires = "bus_direct")]
     pub topic_prefix: Option<String>,
+    /// Base URL of a gateway to open the customers' WebSockets on instead of --url (a split
+    /// deployment: api and gateways apart); repeat it to spread the customers over several.
+    #[arg(long = "gateway", value_name = "URL")]
+    pub gateways: Vec<String>,
     /// The server's process id, to report its memory per connection (found by the URL's port
     /// when the server runs on this machine).
     #[arg(long)]
@@ -127,10 +131,19 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
         );
     }
     let secret = source.resolve(&data_dir, false)?;
-    let base = url.trim().trim_end_matches('/').to_owned();
-    // Checks the URL once, with a clear message, before any load starts.
+    let base = trimmed(&url);
+    let gateways: Vec<String> = if args.gateways.is_empty() {
+        vec![base.clone()]
+    } else {
+        args.gateways.iter().map(|g| trimmed(g)).collect()
+    };
+    // Checks the URLs once, with a clear message, before any load starts.
     let probe = CustomerId::parse("bench").expect("a valid id");
     crate::cli::watch::gateway_url(&base, &probe)?;
+    for gateway in &gateways {
+        crate::cli::watch::gateway_url(gateway, &probe)
+            .with_context(|| format!("--gateway {gateway}"))?;
+    }
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
@@ -138,9 +151,13 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
             .context("cannot build the HTTP client")?,
         auth: Authenticator::new(&secret),
         base,
+        gateways,
         event_timeout: Duration::from_secs_f64(args.event_timeout),
     });
-    wait_until_ready(&client).await?;
+    wait_until_ready(&client, &client.base).await?;
+    for gateway in &client.gateways {
+        wait_until_ready(&client, gateway).await?;
+    }
     // Customer ids unique to this run, so a rerun against the same server starts fresh streams.
     let run_id = format!("bench-{:x}", uuid::Uuid::new_v4().as_u128() as u32);
 
@@ -187,13 +204,17 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn trimmed(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
+}
+
 /// How long the bench waits for the server's `/readyz` before giving up.
 const READY_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Waits until the server answers `/readyz` with success: a load started earlier measures the
 /// start-up (a Kafka consumer group still being assigned) rather than the server.
-async fn wait_until_ready(client: &Client) -> anyhow::Result<()> {
-    let url = format!("{}/readyz", client.base);
+async fn wait_until_ready(client: &Client, base: &str) -> anyhow::Result<()> {
+    let url = format!("{base}/readyz");
     let give_up = Instant::now() + READY_PATIENCE;
     loop {
         let last = match client.http.get(&url).send().await {

@@ -42,6 +42,9 @@ pub struct Client {
     pub auth: Authenticator,
     /// `http://host:port`, without a trailing slash.
     pub base: String,
+    /// Where customers' WebSockets are opened (`base` unless --gateway): a customer always
+    /// goes to the same one.
+    pub gateways: Vec<String>,
     pub event_timeout: Duration,
 }
 
@@ -49,11 +52,20 @@ pub struct Client {
 const TOKEN_TTL_SECS: u64 = 6 * 3600;
 
 impl Client {
+    /// The gateway base URL `customer`'s WebSocket goes to, spread by a hash of the id.
+    pub fn gateway_of(&self, customer: &CustomerId) -> &str {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        customer.as_str().hash(&mut hasher);
+        let index = (hasher.finish() % self.gateways.len().max(1) as u64) as usize;
+        self.gateways.get(index).unwrap_or(&self.base)
+    }
+
     /// Opens `customer`'s WebSocket (token in the header, never in the URL) and returns it with
     /// the last sequence the welcome frame announced.
     pub async fn connect(&self, customer: &CustomerId) -> Result<(Socket, u64), WorkflowError> {
         let token = self.auth.issue(customer, TOKEN_TTL_SECS);
-        let url = crate::cli::watch::gateway_url(&self.base, customer)
+        let url = crate::cli::watch::gateway_url(self.gateway_of(customer), customer)
             .map_err(|e| WorkflowError::Connect(e.to_string()))?;
         let mut request = url
             .into_client_request()
