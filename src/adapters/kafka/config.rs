@@ -201,6 +201,8 @@ impl KafkaSettings {
             // Bounded waits, so an unreachable broker is reported instead of waited for.
             .set("socket.connection.setup.timeout.ms", "10000")
             .set("reconnect.backoff.max.ms", "2000")
+            // Requests are small and latency-bound (one step's event): no Nagle delay.
+            .set("socket.nagle.disable", "true")
             // librdkafka logs through the client context (routed to `tracing`).
             .set("log.connection.close", "false");
         if self.security_protocol.uses_sasl() {
