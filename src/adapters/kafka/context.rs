@@ -107,8 +107,7 @@ fn report_ownership(before: &BTreeSet<(String, i32)>, now: &BTreeSet<(String, i3
 }
 
 impl ConsumerContext for OnboardContext {
-    /// Before partitions move to another member, commit what this member acknowledged, so the
-    /// next owner starts right after it (nothing acknowledged is delivered twice needlessly).
+    /// Marks the member joined once it got an assignment, and reports what it owns now.
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(_) = rebalance {
             self.assigned.store(true, Ordering::Release);
@@ -128,6 +127,8 @@ impl ConsumerContext for OnboardContext {
         }
     }
 
+    /// Before partitions move to another member, commit what this member acknowledged, so the
+    /// next owner starts right after it (nothing acknowledged is delivered twice needlessly).
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             if partitions.count() == 0 {

@@ -344,6 +344,14 @@ fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Bat
 fn consume_error(error: KafkaError) -> Result<(), BusError> {
     match &error {
         KafkaError::PartitionEOF(_) => Ok(()),
+        // A broker before Kafka 4.0 does not know KIP-848's heartbeat.
+        KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnsupportedVersion) => {
+            Err(BusError::Invalid(format!(
+                "the Kafka brokers do not support the consumer group protocol of KIP-848 \
+                 (Kafka 4.0 or later): set KAFKA_GROUP_PROTOCOL=classic \
+                 (bus.kafka.group_protocol) for them ({error})"
+            )))
+        }
         KafkaError::MessageConsumptionFatal(_) => Err(error::map(&error, "consuming")),
         _ => match error::map(&error, "consuming") {
             auth @ BusError::Auth(_) => Err(auth),
