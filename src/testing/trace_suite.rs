@@ -76,11 +76,18 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
     let pending = store.outbox_pending(10).await.expect("outbox");
     store
         .outbox_mark_published(
-            &[PublishedRow {
-                seq: pending[0].seq,
-                partition: 2,
-                offset: 7,
-            }],
+            &[
+                PublishedRow {
+                    seq: pending[0].seq,
+                    partition: 2,
+                    offset: 7,
+                },
+                PublishedRow {
+                    seq: pending[2].seq,
+                    partition: 1,
+                    offset: 4,
+                },
+            ],
             at(10),
         )
         .await
@@ -99,12 +106,20 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
         .expect("record");
     store
         .events_committed(
-            &[CommittedRecord {
-                event_id: first.id,
-                partition: 2,
-                offset: 7,
-                published_at: Some(at(12)),
-            }],
+            &[
+                CommittedRecord {
+                    event_id: first.id,
+                    partition: 2,
+                    offset: 7,
+                    published_at: Some(at(12)),
+                },
+                CommittedRecord {
+                    event_id: theirs.id,
+                    partition: 1,
+                    offset: 4,
+                    published_at: None,
+                },
+            ],
             at(20),
         )
         .await
@@ -169,6 +184,29 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
     let outbox = waiting.outbox.as_ref().expect("still in the outbox");
     assert_eq!((outbox.sent_at, outbox.partition), (None, None));
     assert!(waiting.consumed.is_none() && waiting.pushes.is_empty());
+
+    // Rows published and committed in one call each get their own partition and offset.
+    let trace = store
+        .customer_trace(&other.customer_id, 100)
+        .await
+        .expect("trace");
+    if store.name() != "dynamodb" {
+        let outbox = trace[0].outbox.as_ref().expect("the outbox row");
+        assert_eq!(
+            (outbox.sent_at, outbox.partition, outbox.offset),
+            (Some(at(10)), Some(1), Some(4))
+        );
+    }
+    let consumed = trace[0].consumed.as_ref().expect("stored by the consumer");
+    assert_eq!(
+        (
+            consumed.partition,
+            consumed.offset,
+            consumed.published_at,
+            consumed.committed_at
+        ),
+        (Some(1), Some(4), None, Some(at(20)))
+    );
 }
 
 pub async fn the_first_commit_of_an_event_is_kept_and_pushes_are_bounded_per_event(
