@@ -77,6 +77,17 @@ impl System {
     /// here and passed on could be taken in between, by another test's process or an outgoing
     /// connection, and the requests meant for this process would reach that one.)
     fn spawn_with(&self, role: &str, extra: &[&str], env: &[(&str, &str)]) -> (Child, u16) {
+        self.spawn_logging(role, extra, env, Stdio::inherit())
+    }
+
+    /// [`Self::spawn_with`] with the process's log (stderr) sent to `log`.
+    fn spawn_logging(
+        &self,
+        role: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Stdio,
+    ) -> (Child, u16) {
         let mut child =
             onboard::testing::env::hermetic(&mut Command::new(env!("CARGO_BIN_EXE_onboard")))
                 .arg(role)
@@ -97,7 +108,7 @@ impl System {
                 .env("ONBOARD_METRICS_PUBLIC", "true")
                 .envs(env.iter().copied())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
+                .stderr(log)
                 .spawn()
                 .expect("the onboard binary starts");
         if let Ok(mut spawned) = self.spawned.lock() {
@@ -128,6 +139,25 @@ impl System {
     /// A consumer process with `env` added to its environment, once it is ready.
     async fn consumer_with(&self, env: &[(&str, &str)]) -> (Child, u16) {
         let (child, port) = self.spawn_with("consumer", &[], env);
+        if let Ok(mut consumers) = self.consumers.lock() {
+            consumers.push((child.id(), port));
+        }
+        wait_ready(&self.http, port).await;
+        (child, port)
+    }
+
+    /// A consumer process of one topic whose log (at info) goes to `log`, once it is ready.
+    async fn consumer_of_logging_to(&self, topic: &str, log: &Path) -> (Child, u16) {
+        let file = std::fs::File::create(log).expect("a log file");
+        let (child, port) = self.spawn_logging(
+            "consumer",
+            &[],
+            &[
+                ("KAFKA_TOPIC", topic),
+                ("ONBOARD_LOG", "info,tower_http=off"),
+            ],
+            Stdio::from(file),
+        );
         if let Ok(mut consumers) = self.consumers.lock() {
             consumers.push((child.id(), port));
         }
@@ -472,6 +502,52 @@ async fn kafka_topic_makes_a_consumer_process_consume_that_topic_only() {
     );
     terminate(consumer);
     terminate(api);
+}
+
+/// With more consumer processes than partitions, the one the group has no partition for joins
+/// as an idle member: it is ready, owns nothing, and says so instead of warning that the group
+/// never assigned it (KIP-848 gives it no assignment callback, only an epoch). When a member
+/// leaves, the idle one takes over its partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_process_beyond_the_partition_count_joins_idle_and_takes_over_later() {
+    let system = System::new(kafka_or_skip!(), &[]).await;
+    let topic = format!("{}user-info-submitted", system.prefix);
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(
+            system
+                .consumer_with(&[("KAFKA_TOPIC", "user-info-submitted")])
+                .await
+                .0,
+        );
+    }
+    let pids: Vec<u32> = members.iter().map(Child::id).collect();
+    system.wait_split(&topic, &pids).await;
+    let log = system.data_dir().join("idle-consumer.log");
+    let (idle, idle_port) = system
+        .consumer_of_logging_to("user-info-submitted", &log)
+        .await;
+    assert!(
+        system.owned_by(idle_port).await.is_empty(),
+        "the fourth member of a three-partition topic owns a partition"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("has no partitions for this member for now"),
+        "the idle member did not say it joined idle: {text}"
+    );
+    assert!(
+        !text.contains("has not assigned partitions yet"),
+        "the idle member warned that it never joined: {text}"
+    );
+    let leaving = members.remove(0);
+    terminate(leaving);
+    let mut remaining: Vec<u32> = members.iter().map(Child::id).collect();
+    remaining.push(idle.id());
+    system.wait_split(&topic, &remaining).await;
+    for child in members.into_iter().chain([idle]) {
+        terminate(child);
+    }
 }
 
 /// `ONBOARD_STARTING_POSITION=latest` (`consumer.starting_position`): a group without committed

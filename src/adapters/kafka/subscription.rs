@@ -26,6 +26,9 @@ const AUTO_COMMIT_INTERVAL_MS: &str = "1000";
 const JOIN_WAIT: Duration = Duration::from_secs(5);
 /// How long `commit` keeps serving a rebalance and retrying before it reports failure.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a KIP-848 member that joined (it has an epoch) waits for partitions before it
+/// counts as a member the group has none for.
+const EMPTY_ASSIGNMENT_GRACE: Duration = Duration::from_millis(200);
 /// How long each poll of the join loop waits: the assignment usually arrives within a few
 /// milliseconds of subscribing (KIP-848), and a process is ready only after all six members.
 const JOIN_POLL: Duration = Duration::from_millis(10);
@@ -93,11 +96,25 @@ impl KafkaSubscription {
         let consumer = Arc::new(consumer);
         let max_batch = options.max_batch.max(1);
         let joining = consumer.clone();
+        let protocol = settings.group_protocol;
         let early = blocking(move || {
             let started = Instant::now();
+            let mut member_since: Option<Instant> = None;
             let mut early = Vec::new();
             while !context.assigned() && started.elapsed() < JOIN_WAIT {
                 early.extend(poll_batch(&joining, JOIN_POLL, max_batch)?);
+                // KIP-848 calls back only with partitions: a member the group has nothing for
+                // (more members than partitions) has joined once the coordinator gave it an
+                // epoch. A moment is left for an assignment that came with the epoch.
+                if protocol == GroupProtocol::Consumer && member_epoch(&joining) > 0 {
+                    let since = *member_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= EMPTY_ASSIGNMENT_GRACE {
+                        tracing::info!(
+                            "The consumer group has no partitions for this member for now; it takes over some when another member leaves."
+                        );
+                        return Ok::<_, BusError>(early);
+                    }
+                }
             }
             if !context.assigned() {
                 tracing::warn!(
@@ -338,6 +355,23 @@ fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Bat
         }
     }
     Ok(batch)
+}
+
+/// The epoch the group coordinator gave this member (KIP-848; the generation with the classic
+/// protocol): 0 or less until it joined.
+fn member_epoch(consumer: &Consumer_) -> i32 {
+    use rdkafka::bindings as rd;
+    // SAFETY: the client pointer is valid while `consumer` is borrowed; librdkafka returns a
+    // new metadata object (or null), read once and destroyed here.
+    unsafe {
+        let metadata = rd::rd_kafka_consumer_group_metadata(consumer.client().native_ptr());
+        if metadata.is_null() {
+            return -1;
+        }
+        let epoch = rd::rd_kafka_consumer_group_metadata_generation_id(metadata);
+        rd::rd_kafka_consumer_group_metadata_destroy(metadata);
+        epoch
+    }
 }
 
 /// Errors that end the poll (fatal, authentication) are returned; passing ones are logged.
