@@ -97,33 +97,8 @@ impl KafkaSubscription {
         let max_batch = options.max_batch.max(1);
         let joining = consumer.clone();
         let protocol = settings.group_protocol;
-        let early = blocking(move || {
-            let started = Instant::now();
-            let mut member_since: Option<Instant> = None;
-            let mut early = Vec::new();
-            while !context.assigned() && started.elapsed() < JOIN_WAIT {
-                early.extend(poll_batch(&joining, JOIN_POLL, max_batch)?);
-                // KIP-848 calls back only with partitions: a member the group has nothing for
-                // (more members than partitions) has joined once the coordinator gave it an
-                // epoch. A moment is left for an assignment that came with the epoch.
-                if protocol == GroupProtocol::Consumer && member_epoch(&joining) > 0 {
-                    let since = *member_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= EMPTY_ASSIGNMENT_GRACE {
-                        tracing::info!(
-                            "The consumer group has no partitions for this member for now; it takes over some when another member leaves."
-                        );
-                        return Ok::<_, BusError>(early);
-                    }
-                }
-            }
-            if !context.assigned() {
-                tracing::warn!(
-                    "The consumer group has not assigned partitions yet; it keeps joining in the background."
-                );
-            }
-            Ok::<_, BusError>(early)
-        })
-        .await??;
+        let early =
+            blocking(move || first_assignment(&joining, &context, protocol, max_batch)).await??;
         Ok(Self {
             consumer: Some(consumer),
             max_batch,
@@ -355,6 +330,40 @@ fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Bat
         }
     }
     Ok(batch)
+}
+
+/// Polls until the member got its first assignment (or, with KIP-848, joined with none), at most
+/// [`JOIN_WAIT`]; returns the records fetched meanwhile, for the first `poll`.
+fn first_assignment(
+    consumer: &Consumer_,
+    context: &OnboardContext,
+    protocol: GroupProtocol,
+    max_batch: usize,
+) -> Batch {
+    let started = Instant::now();
+    let mut member_since: Option<Instant> = None;
+    let mut early = Vec::new();
+    while !context.assigned() && started.elapsed() < JOIN_WAIT {
+        early.extend(poll_batch(consumer, JOIN_POLL, max_batch)?);
+        // KIP-848 calls back only with partitions: a member the group has nothing for (more
+        // members than partitions) has joined once the coordinator gave it an epoch. A moment
+        // is left for an assignment that came with the epoch.
+        if protocol == GroupProtocol::Consumer && member_epoch(consumer) > 0 {
+            let since = *member_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= EMPTY_ASSIGNMENT_GRACE {
+                tracing::info!(
+                    "The consumer group has no partitions for this member for now; it takes over some when another member leaves."
+                );
+                return Ok(early);
+            }
+        }
+    }
+    if !context.assigned() {
+        tracing::warn!(
+            "The consumer group has not assigned partitions yet; it keeps joining in the background."
+        );
+    }
+    Ok(early)
 }
 
 /// The epoch the group coordinator gave this member (KIP-848; the generation with the classic
