@@ -34,31 +34,43 @@ fn up(data_dir: &std::path::Path) -> Server {
 
 /// `onboard up` with `env` added to its (otherwise empty) environment.
 fn up_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    // The welcome text names the API's base URL once the server listens.
+    serve("up", data_dir, env, |line| {
+        let rest = line.trim().strip_prefix("API")?;
+        Some(
+            rest.split_whitespace()
+                .next()?
+                .trim_end_matches("/v1")
+                .to_owned(),
+        )
+    })
+}
+
+/// `onboard <role>` on a free port in `data_dir` with `env`, once its output line that
+/// `url_in` finds the base URL in was printed.
+fn serve(
+    role: &str,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    url_in: impl Fn(&str) -> Option<String>,
+) -> Server {
     let dir = data_dir.to_str().unwrap();
-    let mut child = onboard(&["up", "--listen", "127.0.0.1:0", "--data-dir", dir])
+    let mut child = onboard(&[role, "--listen", "127.0.0.1:0", "--data-dir", dir])
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut server = Server {
-        child,
-        url: String::new(),
-    };
-    // The welcome text names the API's base URL once the server listens.
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("API") {
-            let url = rest.split_whitespace().next().unwrap();
-            server.url = url.trim_end_matches("/v1").to_owned();
-            break;
-        }
-    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| url_in(&line))
+        .unwrap_or_default();
     // The rest is drained: a closed pipe would end the server at its next print.
     std::thread::spawn(move || lines.for_each(drop));
-    assert!(!server.url.is_empty(), "onboard up printed no API address");
+    let server = Server { child, url };
+    assert!(!server.url.is_empty(), "onboard {role} printed no address");
     server
 }
 
@@ -149,10 +161,20 @@ fn on_kafka<'a>(brokers: &'a str, prefix: &'a str, group: &'a str) -> Vec<(&'a s
 /// `onboard up` on the test Kafka in a new data directory, with a topic prefix and a group of
 /// its own: the directory, the server, the prefix and the group.
 fn up_on_kafka(brokers: &str) -> (tempfile::TempDir, Server, String, String) {
+    up_on_kafka_with(brokers, &[])
+}
+
+/// [`up_on_kafka`] with `extra` settings added to the server's environment.
+fn up_on_kafka_with(
+    brokers: &str,
+    extra: &[(&str, &str)],
+) -> (tempfile::TempDir, Server, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("{}.", kafka_support::unique("bench"));
     let group = kafka_support::unique("bench");
-    let server = up_with(dir.path(), &on_kafka(brokers, &prefix, &group));
+    let mut env = on_kafka(brokers, &prefix, &group);
+    env.extend_from_slice(extra);
+    let server = up_with(dir.path(), &env);
     (dir, server, prefix, group)
 }
 
@@ -238,36 +260,14 @@ fn bus_direct_events_no_consumer_reads_are_lost_and_fail_the_run() {
     assert_eq!(report["lost"], 100, "{report}");
 }
 
-/// `onboard gateway` beside `server` (same data directory, same Kafka): its base URL once it
-/// listens.
+/// `onboard gateway` beside an `onboard up` (same data directory, same Kafka).
 fn gateway_beside(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut child = onboard(&[
-        "gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ])
-    .envs(env.iter().copied())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            Some(format!(
-                "http://{}",
-                line.split_once(" listening on http://")?.1.trim()
-            ))
-        })
-        .unwrap_or_default();
-    std::thread::spawn(move || lines.for_each(drop));
-    let server = Server { child, url };
-    assert!(!server.url.is_empty(), "onboard gateway printed no address");
-    server
+    serve("gateway", data_dir, env, |line| {
+        Some(format!(
+            "http://{}",
+            line.split_once(" listening on http://")?.1.trim()
+        ))
+    })
 }
 
 /// The split deployment: steps go to `onboard up`'s API, the customers' WebSockets to an
@@ -278,16 +278,16 @@ fn workflows_with_their_sockets_on_a_separate_gateway_lose_nothing() {
     let Some(brokers) = kafka_support::brokers() else {
         return;
     };
-    let secret = (
-        "ONBOARD_JWT_SECRET",
-        "bench-cli-test-secret-long-enough-for-hs256",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", kafka_support::unique("bench"));
-    let group = kafka_support::unique("bench");
+    let extra = [
+        (
+            "ONBOARD_JWT_SECRET",
+            "bench-cli-test-secret-long-enough-for-hs256",
+        ),
+        ("ONBOARD_METRICS_PUBLIC", "true"),
+    ];
+    let (dir, server, prefix, group) = up_on_kafka_with(&brokers, &extra);
     let mut env = on_kafka(&brokers, &prefix, &group);
-    env.extend([secret, ("ONBOARD_METRICS_PUBLIC", "true")]);
-    let server = up_with(dir.path(), &env);
+    env.extend_from_slice(&extra);
     let gateway = gateway_beside(dir.path(), &env);
     let json = dir.path().join("bench.json");
     let output = onboard(&[

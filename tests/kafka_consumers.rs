@@ -138,26 +138,22 @@ impl System {
 
     /// A consumer process with `env` added to its environment, once it is ready.
     async fn consumer_with(&self, env: &[(&str, &str)]) -> (Child, u16) {
-        let (child, port) = self.spawn_with("consumer", &[], env);
-        if let Ok(mut consumers) = self.consumers.lock() {
-            consumers.push((child.id(), port));
-        }
-        wait_ready(&self.http, port).await;
-        (child, port)
+        self.ready_consumer(env, Stdio::inherit()).await
     }
 
     /// A consumer process of one topic whose log (at info) goes to `log`, once it is ready.
     async fn consumer_of_logging_to(&self, topic: &str, log: &Path) -> (Child, u16) {
         let file = std::fs::File::create(log).expect("a log file");
-        let (child, port) = self.spawn_logging(
-            "consumer",
-            &[],
-            &[
-                ("KAFKA_TOPIC", topic),
-                ("ONBOARD_LOG", "info,tower_http=off"),
-            ],
-            Stdio::from(file),
-        );
+        let env = [
+            ("KAFKA_TOPIC", topic),
+            ("ONBOARD_LOG", "info,tower_http=off"),
+        ];
+        self.ready_consumer(&env, Stdio::from(file)).await
+    }
+
+    /// Starts a consumer process, remembers it for [`Self::owners`] and waits until it is ready.
+    async fn ready_consumer(&self, env: &[(&str, &str)], log: Stdio) -> (Child, u16) {
+        let (child, port) = self.spawn_logging("consumer", &[], env, log);
         if let Ok(mut consumers) = self.consumers.lock() {
             consumers.push((child.id(), port));
         }

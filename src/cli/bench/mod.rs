@@ -155,7 +155,7 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
         event_timeout: Duration::from_secs_f64(args.event_timeout),
     });
     wait_until_ready(&client, &client.base).await?;
-    for gateway in &client.gateways {
+    for gateway in client.gateways.iter().filter(|g| **g != client.base) {
         wait_until_ready(&client, gateway).await?;
     }
     // Customer ids unique to this run, so a rerun against the same server starts fresh streams.
