@@ -211,6 +211,9 @@ describe('the customer page', () => {
   test('the keyboard alone signs in and submits the first step', async () => {
     const page = await newPage();
     await page.goto(`${server.base}/`);
+    // `goto` returns at the load event; the app may still be rendering its form, and
+    // Tab presses before that land on an empty page (seen in CI). A user sees the form first.
+    await page.getByLabel('Customer ID').waitFor({ timeout: WAIT_MS });
     let focused = '';
     for (let presses = 0; presses < 8 && focused !== 'customerId'; presses++) {
       await page.keyboard.press('Tab');
