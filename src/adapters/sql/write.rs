@@ -8,7 +8,12 @@
 //!
 //! The group stays open while writers are queued for the connection, at most
 //! [`MAX_GROUP_AGE`] and [`MAX_GROUP_WRITERS`]: a lone writer commits at once, so latency
-//! without contention is unchanged, and under load the fsyncs are shared. Every step that
+//! without contention is unchanged, and under load the fsyncs are shared.
+//!
+//! Every statement is a round trip to the connection's thread, so the bookkeeping rides along
+//! with others: `BEGIN` goes with the first writer's `SAVEPOINT`, and a writer that hands the
+//! group on sends its `RELEASE` with the next writer's `SAVEPOINT` (left open, empty, for
+//! whoever comes), or with the `COMMIT` when it is the last. Every step that
 //! touches the connection between statements (opening the group and the savepoint, releasing
 //! or rolling it back, committing) runs in a task of its own, so a caller that is cancelled
 //! halfway never leaves the shared transaction in between.
@@ -37,6 +42,11 @@ const HANDED_ON_PATIENCE: Duration = Duration::from_millis(50);
 const SAVEPOINT: &str = "SAVEPOINT onboard_writer";
 const RELEASE: &str = "RELEASE onboard_writer";
 const ROLLBACK_TO: &str = "ROLLBACK TO onboard_writer";
+/// A writer's `RELEASE` and, in the same round trip, an empty savepoint for the next one.
+const RELEASE_AND_NEXT_SAVEPOINT: &str = "RELEASE onboard_writer; SAVEPOINT onboard_writer";
+/// The last writer's `RELEASE` and the group's `COMMIT`, in one round trip. Either failing
+/// ends the group with the error for all its writers, as each would alone.
+const RELEASE_AND_COMMIT: &str = "RELEASE onboard_writer; COMMIT";
 
 /// A write transaction of the store, its connection reachable through `Deref`.
 pub(crate) enum WriteTx<D: Dialect> {
@@ -82,6 +92,9 @@ struct OpenGroup {
     first_release: Option<Instant>,
     /// Writers whose savepoint was released into it.
     writers: usize,
+    /// An empty savepoint is open, waiting for the next writer (opened with the last
+    /// `RELEASE`).
+    spare_savepoint: bool,
     outcome: watch::Sender<Option<Result<(), StoreError>>>,
 }
 
@@ -206,33 +219,42 @@ impl<D: Dialect> GroupWriter<D> {
             .expect("a writer in a group holds the connection")
     }
 
-    /// Opens a group if none is open (taking the connection and `BEGIN IMMEDIATE`), then the
-    /// writer's savepoint.
+    /// The writer's savepoint: the spare one of the open group, a new one in it, or the first
+    /// one of a new group (taking the connection; `BEGIN IMMEDIATE` in the same round trip).
     async fn open(&mut self, pool: &Pool<D>) -> StoreResult<()> {
         let slot = self.slot.as_mut().expect("the writer holds the slot");
-        if slot.group.is_none() {
-            if slot.connection.is_none() {
-                slot.connection = Some(pool.acquire().await.map_err(D::classify)?);
+        match slot.group.as_mut() {
+            Some(group) if group.spare_savepoint => group.spare_savepoint = false,
+            Some(_) => {
+                let connection = slot
+                    .connection
+                    .as_deref_mut()
+                    .expect("a group has the connection");
+                sql::<D>(SAVEPOINT).execute(connection).await?;
             }
-            let connection = slot.connection.as_deref_mut().expect("just taken");
-            if let Err(error) = sql::<D>(D::LOCKING.begin()).execute(connection).await {
-                slot.connection = None;
-                return Err(error);
+            None => {
+                if slot.connection.is_none() {
+                    slot.connection = Some(pool.acquire().await.map_err(D::classify)?);
+                }
+                let connection = slot.connection.as_deref_mut().expect("just taken");
+                let begin = format!("{}; {SAVEPOINT}", D::LOCKING.begin());
+                if let Err(error) = sql::<D>(&begin).execute(&mut *connection).await {
+                    // The BEGIN may have taken effect before the SAVEPOINT failed.
+                    let _ = sql::<D>("ROLLBACK").execute(connection).await;
+                    slot.connection = None;
+                    return Err(error);
+                }
+                let (outcome, _) = watch::channel(None);
+                slot.group = Some(OpenGroup {
+                    id: slot.next_group,
+                    first_release: None,
+                    writers: 0,
+                    spare_savepoint: false,
+                    outcome,
+                });
+                slot.next_group += 1;
             }
-            let (outcome, _) = watch::channel(None);
-            slot.group = Some(OpenGroup {
-                id: slot.next_group,
-                first_release: None,
-                writers: 0,
-                outcome,
-            });
-            slot.next_group += 1;
         }
-        let connection = slot
-            .connection
-            .as_deref_mut()
-            .expect("a group has the connection");
-        sql::<D>(SAVEPOINT).execute(connection).await?;
         self.savepoint = true;
         Ok(())
     }
@@ -294,26 +316,37 @@ impl<D: Dialect> Drop for GroupWriter<D> {
     }
 }
 
-/// `RELEASE`s the writer's savepoint into its group, then hands the group on or commits it;
-/// returns the group to wait for.
+/// `RELEASE`s the writer's savepoint into its group and hands the group on (with a savepoint
+/// for the next writer) or commits it, in one round trip; returns the group to wait for.
 async fn release_into_group<D: Dialect>(
     mut slot: OwnedMutexGuard<Slot<D>>,
     shared: &Shared<D>,
 ) -> StoreResult<(u64, watch::Receiver<Option<Result<(), StoreError>>>)> {
-    let connection = slot
-        .connection
-        .as_deref_mut()
-        .expect("a group has the connection");
-    if let Err(error) = sql::<D>(RELEASE).execute(connection).await {
-        // The transaction itself is gone (SQLite aborted it): so is the group.
-        fail_group(slot, error.clone()).await;
-        return Err(error);
-    }
     let group = slot.group.as_mut().expect("the writer is in a group");
     group.writers += 1;
     group.first_release.get_or_insert_with(Instant::now);
     let waiting = (group.id, group.outcome.subscribe());
-    settle(slot, shared).await;
+    let hand_on = shared.hands_on(group);
+    if hand_on {
+        let connection = slot
+            .connection
+            .as_deref_mut()
+            .expect("a group has the connection");
+        if let Err(error) = sql::<D>(RELEASE_AND_NEXT_SAVEPOINT)
+            .execute(connection)
+            .await
+        {
+            // The transaction itself is gone (SQLite aborted it): so is the group.
+            fail_group(slot, error.clone()).await;
+            return Err(error);
+        }
+        slot.group
+            .as_mut()
+            .expect("the writer is in a group")
+            .spare_savepoint = true;
+    } else {
+        finish_group(slot, RELEASE_AND_COMMIT).await;
+    }
     Ok(waiting)
 }
 
@@ -340,24 +373,36 @@ async fn abandon<D: Dialect>(
     settle(slot, &shared).await;
 }
 
-/// With writers queued and the group young, hands it on (they write into it); otherwise
-/// commits it.
+impl<D: Dialect> Shared<D> {
+    /// With writers queued and the group young, the group is handed on: they write into it.
+    fn hands_on(&self, group: &OpenGroup) -> bool {
+        let age = group
+            .first_release
+            .map_or(Duration::ZERO, |at| at.elapsed());
+        let young = age < self.max_age && group.writers < MAX_GROUP_WRITERS;
+        young && self.queued.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// Hands the group on or commits it (see [`Shared::hands_on`]).
 async fn settle<D: Dialect>(slot: OwnedMutexGuard<Slot<D>>, shared: &Shared<D>) {
     let Some(group) = slot.group.as_ref() else {
         return;
     };
-    let age = group
-        .first_release
-        .map_or(Duration::ZERO, |at| at.elapsed());
-    let young = age < shared.max_age && group.writers < MAX_GROUP_WRITERS;
-    if young && shared.queued.load(Ordering::SeqCst) > 0 {
+    if shared.hands_on(group) {
         return;
     }
     commit_group(slot).await;
 }
 
 /// `COMMIT`s the open group, gives the connection back to the pool and tells every writer.
-async fn commit_group<D: Dialect>(mut slot: OwnedMutexGuard<Slot<D>>) {
+async fn commit_group<D: Dialect>(slot: OwnedMutexGuard<Slot<D>>) {
+    finish_group(slot, "COMMIT").await;
+}
+
+/// Ends the open group with `ending` (a `COMMIT`, possibly after a `RELEASE`), rolling back if
+/// that fails; gives the connection back to the pool and tells every writer the outcome.
+async fn finish_group<D: Dialect>(mut slot: OwnedMutexGuard<Slot<D>>, ending: &str) {
     let Some(group) = slot.group.take() else {
         return;
     };
@@ -365,10 +410,7 @@ async fn commit_group<D: Dialect>(mut slot: OwnedMutexGuard<Slot<D>>) {
         .connection
         .as_deref_mut()
         .expect("a group has the connection");
-    let result = sql::<D>("COMMIT")
-        .execute(&mut *connection)
-        .await
-        .map(|_| ());
+    let result = sql::<D>(ending).execute(&mut *connection).await.map(|_| ());
     if result.is_err() {
         let _ = sql::<D>("ROLLBACK").execute(connection).await;
     }
@@ -540,6 +582,37 @@ mod tests {
         insert(&mut third, "later").await;
         third.commit().await.unwrap();
         assert_eq!(stored(&read).await, ["kept", "later"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_writer_of_the_group_and_the_next_group_writes() {
+        let (_dir, group, read) = group_on_new_database().await;
+        // Checked at COMMIT, not at the INSERT: the group's last RELEASE-and-COMMIT fails.
+        sqlx::query(
+            "CREATE TABLE child (parent TEXT REFERENCES t (writer) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(&group.pool)
+        .await
+        .unwrap();
+        let (committing, mut second) = first_committing_with_one_handed_on(&group, "first").await;
+        sql::<Sqlite>("INSERT INTO child (parent) VALUES ('nobody')")
+            .execute(second.connection_mut())
+            .await
+            .unwrap();
+        let second_error = second.commit().await.expect_err("the COMMIT fails");
+        let first_error = committing
+            .await
+            .unwrap()
+            .expect_err("so does the first writer's");
+        assert_eq!(first_error.to_string(), second_error.to_string());
+        assert!(
+            stored(&read).await.is_empty(),
+            "nothing of the group is kept"
+        );
+        let mut third = group.begin().await.unwrap();
+        insert(&mut third, "third").await;
+        third.commit().await.unwrap();
+        assert_eq!(stored(&read).await, ["third"]);
     }
 
     #[tokio::test]
