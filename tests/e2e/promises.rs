@@ -405,12 +405,13 @@ async fn a_push_answered_410_by_the_node_deletes_the_registry_row() {
 }
 
 /// Per-customer ordering at the default gap wait (docs/websocket.md, "Ordering, gaps and
-/// duplicates"): an event that arrives before its predecessor waits for it; a gap that never
-/// fills is skipped after the wait; the event that was missing reaches the client through
-/// `resume`. Events are posted through the node's management API, as a consumer on another
-/// process would, with sequences above what the store holds.
+/// duplicates"): an event that arrives before its predecessor waits for it; a gap that does not
+/// fill in time is skipped after the wait, and the missing event is still sent if it arrives
+/// later, once; an event already delivered reaches the client again only through `resume`.
+/// Events are posted through the node's management API, as a consumer on another process
+/// would, with sequences above what the store holds.
 #[tokio::test]
-async fn events_are_delivered_in_sequence_order_gaps_are_skipped_after_the_wait_and_resume_recovers(
+async fn events_are_delivered_in_sequence_order_gaps_are_skipped_after_the_wait_late_ones_follow_and_resume_recovers(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path(), 0);
@@ -464,6 +465,14 @@ async fn events_are_delivered_in_sequence_order_gaps_are_skipped_after_the_wait_
         "event 5 was sent after {:?}, before the gap wait of {gap_wait:?}",
         posted_at.elapsed()
     );
+
+    // 4 arrives after all: sent late, once.
+    post(4).await;
+    let late = tab.events(1).await;
+    assert_eq!(late.iter().map(sequence).collect::<Vec<_>>(), [Some(4)]);
+    post(4).await;
+    tab.assert_no_event(std::time::Duration::from_millis(500))
+        .await;
 
     // The customer's next real event is stored as sequence 2: live it is older than the
     // cursor and dropped; `resume` after the first event replays it from the store.

@@ -1,12 +1,17 @@
 //! Per-connection event order: delivers a customer's events in `sequence` order without
 //! duplicates, holding back an event until the ones before it arrived (or a gap timed out).
+//! An event whose gap was given up on is still delivered when it arrives, late and once.
 //!
 //! Kafka orders records only within a partition of one topic, while a customer's events span
 //! six topics consumed independently; this buffer restores the customer's order.
 
 use crate::domain::event::Envelope;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// The most sequence numbers a connection remembers as skipped (the highest are kept): a
+/// customer's gap is a few events in flight, not thousands.
+const MAX_SKIPPED: usize = 256;
 
 /// The delivery cursor of one connection.
 #[derive(Debug, Default)]
@@ -15,13 +20,18 @@ pub struct EventOrder {
     cursor: u64,
     /// Events above the cursor, waiting for the ones before them.
     pending: BTreeMap<u64, Arc<Envelope>>,
+    /// Sequence numbers at or below the cursor that were skipped after a gap timed out and
+    /// have not arrived since.
+    skipped: BTreeSet<u64>,
+    /// Skipped events that arrived, to be delivered next.
+    late: Vec<Arc<Envelope>>,
 }
 
 impl EventOrder {
     pub fn starting_after(cursor: u64) -> Self {
         Self {
             cursor,
-            pending: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -29,24 +39,32 @@ impl EventOrder {
         self.cursor
     }
 
-    /// Restarts from `cursor` (a resume); waiting events above it are kept.
+    /// Restarts from `cursor` (a resume, which replays the stored events after it); waiting
+    /// events above it are kept, skipped ones are forgotten.
     pub fn reset(&mut self, cursor: u64) {
         self.cursor = cursor;
         self.pending.retain(|seq, _| *seq > cursor);
+        self.skipped.clear();
+        self.late.clear();
     }
 
     /// Accepts an event; returns `false` for one already delivered.
     pub fn offer(&mut self, event: Arc<Envelope>) -> bool {
         if event.sequence <= self.cursor {
-            return false;
+            if !self.skipped.remove(&event.sequence) {
+                return false;
+            }
+            self.late.push(event);
+            return true;
         }
         self.pending.insert(event.sequence, event);
         true
     }
 
-    /// The events now deliverable, in order; advances the cursor past them.
+    /// The events now deliverable: skipped ones that arrived late, then the next ones in order
+    /// (advancing the cursor past them).
     pub fn ready(&mut self) -> Vec<Arc<Envelope>> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.late);
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.cursor + 1 {
                 break;
@@ -62,12 +80,22 @@ impl EventOrder {
         !self.pending.is_empty()
     }
 
-    /// Gives up on the missing sequence numbers: everything waiting is delivered in order.
+    /// Gives up on the missing sequence numbers: everything waiting is delivered in order, and
+    /// the missing ones are remembered, to be delivered if they still arrive.
     pub fn skip_gap(&mut self) -> Vec<Arc<Envelope>> {
         let out: Vec<Arc<Envelope>> = std::mem::take(&mut self.pending).into_values().collect();
-        if let Some(last) = out.last() {
-            self.cursor = last.sequence;
+        let Some(last) = out.last().map(|event| event.sequence) else {
+            return out;
+        };
+        let missing = (self.cursor + 1..last)
+            .rev()
+            .filter(|seq| !out.iter().any(|event| event.sequence == *seq))
+            .take(MAX_SKIPPED);
+        self.skipped.extend(missing);
+        while self.skipped.len() > MAX_SKIPPED {
+            self.skipped.pop_first();
         }
+        self.cursor = last;
         out
     }
 }
@@ -121,6 +149,42 @@ mod tests {
         assert!(order.ready().is_empty());
         assert_eq!(seqs(order.skip_gap()), vec![5, 6]);
         assert_eq!(order.cursor(), 6);
+    }
+
+    #[test]
+    fn a_skipped_event_that_arrives_late_is_delivered_once() {
+        let mut order = EventOrder::starting_after(1);
+        order.offer(event(4));
+        assert_eq!(seqs(order.skip_gap()), vec![4]);
+        assert!(order.offer(event(3)), "3 was skipped, not delivered");
+        assert_eq!(seqs(order.ready()), vec![3]);
+        assert!(!order.offer(event(3)), "a second copy is a duplicate");
+        assert!(order.ready().is_empty());
+        assert!(!order.offer(event(4)), "4 was delivered");
+        assert!(order.offer(event(2)));
+        assert!(order.offer(event(5)), "the next one is in order again");
+        assert_eq!(seqs(order.ready()), vec![2, 5]);
+        assert!(!order.has_gap());
+    }
+
+    #[test]
+    fn a_resume_forgets_skipped_events_its_replay_covers() {
+        let mut order = EventOrder::starting_after(0);
+        order.offer(event(3));
+        order.skip_gap();
+        order.reset(3);
+        assert!(!order.offer(event(1)), "the client has everything up to 3");
+        assert!(!order.offer(event(2)));
+    }
+
+    #[test]
+    fn a_huge_gap_remembers_only_the_latest_skipped_numbers() {
+        let mut order = EventOrder::starting_after(0);
+        order.offer(event(10_000));
+        order.skip_gap();
+        assert_eq!(order.skipped.len(), MAX_SKIPPED);
+        assert!(order.offer(event(9_999)));
+        assert!(!order.offer(event(1)));
     }
 
     #[test]
