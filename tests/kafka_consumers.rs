@@ -342,8 +342,9 @@ fn label(line: &str, name: &str) -> Option<String> {
     Some(rest.split_once('"')?.0.to_string())
 }
 
-/// The port `onboard <role>` prints once it listens (`onboard … listening on http://ADDR`); the
-/// rest of its output is drained so the process never blocks on a full pipe.
+/// The port `onboard <role>` prints once it listens (`onboard … listening on http://ADDR`, or
+/// `API  http://ADDR/v1 …` in `onboard up`'s welcome); the rest of its output is drained so the
+/// process never blocks on a full pipe.
 fn listening_port(child: &mut Child, role: &str) -> u16 {
     use std::io::BufRead;
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -352,8 +353,16 @@ fn listening_port(child: &mut Child, role: &str) -> u16 {
         .by_ref()
         .map_while(Result::ok)
         .find_map(|line| {
-            let (_, addr) = line.split_once(" listening on http://")?;
-            addr.trim().rsplit_once(':')?.1.parse().ok()
+            let addr = match line.split_once(" listening on http://") {
+                Some((_, addr)) => addr.trim(),
+                None => line
+                    .trim()
+                    .strip_prefix("API")?
+                    .trim()
+                    .strip_prefix("http://")?,
+            };
+            let addr = addr.split(['/', ' ']).next()?;
+            addr.rsplit_once(':')?.1.parse().ok()
         })
         .unwrap_or_else(|| panic!("onboard {role} ended without listening: {:?}", child.wait()));
     std::thread::spawn(move || lines.for_each(drop));
@@ -544,6 +553,32 @@ async fn a_consumer_process_beyond_the_partition_count_joins_idle_and_takes_over
     for child in members.into_iter().chain([idle]) {
         terminate(child);
     }
+}
+
+/// Readiness means the consumers own partitions, also on topics the process created moments
+/// before (the group coordinator's first answer to a new group's first member is empty, and
+/// its partitions follow a heartbeat later): once `/readyz` answers 200, `onboard up` on new
+/// topics owns all three partitions of each of the six.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboard_up_on_new_topics_is_ready_only_once_it_owns_their_partitions() {
+    let system = System::new(kafka_or_skip!(), &[]).await;
+    let (up, port) = system.spawn_with("up", &[], &[]);
+    wait_ready(&system.http, port).await;
+    let owned = system.owned_by(port).await;
+    for topic in onboard::domain::event::Topic::ALL {
+        let name = format!("{}{}", system.prefix, topic.as_str());
+        let partitions: Vec<i32> = owned
+            .iter()
+            .filter(|(owned_topic, _)| *owned_topic == name)
+            .map(|(_, partition)| *partition)
+            .collect();
+        assert_eq!(
+            partitions,
+            [0, 1, 2],
+            "ready without owning {name}'s partitions: {owned:?}"
+        );
+    }
+    terminate(up);
 }
 
 /// `ONBOARD_STARTING_POSITION=latest` (`consumer.starting_position`): a group without committed
