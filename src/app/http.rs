@@ -19,8 +19,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, OnFailure, TraceLayer};
+use tracing::Span;
+
+/// Paths load balancers and orchestrators poll every few seconds. Their requests get no span
+/// and their 5xx answers no log line: a `/readyz` 503 while a process starts or drains is the
+/// answer working as meant, not a failure for on-call to read each time.
+const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Self only. Angular injects its component styles as `<style>` elements at run time, so styles
 /// alone may be inline; scripts, frames, forms and everything else stay on this origin.
@@ -77,19 +84,37 @@ pub fn edge_layers(router: Router) -> Router {
         ));
     }
     router
-        // The default span logs the whole URI, and the WebSocket's carries `token=`.
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                tracing::debug_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    version = ?request.version(),
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(log_failure_but_of_probes()),
         )
         // Outermost: every span and answer below already knows the request's id.
         .layer(axum::middleware::from_fn(super::request_id::assign))
+}
+
+/// A request's span: its path without the query string (the default span logs the whole URI,
+/// and the WebSocket's carries `token=`); none for a probe.
+fn request_span(request: &Request) -> Span {
+    if PROBE_PATHS.contains(&request.uri().path()) {
+        return Span::none();
+    }
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
+}
+
+/// tower-http's failure log (ERROR for a 5xx), except for probes (they have no span).
+fn log_failure_but_of_probes() -> impl OnFailure<ServerErrorsFailureClass> + Clone {
+    let mut default = DefaultOnFailure::new();
+    move |failure: ServerErrorsFailureClass, latency: Duration, span: &Span| {
+        if !span.is_none() {
+            default.on_failure(failure, latency, span);
+        }
+    }
 }
 
 /// Turns an error answer that is not problem+json (the framework's 404, 405 and 413, extractor
@@ -288,5 +313,75 @@ fn request_timed_out(timeout: Duration) -> Response {
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
     if let Err(error) = result {
         tracing::debug!(%error, "A connection ended with an error.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written while the test runs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn status_of(router: &Router, path: &str) -> StatusCode {
+        let request = Request::builder().uri(path).body(axum::body::Body::empty());
+        router
+            .clone()
+            .oneshot(request.unwrap())
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn a_failing_answer_is_logged_as_an_error_but_a_probes_503_is_not() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let router = edge_layers(
+            Router::new()
+                .route("/readyz", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+                .route(
+                    "/healthz",
+                    get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+                )
+                .route(
+                    "/v1/broken",
+                    get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+                ),
+        );
+        assert_eq!(status_of(&router, "/readyz").await, 503);
+        assert_eq!(status_of(&router, "/healthz").await, 503);
+        let probes = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            !probes.contains("ERROR"),
+            "a probe's 503 was logged: {probes}"
+        );
+        assert_eq!(status_of(&router, "/v1/broken").await, 500);
+        let all = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            all.lines()
+                .any(|line| line.contains("ERROR") && line.contains("/v1/broken")),
+            "the 500 was not logged as an error with its path: {all}"
+        );
     }
 }
