@@ -87,11 +87,13 @@ impl EventOrder {
         let Some(last) = out.last().map(|event| event.sequence) else {
             return out;
         };
-        let missing = (self.cursor + 1..last)
-            .rev()
-            .filter(|seq| !out.iter().any(|event| event.sequence == *seq))
-            .take(MAX_SKIPPED);
-        self.skipped.extend(missing);
+        // The numbers between consecutive waiting events (and below the first, down to the
+        // cursor), highest first, at most MAX_SKIPPED of them.
+        let floors = out.iter().rev().skip(1).map(|event| event.sequence);
+        let gaps = floors.chain([self.cursor]).scan(last, |ceiling, floor| {
+            Some((floor + 1..std::mem::replace(ceiling, floor)).rev())
+        });
+        self.skipped.extend(gaps.flatten().take(MAX_SKIPPED));
         while self.skipped.len() > MAX_SKIPPED {
             self.skipped.pop_first();
         }
@@ -165,6 +167,19 @@ mod tests {
         assert!(order.offer(event(5)), "the next one is in order again");
         assert_eq!(seqs(order.ready()), vec![2, 5]);
         assert!(!order.has_gap());
+    }
+
+    #[test]
+    fn every_number_missing_between_waiting_events_is_remembered() {
+        let mut order = EventOrder::starting_after(0);
+        order.offer(event(3));
+        order.offer(event(6));
+        assert_eq!(seqs(order.skip_gap()), vec![3, 6]);
+        for late in [5, 1, 4, 2] {
+            assert!(order.offer(event(late)), "{late} was skipped");
+        }
+        assert_eq!(seqs(order.ready()), vec![5, 1, 4, 2]);
+        assert!(!order.offer(event(3)), "3 was delivered");
     }
 
     #[test]
