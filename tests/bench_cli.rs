@@ -34,26 +34,12 @@ fn up(data_dir: &std::path::Path) -> Server {
 
 /// `onboard up` with `env` added to its (otherwise empty) environment.
 fn up_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    // The welcome text names the API's base URL once the server listens.
-    serve("up", data_dir, env, |line| {
-        let rest = line.trim().strip_prefix("API")?;
-        Some(
-            rest.split_whitespace()
-                .next()?
-                .trim_end_matches("/v1")
-                .to_owned(),
-        )
-    })
+    serve("up", data_dir, env)
 }
 
-/// `onboard <role>` on a free port in `data_dir` with `env`, once its output line that
-/// `url_in` finds the base URL in was printed.
-fn serve(
-    role: &str,
-    data_dir: &std::path::Path,
-    env: &[(&str, &str)],
-    url_in: impl Fn(&str) -> Option<String>,
-) -> Server {
+/// `onboard <role>` on a free port in `data_dir` with `env`, once it printed the base URL it
+/// listens on ([`onboard::testing::env::listening_url`]).
+fn serve(role: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let dir = data_dir.to_str().unwrap();
     let mut child = onboard(&[role, "--listen", "127.0.0.1:0", "--data-dir", dir])
         .envs(env.iter().copied())
@@ -65,7 +51,7 @@ fn serve(
     let url = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|line| url_in(&line))
+        .find_map(|line| onboard::testing::env::listening_url(&line))
         .unwrap_or_default();
     // The rest is drained: a closed pipe would end the server at its next print.
     std::thread::spawn(move || lines.for_each(drop));
@@ -262,12 +248,7 @@ fn bus_direct_events_no_consumer_reads_are_lost_and_fail_the_run() {
 
 /// `onboard gateway` beside an `onboard up` (same data directory, same Kafka).
 fn gateway_beside(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    serve("gateway", data_dir, env, |line| {
-        Some(format!(
-            "http://{}",
-            line.split_once(" listening on http://")?.1.trim()
-        ))
-    })
+    serve("gateway", data_dir, env)
 }
 
 /// The split deployment: steps go to `onboard up`'s API, the customers' WebSockets to an

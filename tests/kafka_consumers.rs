@@ -368,9 +368,8 @@ fn label(line: &str, name: &str) -> Option<String> {
     Some(rest.split_once('"')?.0.to_string())
 }
 
-/// The port `onboard <role>` prints once it listens (`onboard … listening on http://ADDR`, or
-/// `API  http://ADDR/v1 …` in `onboard up`'s welcome); the rest of its output is drained so the
-/// process never blocks on a full pipe.
+/// The port `onboard <role>` prints once it listens ([`onboard::testing::env::listening_url`]);
+/// the rest of its output is drained so the process never blocks on a full pipe.
 fn listening_port(child: &mut Child, role: &str) -> u16 {
     use std::io::BufRead;
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -379,16 +378,8 @@ fn listening_port(child: &mut Child, role: &str) -> u16 {
         .by_ref()
         .map_while(Result::ok)
         .find_map(|line| {
-            let addr = match line.split_once(" listening on http://") {
-                Some((_, addr)) => addr.trim(),
-                None => line
-                    .trim()
-                    .strip_prefix("API")?
-                    .trim()
-                    .strip_prefix("http://")?,
-            };
-            let addr = addr.split(['/', ' ']).next()?;
-            addr.rsplit_once(':')?.1.parse().ok()
+            let url = onboard::testing::env::listening_url(&line)?;
+            url.rsplit_once(':')?.1.parse().ok()
         })
         .unwrap_or_else(|| panic!("onboard {role} ended without listening: {:?}", child.wait()));
     std::thread::spawn(move || lines.for_each(drop));

@@ -50,11 +50,9 @@ impl Onboard {
                     std::fs::read_to_string(&stderr).unwrap_or_default()
                 );
             };
-            if let Some(rest) = line.trim().strip_prefix("API") {
-                let url = rest.split_whitespace().next().expect("a URL");
+            if let Some(url) = onboard::testing::env::listening_url(&line) {
                 let listen: SocketAddr = url
                     .trim_start_matches("http://")
-                    .trim_end_matches("/v1")
                     .parse()
                     .expect("the banner names the address");
                 addr = Some(SocketAddr::from(([127, 0, 0, 1], listen.port())));
