@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 
 # ---- PostgreSQL: a throwaway cluster of this checkout's own (so runs from other checkouts do
 # not share or stop it), removed when the tests end.
+# Its port, and moto's below, lie under Linux's ephemeral range (32768-60999) and above the
+# tests' own picks (src/testing/ports.rs, 20000-31999): a port in the ephemeral range can be
+# held by any outgoing connection when the server starts ("pg_ctl: could not start server" on
+# 56090 was seen once; its log was gone, so that cause is likely, not proven).
 pg_key=$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)
 export ONBOARD_PG_DIR=/tmp/onboard-pg-test-$pg_key
-export ONBOARD_PG_PORT=$((56000 + pg_key % 1000))
+export ONBOARD_PG_PORT=$((32000 + pg_key % 350))
 
 # ---- Kafka: a three-broker KRaft cluster on 127.0.0.1 (scripts/kafka.sh; its ports are fixed,
 # so a cluster that already runs is reused and left running).
@@ -32,7 +36,7 @@ export ONBOARD_REQUIRE_POSTGRES=1
 # ---- A local AWS (moto in server mode) for the DynamoDB, SNS, S3, Cognito and API Gateway
 # management tests: its own port and directory per checkout, like PostgreSQL.
 export ONBOARD_MOTO_DIR=/tmp/onboard-moto-test-$pg_key
-export ONBOARD_MOTO_PORT=$((57000 + pg_key % 1000))
+export ONBOARD_MOTO_PORT=$((32400 + pg_key % 350))
 scripts/moto.sh start
 eval "$(scripts/moto.sh env)"
 export ONBOARD_REQUIRE_AWS=1
