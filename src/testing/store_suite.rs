@@ -738,6 +738,34 @@ pub async fn a_batch_is_recorded_in_one_go_and_skips_events_already_stored(store
         .expect("exists");
     assert_eq!(projection.event_count, 3);
     assert_eq!(projection.status, Some(ApplicationStatus::KycVerified));
+
+    // The same event twice in one batch (a record redelivered within one poll) is new once.
+    let fourth = envelope(
+        &who,
+        Some(app),
+        4,
+        Topic::PolicyRecommended,
+        json!({"status": "POLICY_RECOMMENDED"}),
+    );
+    let twice: Vec<EventRecord> = [&fourth, &fourth]
+        .into_iter()
+        .map(|e| EventRecord {
+            event: e.clone(),
+            audit: audit_of(e),
+            notifications: vec![notification_of(e, NotificationKind::CustomerEmail)],
+        })
+        .collect();
+    assert_eq!(
+        store.record_events(&twice).await.expect("record twice"),
+        vec![RecordOutcome::Inserted, RecordOutcome::Duplicate]
+    );
+    assert_eq!(store.audit_trail(&who, 10).await.expect("audit").len(), 4);
+    let projection = store
+        .application_projection(app)
+        .await
+        .expect("projection")
+        .expect("exists");
+    assert_eq!(projection.event_count, 4);
 }
 
 pub async fn customers_never_read_each_others_events(store: Arc<dyn Store>) {

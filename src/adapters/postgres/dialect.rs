@@ -19,6 +19,8 @@ use uuid::Uuid;
 impl Dialect for Postgres {
     const ADAPTER: &'static str = "postgres";
     const LOCKING: Locking = Locking::Rows;
+    /// The extended query protocol takes one statement with parameters a call.
+    const MANY_STATEMENTS_A_CALL: bool = false;
     type Extra = relay::RelayLease;
 
     fn bind_instant<'q>(args: &mut PgArguments, at: Option<DateTime<Utc>>) -> BindResult {

@@ -147,6 +147,9 @@ pub trait Dialect: Driver + Sync {
     const ADAPTER: &'static str;
     /// How the database keeps concurrent writers apart.
     const LOCKING: Locking;
+    /// Whether one call may hold several statements with their parameters (`$N` numbered
+    /// across all of them), so that a [`super::batch::Batch`] is one round trip.
+    const MANY_STATEMENTS_A_CALL: bool;
     /// What a store keeps besides its pools (PostgreSQL: the outbox relay lease).
     type Extra: Default + Send + Sync;
 

@@ -1,6 +1,7 @@
 //! The consumer side of the event flow: the event log with its projection, audit rows and
 //! notifications, written in one transaction per batch, and the reads over it.
 
+use super::batch::Batch;
 use super::codec::sequence_param;
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
@@ -13,6 +14,7 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 
 #[async_trait]
 impl<D: Dialect> EventLog for SqlStore<D> {
@@ -151,17 +153,49 @@ impl<D: Dialect> EventLog for SqlStore<D> {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    /// Records each event as `record_event` describes, all in one transaction.
+    /// Records each event as `record_event` describes, all in one transaction and two batches:
+    /// the events first (which of them are new is what their inserts return), then the
+    /// projections, audit rows and notifications of the new ones.
     async fn record_all<'a>(
         &self,
         items: impl Iterator<Item = (&'a Envelope, &'a AuditEntry, &'a [Notification])> + Send,
     ) -> StoreResult<Vec<RecordOutcome>> {
         let now = Utc::now();
-        let mut tx = self.write_tx().await?;
-        let mut outcomes = Vec::with_capacity(items.size_hint().0);
-        for (event, audit, notifications) in items {
-            outcomes.push(record_in::<D>(&mut tx, event, audit, notifications, now).await?);
+        let items: Vec<_> = items.collect();
+        let mut events = Batch::new();
+        for (event, _, _) in &items {
+            push_event(&mut events, event, now);
         }
+        let mut tx = self.write_tx().await?;
+        let mut inserted = events
+            .fetch_all::<D>(&mut tx)
+            .await?
+            .iter()
+            .map(|row| Columns::<D>::of("events", row).id("event_id", EventId))
+            .collect::<StoreResult<HashSet<EventId>>>()?;
+        // Statements of a kind together, so that batches of the same events take the same
+        // shape (the database keeps each shape prepared).
+        let (mut projections, mut audits, mut mail) = (Batch::new(), Batch::new(), Batch::new());
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (event, audit, notifications) in items {
+            // An event twice in one batch is new the first time only.
+            if !inserted.remove(&event.id) {
+                // The first delivery already wrote everything else; nothing is written now.
+                outcomes.push(RecordOutcome::Duplicate);
+                continue;
+            }
+            if let Some(application) = event.application_id {
+                push_projection(&mut projections, application, event, now);
+            }
+            push_audit(&mut audits, audit);
+            for n in notifications {
+                push_notification(&mut mail, n);
+            }
+            outcomes.push(RecordOutcome::Inserted);
+        }
+        projections.append(audits);
+        projections.append(mail);
+        projections.execute::<D>(&mut tx).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -173,126 +207,106 @@ fn envelopes<D: Dialect>(rows: Vec<D::Row>) -> StoreResult<Vec<Envelope>> {
         .collect()
 }
 
-async fn record_in<D: Dialect>(
-    tx: &mut D::Connection,
-    event: &Envelope,
-    audit: &AuditEntry,
-    notifications: &[Notification],
-    now: DateTime<Utc>,
-) -> StoreResult<RecordOutcome> {
-    let inserted = sql::<D>(
-        "INSERT INTO events
-           (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope, stored_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .uuid(event.id.0)
-    .text(event.customer_id.as_str())
-    .int(sequence_param(event.sequence))
-    .opt_uuid(event.application_id.map(|a| a.0))
-    .text(event.topic.as_str())
-    .instant(event.occurred_at)
-    .json(event)
-    .instant(now)
-    .execute(&mut *tx)
-    .await?;
-    if inserted == 0 {
-        // The first delivery already wrote everything else; nothing was written now.
-        return Ok(RecordOutcome::Duplicate);
-    }
-    if let Some(application) = event.application_id {
-        project::<D>(tx, application, event, now).await?;
-    }
-    sql::<D>(
-        "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .uuid(audit.event_id.0)
-    .text(audit.customer_id.as_str())
-    .opt_uuid(audit.application_id.map(|a| a.0))
-    .text(audit.action.as_str())
-    .instant(audit.at)
-    .execute(&mut *tx)
-    .await?;
-    for n in notifications {
-        enqueue_notification::<D>(tx, n).await?;
-    }
-    Ok(RecordOutcome::Inserted)
+/// Stores the event unless its id is stored already; returns its id when it was new.
+fn push_event(batch: &mut Batch, event: &Envelope, now: DateTime<Utc>) {
+    batch
+        .push(
+            "INSERT INTO events
+               (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope,
+                stored_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (event_id) DO NOTHING
+             RETURNING event_id",
+        )
+        .uuid(event.id.0)
+        .text(event.customer_id.as_str())
+        .int(sequence_param(event.sequence))
+        .opt_uuid(event.application_id.map(|a| a.0))
+        .text(event.topic.as_str())
+        .instant(event.occurred_at)
+        .json(event)
+        .instant(now);
+}
+
+fn push_audit(batch: &mut Batch, audit: &AuditEntry) {
+    batch
+        .push(
+            "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .uuid(audit.event_id.0)
+        .text(audit.customer_id.as_str())
+        .opt_uuid(audit.application_id.map(|a| a.0))
+        .text(audit.action.as_str())
+        .instant(audit.at);
 }
 
 /// Enqueues a notification, due at once; one with the same id already queued is left as is.
-pub(super) async fn enqueue_notification<D: Dialect>(
-    conn: &mut D::Connection,
-    n: &Notification,
-) -> StoreResult<()> {
-    sql::<D>(
-        "INSERT INTO notifications
-           (id, event_id, kind, event_type, application_id, correlation_id, recipient, subject,
-            body, created_at, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .text(n.id.as_str())
-    .uuid(n.event_id.0)
-    .text(n.kind.as_str())
-    .text(n.event_type.as_str())
-    .opt_uuid(n.application_id.map(|a| a.0))
-    .opt_text(n.correlation_id.as_deref())
-    .text(n.recipient.as_str())
-    .text(n.subject.as_str())
-    .text(n.body.as_str())
-    // Due at once: the first attempt happens as soon as a delivery worker looks.
-    .instant(n.created_at)
-    .int(i64::from(n.attempts))
-    .execute(conn)
-    .await?;
-    Ok(())
+pub(super) fn push_notification(batch: &mut Batch, n: &Notification) {
+    batch
+        .push(
+            "INSERT INTO notifications
+               (id, event_id, kind, event_type, application_id, correlation_id, recipient,
+                subject, body, created_at, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .text(n.id.as_str())
+        .uuid(n.event_id.0)
+        .text(n.kind.as_str())
+        .text(n.event_type.as_str())
+        .opt_uuid(n.application_id.map(|a| a.0))
+        .opt_text(n.correlation_id.as_deref())
+        .text(n.recipient.as_str())
+        .text(n.subject.as_str())
+        .text(n.body.as_str())
+        // Due at once: the first attempt happens as soon as a delivery worker looks.
+        .instant(n.created_at)
+        .int(i64::from(n.attempts));
 }
 
 /// Folds one new event into the application's projection. Fields move only forward in
 /// sequence order; every UPDATE expression reads the row as it was before this statement, and
 /// the upsert serialises concurrent events of one application (a row lock, or SQLite's writer).
-async fn project<D: Dialect>(
-    conn: &mut D::Connection,
+fn push_projection(
+    batch: &mut Batch,
     application: ApplicationId,
     event: &Envelope,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) {
     let status = event
         .data
         .get("status")
         .and_then(|s| s.as_str())
         .and_then(ApplicationStatus::parse)
         .map(ApplicationStatus::as_str);
-    sql::<D>(
-        "INSERT INTO application_projections AS p
-           (application_id, customer_id, last_event_id, last_event_type, last_sequence, status,
-            status_sequence, event_count, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 IS NULL THEN 0 ELSE $5 END, 1, $7)
-         ON CONFLICT (application_id) DO UPDATE SET
-           last_event_id = CASE WHEN excluded.last_sequence > p.last_sequence
-             THEN excluded.last_event_id ELSE p.last_event_id END,
-           last_event_type = CASE WHEN excluded.last_sequence > p.last_sequence
-             THEN excluded.last_event_type ELSE p.last_event_type END,
-           last_sequence = CASE WHEN excluded.last_sequence > p.last_sequence
-             THEN excluded.last_sequence ELSE p.last_sequence END,
-           status = CASE WHEN excluded.status IS NOT NULL
-                          AND excluded.status_sequence > p.status_sequence
-             THEN excluded.status ELSE p.status END,
-           status_sequence = CASE WHEN excluded.status IS NOT NULL
-                          AND excluded.status_sequence > p.status_sequence
-             THEN excluded.status_sequence ELSE p.status_sequence END,
-           event_count = p.event_count + 1,
-           updated_at = excluded.updated_at",
-    )
-    .uuid(application.0)
-    .text(event.customer_id.as_str())
-    .uuid(event.id.0)
-    .text(event.topic.as_str())
-    .int(sequence_param(event.sequence))
-    .opt_text(status)
-    .instant(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    batch
+        .push(
+            "INSERT INTO application_projections AS p
+               (application_id, customer_id, last_event_id, last_event_type, last_sequence,
+                status, status_sequence, event_count, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 IS NULL THEN 0 ELSE $5 END, 1, $7)
+             ON CONFLICT (application_id) DO UPDATE SET
+               last_event_id = CASE WHEN excluded.last_sequence > p.last_sequence
+                 THEN excluded.last_event_id ELSE p.last_event_id END,
+               last_event_type = CASE WHEN excluded.last_sequence > p.last_sequence
+                 THEN excluded.last_event_type ELSE p.last_event_type END,
+               last_sequence = CASE WHEN excluded.last_sequence > p.last_sequence
+                 THEN excluded.last_sequence ELSE p.last_sequence END,
+               status = CASE WHEN excluded.status IS NOT NULL
+                              AND excluded.status_sequence > p.status_sequence
+                 THEN excluded.status ELSE p.status END,
+               status_sequence = CASE WHEN excluded.status IS NOT NULL
+                              AND excluded.status_sequence > p.status_sequence
+                 THEN excluded.status_sequence ELSE p.status_sequence END,
+               event_count = p.event_count + 1,
+               updated_at = excluded.updated_at",
+        )
+        .uuid(application.0)
+        .text(event.customer_id.as_str())
+        .uuid(event.id.0)
+        .text(event.topic.as_str())
+        .int(sequence_param(event.sequence))
+        .opt_text(status)
+        .instant(now);
 }

@@ -6,6 +6,7 @@
 //! writer apart from its readers (and commits concurrent writers together, `write.rs`),
 //! PostgreSQL uses one pool for both.
 
+mod batch;
 mod codec;
 mod dialect;
 mod events;
@@ -89,6 +90,17 @@ impl<D: Dialect> SqlStore<D> {
                     .map_err(D::classify)?,
             )),
         }
+    }
+
+    /// Runs `batch` in a write transaction of its own and commits it (nothing to do when it is
+    /// empty).
+    pub(crate) async fn write_batch(&self, batch: batch::Batch) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        batch.execute::<D>(&mut tx).await?;
+        tx.commit().await
     }
 
     /// Gives up what the dialect holds and closes the pools, waiting for connections in use to

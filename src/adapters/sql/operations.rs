@@ -1,7 +1,8 @@
 //! The operations log on SQL: audit rows of dead-letter replays, the stall query, and stall
 //! alerts claimed by the `stall_alerts` key in the transaction that enqueues the alert.
 
-use super::events::enqueue_notification;
+use super::batch::Batch;
+use super::events::push_notification;
 use super::query::{sql, Columns};
 use super::state::applications_stalled_in;
 use super::{Dialect, SqlStore};
@@ -89,7 +90,9 @@ impl<D: Dialect> OperationsLog for SqlStore<D> {
         .await?
             == 1;
         if claimed {
-            enqueue_notification::<D>(&mut tx, alert).await?;
+            let mut batch = Batch::new();
+            push_notification(&mut batch, alert);
+            batch.execute::<D>(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(claimed)

@@ -2,6 +2,7 @@
 //! committed them (on the event row), the push outcomes (`event_pushes`), and the read that puts
 //! one customer's hops together for `onboard trace`.
 
+use super::batch::Batch;
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
 use crate::domain::event::Envelope;
@@ -17,29 +18,26 @@ use std::collections::BTreeMap;
 
 #[async_trait]
 impl<D: Dialect> TraceLog for SqlStore<D> {
-    /// One transaction, one update per row (a relay batch is at most a few hundred rows).
+    /// One transaction, one update per row, sent as one batch (a relay batch is at most a few
+    /// hundred rows).
     async fn outbox_mark_published(
         &self,
         rows: &[PublishedRow],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write_tx().await?;
+        let mut batch = Batch::new();
         for row in rows {
-            sql::<D>(
-                "UPDATE outbox SET sent_at = $1, record_partition = $2, record_offset = $3
-                 WHERE seq = $4 AND sent_at IS NULL",
-            )
-            .instant(at)
-            .int(i64::from(row.partition))
-            .int(row.offset)
-            .int(row.seq)
-            .execute(&mut *tx)
-            .await?;
+            batch
+                .push(
+                    "UPDATE outbox SET sent_at = $1, record_partition = $2, record_offset = $3
+                     WHERE seq = $4 AND sent_at IS NULL",
+                )
+                .instant(at)
+                .int(i64::from(row.partition))
+                .int(row.offset)
+                .int(row.seq);
         }
-        tx.commit().await
+        self.write_batch(batch).await
     }
 
     async fn events_committed(
@@ -47,52 +45,45 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
         records: &[CommittedRecord],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write_tx().await?;
+        let mut batch = Batch::new();
         for record in records {
-            sql::<D>(
-                "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3,
-                                  record_timestamp = $4
-                 WHERE event_id = $5 AND committed_at IS NULL",
-            )
-            .int(i64::from(record.partition))
-            .int(record.offset)
-            .instant(at)
-            .opt_instant(record.published_at)
-            .uuid(record.event_id.0)
-            .execute(&mut *tx)
-            .await?;
+            batch
+                .push(
+                    "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3,
+                                      record_timestamp = $4
+                     WHERE event_id = $5 AND committed_at IS NULL",
+                )
+                .int(i64::from(record.partition))
+                .int(record.offset)
+                .instant(at)
+                .opt_instant(record.published_at)
+                .uuid(record.event_id.0);
         }
-        tx.commit().await
+        self.write_batch(batch).await
     }
 
     async fn record_pushes(&self, pushes: &[PushRecord]) -> StoreResult<()> {
-        if pushes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write_tx().await?;
+        let mut batch = Batch::new();
         for push in pushes {
-            sql::<D>(
-                "INSERT INTO event_pushes (event_id, connection_id, node_id, outcome, at)
-                 SELECT $1, $2, $3, $4, $5
-                 WHERE (SELECT COUNT(*) FROM event_pushes WHERE event_id = $1) < $6
-                    OR EXISTS (SELECT 1 FROM event_pushes WHERE event_id = $1 AND connection_id = $2)
-                 ON CONFLICT (event_id, connection_id)
-                   DO UPDATE SET node_id = excluded.node_id, outcome = excluded.outcome,
-                                 at = excluded.at",
-            )
-            .uuid(push.event_id.0)
-            .uuid(push.connection_id.0)
-            .text(push.node_id.as_str())
-            .text(push.outcome.as_str())
-            .instant(push.at)
-            .int(MAX_PUSHES_PER_EVENT as i64)
-            .execute(&mut *tx)
-            .await?;
+            batch
+                .push(
+                    "INSERT INTO event_pushes (event_id, connection_id, node_id, outcome, at)
+                     SELECT $1, $2, $3, $4, $5
+                     WHERE (SELECT COUNT(*) FROM event_pushes WHERE event_id = $1) < $6
+                        OR EXISTS (SELECT 1 FROM event_pushes
+                                   WHERE event_id = $1 AND connection_id = $2)
+                     ON CONFLICT (event_id, connection_id)
+                       DO UPDATE SET node_id = excluded.node_id, outcome = excluded.outcome,
+                                     at = excluded.at",
+                )
+                .uuid(push.event_id.0)
+                .uuid(push.connection_id.0)
+                .text(push.node_id.as_str())
+                .text(push.outcome.as_str())
+                .instant(push.at)
+                .int(MAX_PUSHES_PER_EVENT as i64);
         }
-        tx.commit().await
+        self.write_batch(batch).await
     }
 
     async fn customer_trace(

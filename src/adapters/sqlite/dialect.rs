@@ -40,6 +40,8 @@ impl Dialect for Sqlite {
     const ADAPTER: &'static str = "sqlite";
     /// A concurrent writer from another process waits in `busy_timeout`.
     const LOCKING: Locking = Locking::Database;
+    /// sqlx-sqlite runs every statement of a call in turn, binding `$N` from one list.
+    const MANY_STATEMENTS_A_CALL: bool = true;
     type Extra = ();
 
     fn bind_instant<'q>(args: &mut SqliteArguments<'q>, at: Option<DateTime<Utc>>) -> BindResult {

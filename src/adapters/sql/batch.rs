@@ -1,0 +1,275 @@
+//! Several statements sent as one: where the database takes many statements in one call with
+//! their parameters (SQLite), a [`Batch`] is one round trip to the connection instead of one
+//! per statement; elsewhere (PostgreSQL's extended protocol takes one statement a call) its
+//! statements run one after another, as they would have without it.
+//!
+//! Each statement is written with its own `$1, $2, …`, like any other; the batch renumbers them
+//! when it joins the statements, so that every parameter keeps its value. Statements run in
+//! order inside the caller's transaction: one that fails fails the batch, and the transaction
+//! rolls the earlier ones back with everything else it wrote.
+
+use super::query::{sql, Statement};
+use super::Dialect;
+use crate::ports::store::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// Most statements joined into one call: the prepared form of each joined text is cached per
+/// connection, so a bounded number of shapes keeps that cache small.
+pub(crate) const MAX_JOINED: usize = 32;
+
+/// A parameter's value, owned by the batch until it runs.
+enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Instant(Option<DateTime<Utc>>),
+    Uuid(Option<Uuid>),
+    Json(Box<RawValue>),
+}
+
+/// One statement of a batch and its parameters, in `$N` order.
+pub(crate) struct Piece {
+    sql: &'static str,
+    values: Vec<Value>,
+    /// The first value that could not be encoded.
+    failed: Option<String>,
+}
+
+impl Piece {
+    fn with(&mut self, value: Value) -> &mut Self {
+        self.values.push(value);
+        self
+    }
+
+    pub(crate) fn text(&mut self, value: impl Into<String>) -> &mut Self {
+        self.with(Value::Text(Some(value.into())))
+    }
+
+    pub(crate) fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
+        self.with(Value::Text(value.map(str::to_owned)))
+    }
+
+    pub(crate) fn int(&mut self, value: i64) -> &mut Self {
+        self.with(Value::Int(Some(value)))
+    }
+
+    pub(crate) fn opt_instant(&mut self, at: Option<DateTime<Utc>>) -> &mut Self {
+        self.with(Value::Instant(at))
+    }
+
+    pub(crate) fn instant(&mut self, at: DateTime<Utc>) -> &mut Self {
+        self.opt_instant(Some(at))
+    }
+
+    pub(crate) fn uuid(&mut self, id: Uuid) -> &mut Self {
+        self.opt_uuid(Some(id))
+    }
+
+    pub(crate) fn opt_uuid(&mut self, id: Option<Uuid>) -> &mut Self {
+        self.with(Value::Uuid(id))
+    }
+
+    /// A JSON document, encoded now.
+    pub(crate) fn json<T: Serialize>(&mut self, value: &T) -> &mut Self {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) => self.with(Value::Json(raw)),
+            Err(e) => {
+                self.failed.get_or_insert(e.to_string());
+                self
+            }
+        }
+    }
+}
+
+/// Statements to run in order, in as few calls as the dialect allows.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pieces: Vec<Piece>,
+}
+
+impl Batch {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a statement; bind its parameters on the answer, in `$N` order.
+    pub(crate) fn push(&mut self, sql: &'static str) -> &mut Piece {
+        self.pieces.push(Piece {
+            sql,
+            values: Vec::new(),
+            failed: None,
+        });
+        self.pieces.last_mut().expect("just pushed")
+    }
+
+    /// Adds `other`'s statements after these.
+    pub(crate) fn append(&mut self, other: Batch) {
+        self.pieces.extend(other.pieces);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Runs every statement; returns how many rows they changed together.
+    pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
+        let mut changed = 0;
+        for (text, values) in self.calls::<D>()? {
+            changed += bound::<D>(&text, &values).execute(conn).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Runs every statement; returns the rows they returned (`RETURNING`), in statement order.
+    pub(crate) async fn fetch_all<D: Dialect>(
+        self,
+        conn: &mut D::Connection,
+    ) -> StoreResult<Vec<D::Row>> {
+        let mut rows = Vec::new();
+        for (text, values) in self.calls::<D>()? {
+            rows.extend(bound::<D>(&text, &values).fetch_all(conn).await?);
+        }
+        Ok(rows)
+    }
+
+    /// The calls to make: each statement alone, or up to [`MAX_JOINED`] joined into one.
+    fn calls<D: Dialect>(self) -> StoreResult<Vec<(String, Vec<Value>)>> {
+        for piece in &self.pieces {
+            check(piece)?;
+        }
+        if !D::MANY_STATEMENTS_A_CALL {
+            return Ok(self
+                .pieces
+                .into_iter()
+                .map(|piece| (piece.sql.to_owned(), piece.values))
+                .collect());
+        }
+        let mut calls = Vec::new();
+        let mut pieces = self.pieces.into_iter().peekable();
+        while pieces.peek().is_some() {
+            let mut text = String::new();
+            let mut values = Vec::new();
+            for piece in pieces.by_ref().take(MAX_JOINED) {
+                if !text.is_empty() {
+                    text.push_str(";\n");
+                }
+                text.push_str(&renumbered(piece.sql, values.len()));
+                values.extend(piece.values);
+            }
+            calls.push((text, values));
+        }
+        Ok(calls)
+    }
+}
+
+/// A piece is well formed: every value encoded, and as many values as its highest `$N`.
+fn check(piece: &Piece) -> StoreResult<()> {
+    if let Some(e) = &piece.failed {
+        return Err(StoreError::Other(format!("cannot encode a parameter: {e}")));
+    }
+    let highest = parameters(piece.sql).max().unwrap_or(0);
+    if highest != piece.values.len() {
+        return Err(StoreError::Other(format!(
+            "a batched statement uses ${highest} but has {} values: {}",
+            piece.values.len(),
+            piece.sql
+        )));
+    }
+    Ok(())
+}
+
+fn bound<'q, D: Dialect>(text: &'q str, values: &'q [Value]) -> Statement<'q, D> {
+    let mut statement = sql::<D>(text);
+    for value in values {
+        statement = match value {
+            Value::Text(text) => statement.opt_text(text.as_deref()),
+            Value::Int(int) => statement.opt_int(*int),
+            Value::Instant(at) => statement.opt_instant(*at),
+            Value::Uuid(id) => statement.opt_uuid(*id),
+            Value::Json(raw) => statement.json(raw),
+        };
+    }
+    statement
+}
+
+/// Where `$N` parameters are in `sql` (outside quoted text): the byte range of `N`, and `N`.
+fn parameter_spans(sql: &str) -> impl Iterator<Item = (std::ops::Range<usize>, usize)> + '_ {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'\'' || b == b'"' => quote = Some(b),
+                None if b == b'$' => {
+                    let start = i;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    if let Ok(n) = sql[start..i].parse() {
+                        return Some((start..i, n));
+                    }
+                }
+                None => {}
+            }
+        }
+        None
+    })
+}
+
+fn parameters(sql: &str) -> impl Iterator<Item = usize> + '_ {
+    parameter_spans(sql).map(|(_, n)| n)
+}
+
+/// `sql` with every `$N` made `$(N + offset)`.
+fn renumbered(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut copied = 0;
+    for (span, n) in parameter_spans(sql) {
+        out.push_str(&sql[copied..span.start]);
+        out.push_str(&(n + offset).to_string());
+        copied = span.end;
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_renumbered_after_the_values_before_them() {
+        assert_eq!(
+            renumbered("UPDATE t SET a = $1, b = $2 WHERE id = $1", 3),
+            "UPDATE t SET a = $4, b = $5 WHERE id = $4"
+        );
+        assert_eq!(renumbered("SELECT $9, $10", 0), "SELECT $9, $10");
+        assert_eq!(renumbered("SELECT $9, $10", 91), "SELECT $100, $101");
+    }
+
+    #[test]
+    fn dollars_inside_quoted_text_are_left_alone() {
+        assert_eq!(
+            renumbered("SELECT '$1 it''s $2', \"$3\", $1", 5),
+            "SELECT '$1 it''s $2', \"$3\", $6"
+        );
+        assert_eq!(parameters("SELECT '$7'").count(), 0);
+    }
+
+    #[test]
+    fn a_piece_needs_one_value_per_parameter() {
+        let mut batch = Batch::new();
+        batch.push("UPDATE t SET a = $1 WHERE id = $2").int(1);
+        let error = check(&batch.pieces[0]).unwrap_err().to_string();
+        assert!(error.contains("uses $2 but has 1 values"), "{error}");
+        batch.pieces[0].values.push(Value::Int(Some(2)));
+        assert!(check(&batch.pieces[0]).is_ok());
+    }
+}
