@@ -138,6 +138,7 @@ impl Components {
             config: self.settings.consumer.clone(),
             topics: self.settings.topics.clone(),
             alert_budget: self.alert_budget.clone(),
+            trace_rows: None,
         }
     }
 

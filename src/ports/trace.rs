@@ -32,6 +32,8 @@ pub struct CommittedRecord {
     /// The record's timestamp: when the relay's producer sent it (the bus's append time where
     /// the bus sets it).
     pub published_at: Option<DateTime<Utc>>,
+    /// When the group committed its offset.
+    pub committed_at: DateTime<Utc>,
 }
 
 /// How one push of an event to one connection ended.
@@ -135,12 +137,8 @@ pub trait TraceLog: Outbox {
 
     /// Records that the group committed these records' offsets. Only the first commit of an event
     /// is kept, so a redelivery or a replay does not move its place.
-    async fn events_committed(
-        &self,
-        records: &[CommittedRecord],
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let _ = (records, at);
+    async fn events_committed(&self, records: &[CommittedRecord]) -> StoreResult<()> {
+        let _ = records;
         Ok(())
     }
 

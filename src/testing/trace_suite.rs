@@ -105,23 +105,22 @@ pub async fn the_trace_puts_each_hop_of_a_customers_events_together(store: Arc<d
         .await
         .expect("record");
     store
-        .events_committed(
-            &[
-                CommittedRecord {
-                    event_id: first.id,
-                    partition: 2,
-                    offset: 7,
-                    published_at: Some(at(12)),
-                },
-                CommittedRecord {
-                    event_id: theirs.id,
-                    partition: 1,
-                    offset: 4,
-                    published_at: None,
-                },
-            ],
-            at(20),
-        )
+        .events_committed(&[
+            CommittedRecord {
+                event_id: first.id,
+                partition: 2,
+                offset: 7,
+                published_at: Some(at(12)),
+                committed_at: at(20),
+            },
+            CommittedRecord {
+                event_id: theirs.id,
+                partition: 1,
+                offset: 4,
+                published_at: None,
+                committed_at: at(20),
+            },
+        ])
         .await
         .expect("committed");
     let (a, b) = (ConnectionId::new(), ConnectionId::new());
@@ -228,15 +227,13 @@ pub async fn the_first_commit_of_an_event_is_kept_and_pushes_are_bounded_per_eve
         let store = store.clone();
         async move {
             store
-                .events_committed(
-                    &[CommittedRecord {
-                        event_id: event.id,
-                        partition: 0,
-                        offset,
-                        published_at: Some(at(seconds - 1)),
-                    }],
-                    at(seconds),
-                )
+                .events_committed(&[CommittedRecord {
+                    event_id: event.id,
+                    partition: 0,
+                    offset,
+                    published_at: Some(at(seconds - 1)),
+                    committed_at: at(seconds),
+                }])
                 .await
                 .expect("committed")
         }

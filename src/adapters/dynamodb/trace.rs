@@ -65,11 +65,7 @@ fn pushes_of(item: &Item, trace: &EventTrace) -> Vec<PushRecord> {
 
 #[async_trait]
 impl TraceLog for DynamoStore {
-    async fn events_committed(
-        &self,
-        records: &[CommittedRecord],
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn events_committed(&self, records: &[CommittedRecord]) -> StoreResult<()> {
         for record in records {
             let mut update = self
                 .client
@@ -81,7 +77,7 @@ impl TraceLog for DynamoStore {
                 .expression_attribute_names("#id", attr::EVENT_ID)
                 .expression_attribute_values(":p", n(record.partition))
                 .expression_attribute_values(":o", n(record.offset))
-                .expression_attribute_values(":c", n(at.timestamp_millis()));
+                .expression_attribute_values(":c", n(record.committed_at.timestamp_millis()));
             if let Some(published) = record.published_at {
                 update = update
                     .update_expression(

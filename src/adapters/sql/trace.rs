@@ -40,11 +40,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
         self.write_batch(batch).await
     }
 
-    async fn events_committed(
-        &self,
-        records: &[CommittedRecord],
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn events_committed(&self, records: &[CommittedRecord]) -> StoreResult<()> {
         let mut batch = Batch::new();
         for record in records {
             batch
@@ -55,7 +51,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
                 )
                 .int(i64::from(record.partition))
                 .int(record.offset)
-                .instant(at)
+                .instant(record.committed_at)
                 .opt_instant(record.published_at)
                 .uuid(record.event_id.0);
         }

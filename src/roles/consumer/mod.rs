@@ -7,6 +7,7 @@
 
 mod counters;
 mod dead_letter;
+mod trace_rows;
 
 use crate::domain::event::{Envelope, Topic};
 use crate::domain::ids::EventId;
@@ -88,6 +89,9 @@ pub struct ConsumerRole {
     pub topics: TopicNames,
     /// Operator alerts beyond it are counted instead of e-mailed.
     pub alert_budget: Arc<crate::roles::notify::AlertBudget>,
+    /// Where the long-running members hand their trace rows ([`trace_rows`]); without it (a
+    /// Lambda invocation) a batch writes its own before it returns.
+    pub(crate) trace_rows: Option<trace_rows::TraceRows>,
 }
 
 impl ConsumerRole {
@@ -97,18 +101,23 @@ impl ConsumerRole {
         readiness: Readiness,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let (rows, trace_writer) = trace_rows::TraceRows::start(self.store.clone());
+        let this = Self {
+            trace_rows: Some(rows),
+            ..self
+        };
         let mut members = tokio::task::JoinSet::new();
-        for topic in self.config.topics.clone() {
-            let subscription = self
+        for topic in this.config.topics.clone() {
+            let subscription = this
                 .bus
                 .subscribe(SubscribeOptions {
-                    group: self.config.group.clone(),
-                    topics: vec![self.topics.name(topic)],
-                    start_from: self.config.start_from,
-                    max_batch: self.config.batch_size,
+                    group: this.config.group.clone(),
+                    topics: vec![this.topics.name(topic)],
+                    start_from: this.config.start_from,
+                    max_batch: this.config.batch_size,
                 })
                 .await?;
-            let role = self.clone();
+            let role = this.clone();
             let token = shutdown.clone();
             members.spawn(async move { (topic, role.consume(topic, subscription, token).await) });
         }
@@ -128,6 +137,9 @@ impl ConsumerRole {
             }
         }
         readiness.set(false);
+        // The members are gone: the writer stores what they handed over, then ends.
+        drop(this);
+        let _ = trace_writer.await;
         result
     }
 
@@ -180,6 +192,7 @@ impl ConsumerRole {
     /// Records for `onboard trace` where each committed record's event came from and when the
     /// group committed it; best effort (the trace then shows the commit as unknown).
     async fn note_committed(&self, records: &[ConsumedRecord]) {
+        let committed_at = chrono::Utc::now();
         let committed: Vec<CommittedRecord> = records
             .iter()
             .filter_map(|record| {
@@ -189,15 +202,13 @@ impl ConsumerRole {
                     partition: record.partition,
                     offset: record.offset,
                     published_at: chrono::DateTime::from_timestamp_millis(record.timestamp_ms),
+                    committed_at,
                 })
             })
             .collect();
-        if let Err(error) = self
-            .store
-            .events_committed(&committed, chrono::Utc::now())
-            .await
-        {
-            tracing::warn!(error = %error, records = committed.len(), "Recording the commit of consumed records failed; their trace will miss it.");
+        match &self.trace_rows {
+            Some(rows) => rows.committed(committed),
+            None => trace_rows::store_committed(&*self.store, &committed).await,
         }
     }
 
@@ -394,8 +405,9 @@ impl ConsumerRole {
             );
             pushes.extend(self.push(event).instrument(span).await);
         }
-        if let Err(error) = self.store.record_pushes(&pushes).await {
-            tracing::warn!(error = %error, pushes = pushes.len(), "Recording push outcomes failed; their trace will miss them.");
+        match &self.trace_rows {
+            Some(rows) => rows.pushes(pushes),
+            None => trace_rows::store_pushes(&*self.store, &pushes).await,
         }
     }
 
