@@ -142,7 +142,7 @@ async fn a_directory_cannot_be_opened_twice_at_once() {
 }
 
 #[tokio::test]
-async fn committed_offsets_are_stored_in_the_group_file() {
+async fn committed_offsets_are_stored_in_a_slot_of_the_group() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus_with_topic(dir.path()).await;
     publish(&bus, "a").await;
@@ -158,10 +158,12 @@ async fn committed_offsets_are_stored_in_the_group_file() {
     let batch = sub.poll(Duration::from_secs(1)).await.expect("poll");
     sub.ack(&batch[0]);
     sub.commit().await.expect("commit");
+    // The first commit writes the first of the group's two slots (`group.rs`).
     let file =
-        std::fs::read_to_string(dir.path().join("groups").join("g.json")).expect("group file");
+        std::fs::read_to_string(dir.path().join("groups").join("g.0.json")).expect("group slot");
     let json: serde_json::Value = serde_json::from_str(&file).expect("json");
     assert_eq!(json["offsets"][0]["offset"], 1);
+    assert_eq!(json["serial"], 1);
 }
 
 /// A one-partition topic whose every publish lands in its own segment (1-byte segments roll

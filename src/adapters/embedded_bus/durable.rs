@@ -30,6 +30,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BusError> {
     sync_parent(path)
 }
 
+/// Overwrites `path` (creating it if missing) with `bytes` in place and syncs its data; the
+/// inode stays the same. Not atomic: a crash halfway leaves a torn file, so callers keep the
+/// previous content elsewhere (see `group.rs`'s two slots). The directory entry of a new file
+/// is the caller's to sync.
+pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), BusError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| storage("cannot open", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| storage("cannot write", path, e))
+}
+
 /// Fsyncs the directory holding `path` so a created or renamed entry survives a power loss.
 pub fn sync_parent(path: &Path) -> Result<(), BusError> {
     match path.parent() {

@@ -11,7 +11,8 @@
 //! topics/<topic>/<partition>.<base offset>.log
 //!                                 later segments, rolled when the active one reaches the topic's
 //!                                 `segment.bytes` (else [`EmbeddedOptions::segment_bytes`])
-//! groups/<group>.json             committed offsets, replaced atomically (tmp + fsync + rename)
+//! groups/<group>.{0,1}.json       committed offsets, two slots written in turn in place, the
+//!                                 newest valid one counts (see `group.rs`)
 //! staging/                        topics being created; cleared on open
 //! ```
 //!
