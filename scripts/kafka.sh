@@ -52,6 +52,18 @@ usage() {
 
 # --- fetching Kafka -------------------------------------------------------------------------
 
+# A random cluster id (16 bytes, URL-safe base64, like `kafka-storage random-uuid`). One that
+# starts with '-' is drawn again: kafka-storage would read it as an option ("--cluster-id:
+# expected one argument"), one start in 64.
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id == -* ]] || break
+  done
+  printf '%s' "$id"
+}
+
 fetch_kafka() {
   if [[ -f "$CACHE_DIR/.complete" ]]; then
     return
@@ -322,7 +334,7 @@ cmd_start() {
   fetch_kafka
   mkdir -p "$RUN_DIR"
   chmod 700 "$RUN_DIR"
-  [[ -f "$RUN_DIR/cluster-id" ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$RUN_DIR/cluster-id"
+  [[ -s "$RUN_DIR/cluster-id" ]] || new_cluster_id >"$RUN_DIR/cluster-id"
   echo "$nodes" >"$RUN_DIR/nodes"
   make_tls
   make_scram_password
