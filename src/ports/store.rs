@@ -19,6 +19,7 @@ use crate::domain::policy::CoverageType;
 use crate::domain::workflow::ApplicationStatus;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerRecord {
@@ -423,6 +424,23 @@ pub trait ConnectionRegistry: StoreBase {
         customer: &CustomerId,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ConnectionRecord>>;
+    /// The live connections of each of `customers` (those of a consumer batch), each customer's
+    /// in [`Self::connections_of`]'s order; a customer without any is left out. The default
+    /// asks once per customer; a store that can answers in one read.
+    async fn connections_of_each(
+        &self,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<HashMap<CustomerId, Vec<ConnectionRecord>>> {
+        let mut each = HashMap::new();
+        for customer in customers {
+            let connections = self.connections_of(customer, now).await?;
+            if !connections.is_empty() {
+                each.insert(customer.clone(), connections);
+            }
+        }
+        Ok(each)
+    }
     /// Every live connection (operator view), oldest first.
     async fn all_connections(
         &self,

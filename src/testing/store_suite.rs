@@ -64,6 +64,7 @@ macro_rules! store_suite {
             the_registry_hides_expired_connections_and_sweeps_them,
             touching_a_connection_extends_its_life_and_removing_it_deletes_it,
             connections_of_returns_only_that_customers_live_connections,
+            connections_of_each_returns_every_asked_customers_live_connections,
             removing_connections_in_batches_deletes_exactly_those_rows,
             stats_count_what_the_store_holds,
             purges_delete_sent_outbox_rows_old_idempotency_keys_and_expired_connections,
@@ -1285,6 +1286,33 @@ pub async fn connections_of_returns_only_that_customers_live_connections(store: 
         .connections_of(&customer_id("c"), at(20))
         .await
         .expect("read")
+        .is_empty());
+}
+
+pub async fn connections_of_each_returns_every_asked_customers_live_connections(
+    store: Arc<dyn Store>,
+) {
+    let (a, b, c) = (customer_id("a"), customer_id("b"), customer_id("c"));
+    let a_first = connection(&a, 0, 100);
+    let a_second = connection(&a, 5, 100);
+    let a_dead = connection(&a, 0, 20);
+    let b_live = connection(&b, 0, 100);
+    let c_live = connection(&c, 0, 100);
+    for record in [&a_second, &a_dead, &b_live, &a_first, &c_live] {
+        store.register_connection(record).await.expect("register");
+    }
+
+    let each = store
+        .connections_of_each(&[a.clone(), b.clone(), customer_id("nobody")], at(20))
+        .await
+        .expect("read");
+    assert_eq!(each.len(), 2, "only asked customers with live connections");
+    assert_eq!(each[&a], vec![a_first, a_second], "oldest first, none expired");
+    assert_eq!(each[&b], vec![b_live]);
+    assert!(store
+        .connections_of_each(&[], at(20))
+        .await
+        .expect("read nobody")
         .is_empty());
 }
 

@@ -9,6 +9,7 @@ use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::store::{ConnectionRecord, ConnectionRegistry, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 const SELECT: &str = "SELECT connection_id, customer_id, node_id, node_url, source_ip,
                              connected_at, last_seen_at, expires_at
@@ -111,6 +112,37 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
             statement.execute_committed(self).await?;
         }
         Ok(())
+    }
+
+    /// One read per [`MAX_IDS_PER_STATEMENT`] customers.
+    async fn connections_of_each(
+        &self,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<HashMap<CustomerId, Vec<ConnectionRecord>>> {
+        let mut each: HashMap<CustomerId, Vec<ConnectionRecord>> = HashMap::new();
+        let mut conn = self.read_conn().await?;
+        for chunk in customers.chunks(MAX_IDS_PER_STATEMENT) {
+            let placeholders = (2..=chunk.len() + 1)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let statement = format!(
+                "{SELECT} WHERE expires_at > $1 AND customer_id IN ({placeholders})
+                 ORDER BY connected_at, connection_id"
+            );
+            let statement = chunk
+                .iter()
+                .fold(sql::<D>(&statement).instant(now), |statement, customer| {
+                    statement.text(customer.as_str())
+                });
+            for connection in connection_rows::<D>(statement.fetch_all(&mut conn).await?)? {
+                each.entry(connection.customer_id.clone())
+                    .or_default()
+                    .push(connection);
+            }
+        }
+        Ok(each)
     }
 
     async fn connection(

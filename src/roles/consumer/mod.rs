@@ -10,15 +10,18 @@ mod dead_letter;
 mod trace_rows;
 
 use crate::domain::event::{Envelope, Topic};
-use crate::domain::ids::EventId;
+use crate::domain::ids::{ConnectionId, CustomerId, EventId};
 use crate::ports::bus::{
     ConsumedRecord, EventBus, StartFrom, SubscribeOptions, Subscription, TopicNames,
 };
 use crate::ports::pusher::{PushOutcome, Pusher};
-use crate::ports::store::{AuditEntry, EventRecord, RecordOutcome, Store, StoreError};
+use crate::ports::store::{
+    AuditEntry, ConnectionRecord, EventRecord, RecordOutcome, Store, StoreError,
+};
 use crate::ports::trace::{CommittedRecord, PushRecord, PushResult, MAX_PUSHES_PER_EVENT};
 use crate::roles::relay::Backoff;
 use crate::roles::supervisor::Readiness;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -391,6 +394,27 @@ impl ConsumerRole {
         if new_mail {
             self.notifier_nudge.notify_one();
         }
+        // One read for the connections of every customer in the batch, after its commit (as
+        // the read per event was): a connection registered after it learns of these events
+        // from the last stored sequence its welcome carries.
+        let mut customers: Vec<CustomerId> = Vec::new();
+        for item in items {
+            if !customers.contains(&item.event.customer_id) {
+                customers.push(item.event.customer_id.clone());
+            }
+        }
+        let connections = match self
+            .store
+            .connections_of_each(&customers, chrono::Utc::now())
+            .await
+        {
+            Ok(connections) => connections,
+            Err(error) => {
+                tracing::warn!(error = %error, "Listing the customers' connections failed; they will catch up on resume.");
+                HashMap::new()
+            }
+        };
+        let mut gone = HashSet::new();
         let mut pushes = Vec::new();
         for (item, outcome) in items.iter().zip(outcomes) {
             let event = &item.event;
@@ -403,7 +427,14 @@ impl ConsumerRole {
                 duplicate = *outcome == RecordOutcome::Duplicate,
                 "Stored a consumed event."
             );
-            pushes.extend(self.push(event).instrument(span).await);
+            let of_customer = connections
+                .get(&event.customer_id)
+                .map_or(&[][..], Vec::as_slice);
+            pushes.extend(
+                self.push(event, of_customer, &mut gone)
+                    .instrument(span)
+                    .await,
+            );
         }
         match &self.trace_rows {
             Some(rows) => rows.pushes(pushes),
@@ -433,23 +464,23 @@ impl ConsumerRole {
 
     /// Best effort: a client that misses a push catches up with `resume`. Returns the outcome
     /// per connection (at most [`MAX_PUSHES_PER_EVENT`]) for `onboard trace`.
-    async fn push(&self, event: &Envelope) -> Vec<PushRecord> {
-        let connections = match self
-            .store
-            .connections_of(&event.customer_id, chrono::Utc::now())
-            .await
-        {
-            Ok(connections) => connections,
-            Err(error) => {
-                tracing::warn!(error = %error, "Listing the customer's connections failed; they will catch up on resume.");
-                return Vec::new();
-            }
-        };
+    /// Pushes `event` to the customer's `connections`, except those found `gone` earlier in
+    /// the batch (a gone one is removed from the registry and added there).
+    async fn push(
+        &self,
+        event: &Envelope,
+        connections: &[ConnectionRecord],
+        gone: &mut HashSet<ConnectionId>,
+    ) -> Vec<PushRecord> {
         let mut outcomes = Vec::with_capacity(connections.len().min(MAX_PUSHES_PER_EVENT));
         for connection in connections {
-            let outcome = match self.pusher.push_event(&connection, event).await {
+            if gone.contains(&connection.connection_id) {
+                continue;
+            }
+            let outcome = match self.pusher.push_event(connection, event).await {
                 Ok(PushOutcome::Delivered) => PushResult::Delivered,
                 Ok(PushOutcome::Gone) => {
+                    gone.insert(connection.connection_id);
                     if let Err(error) = self.store.remove_connection(connection.connection_id).await
                     {
                         tracing::warn!(error = %error, "Removing a gone connection failed; the sweeper will.");
@@ -466,7 +497,7 @@ impl ConsumerRole {
                 outcomes.push(PushRecord {
                     event_id: event.id,
                     connection_id: connection.connection_id,
-                    node_id: connection.node_id,
+                    node_id: connection.node_id.clone(),
                     outcome,
                     at: chrono::Utc::now(),
                 });
