@@ -1307,7 +1307,11 @@ pub async fn connections_of_each_returns_every_asked_customers_live_connections(
         .await
         .expect("read");
     assert_eq!(each.len(), 2, "only asked customers with live connections");
-    assert_eq!(each[&a], vec![a_first, a_second], "oldest first, none expired");
+    assert_eq!(
+        each[&a],
+        vec![a_first, a_second],
+        "oldest first, none expired"
+    );
     assert_eq!(each[&b], vec![b_live]);
     assert!(store
         .connections_of_each(&[], at(20))

@@ -193,9 +193,10 @@ impl<D: Dialect> SqlStore<D> {
             }
             outcomes.push(RecordOutcome::Inserted);
         }
-        projections.append(audits);
-        projections.append(mail);
-        projections.execute::<D>(&mut tx).await?;
+        let mut rest = projections;
+        rest.append(audits);
+        rest.append(mail);
+        rest.execute::<D>(&mut tx).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
