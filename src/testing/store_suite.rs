@@ -664,6 +664,18 @@ pub async fn recording_an_event_twice_stores_it_once_with_one_audit_row_and_one_
     assert_eq!(store.stats().await.expect("stats").events, 1);
 }
 
+/// A consumer batch of `events`, each with its audit row and a customer e-mail.
+fn records_with_mail(events: &[&Envelope]) -> Vec<EventRecord> {
+    events
+        .iter()
+        .map(|e| EventRecord {
+            event: (*e).clone(),
+            audit: audit_of(e),
+            notifications: vec![notification_of(e, NotificationKind::CustomerEmail)],
+        })
+        .collect()
+}
+
 pub async fn a_batch_is_recorded_in_one_go_and_skips_events_already_stored(store: Arc<dyn Store>) {
     let who = customer_id("c-1");
     let app = ApplicationId::new();
@@ -696,14 +708,7 @@ pub async fn a_batch_is_recorded_in_one_go_and_skips_events_already_stored(store
     .await;
 
     // A redelivered batch overlapping what was stored: the first event is skipped whole.
-    let batch: Vec<EventRecord> = [&first, &second, &third]
-        .into_iter()
-        .map(|e| EventRecord {
-            event: e.clone(),
-            audit: audit_of(e),
-            notifications: vec![notification_of(e, NotificationKind::CustomerEmail)],
-        })
-        .collect();
+    let batch = records_with_mail(&[&first, &second, &third]);
     assert_eq!(
         store.record_events(&batch).await.expect("record batch"),
         vec![
@@ -748,14 +753,7 @@ pub async fn a_batch_is_recorded_in_one_go_and_skips_events_already_stored(store
         Topic::PolicyRecommended,
         json!({"status": "POLICY_RECOMMENDED"}),
     );
-    let twice: Vec<EventRecord> = [&fourth, &fourth]
-        .into_iter()
-        .map(|e| EventRecord {
-            event: e.clone(),
-            audit: audit_of(e),
-            notifications: vec![notification_of(e, NotificationKind::CustomerEmail)],
-        })
-        .collect();
+    let twice = records_with_mail(&[&fourth, &fourth]);
     assert_eq!(
         store.record_events(&twice).await.expect("record twice"),
         vec![RecordOutcome::Inserted, RecordOutcome::Duplicate]

@@ -16,16 +16,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BusError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(|e| storage("cannot create", tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| storage("cannot write", tmp, e))?;
-    drop(file);
+    write_in_place(tmp, bytes)?;
     fs::rename(tmp, path).map_err(|e| storage("cannot rename into", path, e))?;
     sync_parent(path)
 }
