@@ -19,6 +19,14 @@ const SELECT: &str = "SELECT connection_id, customer_id, node_id, node_url, sour
 /// 65535 parameters.
 const MAX_IDS_PER_STATEMENT: usize = 500;
 
+/// `$first, $first+1, …`: `count` parameters for an `IN (…)` list.
+fn parameter_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn connection_row<D: Dialect>(row: &D::Row) -> StoreResult<ConnectionRecord> {
     let c = Columns::<D>::of("websocket_connections", row);
     Ok(ConnectionRecord {
@@ -99,12 +107,9 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
     /// held only for that statement.
     async fn remove_connections(&self, ids: &[ConnectionId]) -> StoreResult<()> {
         for chunk in ids.chunks(MAX_IDS_PER_STATEMENT) {
-            let placeholders = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
             let statement = format!(
-                "DELETE FROM websocket_connections WHERE connection_id IN ({placeholders})"
+                "DELETE FROM websocket_connections WHERE connection_id IN ({})",
+                parameter_list(1, chunk.len())
             );
             let statement = chunk
                 .iter()
@@ -123,13 +128,10 @@ impl<D: Dialect> ConnectionRegistry for SqlStore<D> {
         let mut each: HashMap<CustomerId, Vec<ConnectionRecord>> = HashMap::new();
         let mut conn = self.read_conn().await?;
         for chunk in customers.chunks(MAX_IDS_PER_STATEMENT) {
-            let placeholders = (2..=chunk.len() + 1)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
             let statement = format!(
-                "{SELECT} WHERE expires_at > $1 AND customer_id IN ({placeholders})
-                 ORDER BY connected_at, connection_id"
+                "{SELECT} WHERE expires_at > $1 AND customer_id IN ({})
+                 ORDER BY connected_at, connection_id",
+                parameter_list(2, chunk.len())
             );
             let statement = chunk
                 .iter()
