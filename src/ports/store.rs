@@ -369,7 +369,10 @@ pub trait NotificationQueue: StoreBase {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Notification>>;
-    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks every notification in `ids` delivered at `at`: none of them is claimed again. A
+    /// notification marked before keeps its first delivery time; unknown ids are ignored. The
+    /// dispatcher records its deliveries a batch at a time, so stores write them together.
+    async fn notifications_delivered(&self, ids: &[String], at: DateTime<Utc>) -> StoreResult<()>;
     /// Records a failed attempt and when to try again.
     async fn notification_failed(
         &self,

@@ -1010,12 +1010,16 @@ pub async fn a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_
         vec![alert.clone()]
     );
 
+    // Both marked in one call, beside an id the store never had (ignored).
     store
-        .notification_delivered(&email.id, at(61))
-        .await
-        .expect("delivered");
-    store
-        .notification_delivered(&alert.id, at(61))
+        .notifications_delivered(
+            &[
+                email.id.clone(),
+                "no-such-notification".into(),
+                alert.id.clone(),
+            ],
+            at(61),
+        )
         .await
         .expect("delivered");
     assert!(store

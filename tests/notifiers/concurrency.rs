@@ -1,6 +1,6 @@
 //! One round of the dispatcher serves recipients side by side: a recipient whose mailbox
-//! hangs holds up only their own mail, and each recipient's mail still leaves in the order it
-//! was made. The real dispatcher over a real SQLite store, with a notifier that blocks every
+//! hangs holds up only their own mail (which is recorded as delivered meanwhile), and each
+//! recipient's mail still leaves in the order it was made. The real dispatcher over a real SQLite store, with a notifier that blocks every
 //! delivery to one recipient until the test lets it go.
 
 use async_trait::async_trait;
@@ -105,6 +105,16 @@ async fn a_hanging_mailbox_holds_up_only_its_own_mail_and_each_recipient_keeps_o
             format!("fast@example.com #{n}")
         ))
     );
+    assert!(!round.is_finished());
+    // …and are recorded as delivered while it hangs: a crash now would not send them again.
+    while store.stats().await.unwrap().notifications_pending > 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fast recipient's deliveries were not recorded while the slow one hung"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.stats().await.unwrap().notifications_pending, 3);
     assert!(!round.is_finished());
 
     notifier.slow_gate.add_permits(3);

@@ -17,9 +17,13 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 
 /// The one partition of the due index.
 pub(super) const DUE: &str = "due";
+
+/// Delivery marks sent at the same time.
+const CONCURRENT_MARKS: usize = 16;
 
 /// Candidates read from the due index per notification a poll asks for.
 const CANDIDATES_PER_CLAIM: usize = 2;
@@ -117,17 +121,29 @@ impl NotificationQueue for DynamoStore {
         Ok(claimed)
     }
 
-    /// Keeps the first delivery time; unknown ids are ignored.
-    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        let update = self
-            .update_notification(id)
-            .update_expression("SET #delivered = if_not_exists(#delivered, :at) REMOVE #due")
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#delivered", "deliveredAt")
-            .expression_attribute_names("#due", attr::DUE_SHARD)
-            .expression_attribute_names("#id", attr::NOTIFICATION_ID)
-            .expression_attribute_values(":at", n(millis(at)));
-        conditionally(update).await.map(drop)
+    /// One conditional `UpdateItem` per id, up to [`CONCURRENT_MARKS`] at a time (a batch write
+    /// cannot be conditional, and a transaction fails whole on one unknown id). Keeps the first
+    /// delivery time; unknown ids are ignored.
+    async fn notifications_delivered(&self, ids: &[String], at: DateTime<Utc>) -> StoreResult<()> {
+        let updates: Vec<UpdateItemFluentBuilder> = ids
+            .iter()
+            .map(|id| {
+                self.update_notification(id)
+                    .update_expression(
+                        "SET #delivered = if_not_exists(#delivered, :at) REMOVE #due",
+                    )
+                    .condition_expression("attribute_exists(#id)")
+                    .expression_attribute_names("#delivered", "deliveredAt")
+                    .expression_attribute_names("#due", attr::DUE_SHARD)
+                    .expression_attribute_names("#id", attr::NOTIFICATION_ID)
+                    .expression_attribute_values(":at", n(millis(at)))
+            })
+            .collect();
+        futures::stream::iter(updates)
+            .map(conditionally)
+            .buffer_unordered(CONCURRENT_MARKS)
+            .try_for_each(|_| futures::future::ready(Ok(())))
+            .await
     }
 
     /// Counts the attempt and schedules the next one, unless it was delivered meanwhile.

@@ -1,7 +1,7 @@
 //! The notification queue the consumers fill and the delivery worker drains, with retries and
 //! claim leases.
 
-use super::query::{sql, Columns};
+use super::query::{parameter_list, sql, Columns, MAX_IDS_PER_STATEMENT};
 use super::{Dialect, SqlStore};
 use crate::domain::event::Topic;
 use crate::domain::ids::{ApplicationId, EventId};
@@ -11,6 +11,19 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+/// Claims up to `$3` notifications due at `$2` until `$1`, in the due index's order.
+fn claim_statement<D: Dialect>() -> String {
+    format!(
+        "UPDATE notifications SET next_attempt_at = $1
+         WHERE id IN (SELECT id FROM notifications
+                      WHERE delivered_at IS NULL AND next_attempt_at <= $2
+                      ORDER BY created_at, id LIMIT $3{})
+         RETURNING id, event_id, kind, event_type, application_id, correlation_id, recipient,
+                   subject, body, created_at, attempts",
+        D::LOCKING.skip_locked()
+    )
+}
 
 #[async_trait]
 impl<D: Dialect> NotificationQueue for SqlStore<D> {
@@ -23,15 +36,7 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         limit: i64,
     ) -> StoreResult<Vec<Notification>> {
         let lease_end = now + chrono::Duration::from_std(NOTIFICATION_LEASE).unwrap_or_default();
-        let statement = format!(
-            "UPDATE notifications SET next_attempt_at = $1
-             WHERE id IN (SELECT id FROM notifications
-                          WHERE delivered_at IS NULL AND next_attempt_at <= $2
-                          ORDER BY created_at, id LIMIT $3{})
-             RETURNING id, event_id, kind, event_type, application_id, correlation_id, recipient,
-                       subject, body, created_at, attempts",
-            D::LOCKING.skip_locked()
-        );
+        let statement = claim_statement::<D>();
         let mut claimed = sql::<D>(&statement)
             .instant(lease_end)
             .instant(now)
@@ -62,15 +67,24 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         Ok(claimed)
     }
 
-    /// Marks the notification delivered; a repeated call keeps the first delivery time.
-    async fn notification_delivered(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        sql::<D>(
-            "UPDATE notifications SET delivered_at = COALESCE(delivered_at, $1) WHERE id = $2",
-        )
-        .instant(at)
-        .text(id)
-        .execute_committed(self)
-        .await?;
+    /// One `UPDATE … IN (…)` per [`MAX_IDS_PER_STATEMENT`] ids (a dispatcher's batch is one).
+    /// Each is committed on its own: a mark is idempotent, so a failure halfway leaves only
+    /// notifications that are sent again, as they would be if their mark alone had failed.
+    async fn notifications_delivered(&self, ids: &[String], at: DateTime<Utc>) -> StoreResult<()> {
+        for chunk in ids.chunks(MAX_IDS_PER_STATEMENT) {
+            let statement = format!(
+                "UPDATE notifications SET delivered_at = COALESCE(delivered_at, $1)
+                 WHERE id IN ({})",
+                parameter_list(2, chunk.len())
+            );
+            chunk
+                .iter()
+                .fold(sql::<D>(&statement).instant(at), |statement, id| {
+                    statement.text(id)
+                })
+                .execute_committed(self)
+                .await?;
+        }
         Ok(())
     }
 
@@ -141,3 +155,4 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
         Ok(changed > 0)
     }
 }
+

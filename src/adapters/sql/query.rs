@@ -13,6 +13,18 @@ use sqlx::error::BoxDynError;
 use std::borrow::Cow;
 use uuid::Uuid;
 
+/// Most ids bound in one `… IN (…)`: far below SQLite's variable limit and PostgreSQL's 65535
+/// parameters.
+pub(crate) const MAX_IDS_PER_STATEMENT: usize = 500;
+
+/// `$first, $first+1, …`: `count` parameters for an `IN (…)` list.
+pub(crate) fn parameter_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement with its parameters, bound in order (`$1`, `$2`, …).
 pub(crate) struct Statement<'q, D: Dialect> {
     sql: &'q str,

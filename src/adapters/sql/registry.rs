@@ -3,7 +3,7 @@
 //! A row counts as gone from the instant it expires (`expires_at <= now`), whether or not the
 //! sweeper has deleted it yet, so readers never push to a socket whose heartbeats stopped.
 
-use super::query::{sql, Columns};
+use super::query::{parameter_list, sql, Columns, MAX_IDS_PER_STATEMENT};
 use super::{Dialect, SqlStore};
 use crate::domain::ids::{ConnectionId, CustomerId};
 use crate::ports::store::{ConnectionRecord, ConnectionRegistry, StoreResult};
@@ -14,18 +14,6 @@ use std::collections::HashMap;
 const SELECT: &str = "SELECT connection_id, customer_id, node_id, node_url, source_ip,
                              connected_at, last_seen_at, expires_at
                       FROM websocket_connections";
-
-/// Most ids bound in one `DELETE … IN (…)`: far below SQLite's variable limit and PostgreSQL's
-/// 65535 parameters.
-const MAX_IDS_PER_STATEMENT: usize = 500;
-
-/// `$first, $first+1, …`: `count` parameters for an `IN (…)` list.
-fn parameter_list(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn connection_row<D: Dialect>(row: &D::Row) -> StoreResult<ConnectionRecord> {
     let c = Columns::<D>::of("websocket_connections", row);

@@ -1,5 +1,7 @@
 //! The notification dispatcher: delivers due notifications from the store through the notifier,
-//! records each outcome, and retries transient failures with exponential backoff.
+//! records each outcome, and retries transient failures with exponential backoff. Deliveries
+//! are recorded as they happen, a batch per write: each write takes every delivery that finished
+//! while the previous one ran.
 //!
 //! Permanent failures need no addition to the store port: they are recorded with
 //! `notification_failed` and a retry time in the year 9999 ([`parked_until`]), so they stay in
@@ -124,28 +126,46 @@ impl NotificationDispatcher {
         tracing::info!("Notification dispatcher stopped.");
     }
 
-    /// Records a delivery, retrying while the store is unavailable, for up to half the claim's
+    /// Records deliveries, retrying while the store is unavailable, for up to half the claims'
     /// lease: a delivery that is not recorded is sent again by whichever dispatcher claims it
     /// after the lease, so a short database outage would otherwise mean a duplicate e-mail.
     async fn record_delivered(
         &self,
-        id: &str,
+        ids: &[String],
         claimed_at: tokio::time::Instant,
     ) -> Result<(), StoreError> {
         let deadline = claimed_at + NOTIFICATION_LEASE / 2;
         let mut backoff = Backoff::with(Duration::from_millis(100), Duration::from_secs(2));
         loop {
-            match self.store.notification_delivered(id, Utc::now()).await {
+            match self.store.notifications_delivered(ids, Utc::now()).await {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is_transient() => {
                     let delay = backoff.next_delay();
                     if tokio::time::Instant::now() + delay >= deadline {
                         return Err(error);
                     }
-                    tracing::warn!(notification_id = %id, error = %error, retry_in_ms = delay.as_millis() as u64, "Recording a delivered notification failed; retrying so it is not sent twice.");
+                    tracing::warn!(notifications = ids.len(), error = %error, retry_in_ms = delay.as_millis() as u64, "Recording delivered notifications failed; retrying so they are not sent twice.");
                     tokio::time::sleep(delay).await;
                 }
                 Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Records the round's deliveries as they come: each write takes every delivery that
+    /// arrived while the previous one ran, so n deliveries cost a few writes instead of n
+    /// (they compete for the store's one writer with the consumers). Ends once the deliveries
+    /// are over and recorded, or at the first store error.
+    async fn record_deliveries(&self, round: &Round, claimed_at: tokio::time::Instant) {
+        while let Some(ids) = round.deliveries.next().await {
+            match self.record_delivered(&ids, claimed_at).await {
+                Ok(()) => {
+                    round.delivered.fetch_add(ids.len(), Ordering::SeqCst);
+                }
+                Err(error) => {
+                    round.fail(error);
+                    return;
+                }
             }
         }
     }
@@ -166,42 +186,46 @@ impl NotificationDispatcher {
             .await?;
         let claimed_at = tokio::time::Instant::now();
         let round = Round::default();
-        futures::stream::iter(by_recipient(&due))
-            .for_each_concurrent(CONCURRENT_RECIPIENTS, |queue| {
-                let round = &round;
-                async move {
-                    for notification in queue {
-                        if round.store_failed() {
-                            return;
-                        }
-                        // Every line the delivery logs (here and in the notifier) names the
-                        // request that caused it.
-                        let span = tracing::info_span!(
-                            "notification",
-                            correlation_id = notification.correlation_id.as_deref(),
-                            notification_id = %notification.id,
-                            kind = notification.kind.as_str(),
-                        );
-                        let attempt = self
-                            .attempt(notification, claimed_at, shutdown, round)
-                            .instrument(span)
-                            .await;
-                        if let Err(error) = attempt {
-                            round.fail(error);
-                            return;
+        let deliveries = async {
+            futures::stream::iter(by_recipient(&due))
+                .for_each_concurrent(CONCURRENT_RECIPIENTS, |queue| {
+                    let round = &round;
+                    async move {
+                        for notification in queue {
+                            if round.store_failed() {
+                                return;
+                            }
+                            // Every line the delivery logs (here and in the notifier) names the
+                            // request that caused it.
+                            let span = tracing::info_span!(
+                                "notification",
+                                correlation_id = notification.correlation_id.as_deref(),
+                                notification_id = %notification.id,
+                                kind = notification.kind.as_str(),
+                            );
+                            let attempt = self
+                                .attempt(notification, shutdown, round)
+                                .instrument(span)
+                                .await;
+                            if let Err(error) = attempt {
+                                round.fail(error);
+                                return;
+                            }
                         }
                     }
-                }
-            })
-            .await;
+                })
+                .await;
+            round.deliveries.close();
+        };
+        tokio::join!(deliveries, self.record_deliveries(&round, claimed_at));
         round.report(due.len())
     }
 
-    /// Delivers one claimed notification and records the outcome in the store and `round`.
+    /// Delivers one claimed notification and records the outcome: a failure in the store at
+    /// once, a delivery through `round` (see [`Self::record_deliveries`]).
     async fn attempt(
         &self,
         notification: &Notification,
-        claimed_at: tokio::time::Instant,
         shutdown: &CancellationToken,
         round: &Round,
     ) -> Result<(), StoreError> {
@@ -226,8 +250,7 @@ impl NotificationDispatcher {
         .unwrap_or_else(|_| Err(NotifyError::Transient("the delivery timed out".into())));
         match outcome(notification, result, Utc::now()) {
             Outcome::Delivered => {
-                self.record_delivered(&notification.id, claimed_at).await?;
-                round.delivered.fetch_add(1, Ordering::SeqCst);
+                round.deliveries.add(notification.id.clone());
                 count(notification, "delivered");
                 tracing::info!("Notification delivered.");
             }
@@ -282,9 +305,60 @@ fn by_recipient(due: &[Notification]) -> Vec<Vec<&Notification>> {
     queues
 }
 
+/// Deliveries not yet recorded: the deliveries add to it, the recorder takes them.
+#[derive(Default)]
+struct Deliveries {
+    waiting: std::sync::Mutex<Waiting>,
+    added: Notify,
+}
+
+#[derive(Default)]
+struct Waiting {
+    ids: Vec<String>,
+    /// No delivery adds any more.
+    closed: bool,
+}
+
+impl Deliveries {
+    fn add(&self, id: String) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.ids.push(id);
+        }
+        // Keeps the wake-up when the recorder is busy writing, so none is lost.
+        self.added.notify_one();
+    }
+
+    fn close(&self) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.closed = true;
+        }
+        self.added.notify_one();
+    }
+
+    /// Every delivery added since the last call, waiting for one; `None` once closed and
+    /// every delivery was taken.
+    async fn next(&self) -> Option<Vec<String>> {
+        loop {
+            {
+                let mut waiting = self.waiting.lock().ok()?;
+                if !waiting.ids.is_empty() {
+                    return Some(std::mem::take(&mut waiting.ids));
+                }
+                if waiting.closed {
+                    return None;
+                }
+            }
+            self.added.notified().await;
+        }
+    }
+}
+
 /// What one round's concurrent deliveries did so far.
 #[derive(Default)]
 struct Round {
+    /// Delivered, waiting to be recorded.
+    deliveries: Deliveries,
+    /// Delivered and recorded.
     delivered: AtomicUsize,
     retried: AtomicUsize,
     parked: AtomicUsize,
