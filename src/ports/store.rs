@@ -360,10 +360,11 @@ pub trait EventLog: StoreBase {
 /// The notifications the consumers write with their events, as the dispatcher drains them.
 #[async_trait]
 pub trait NotificationQueue: StoreBase {
-    /// Claims undelivered notifications whose next attempt is due at `now`, oldest first: each
-    /// one's next attempt moves to `now + NOTIFICATION_LEASE`, so concurrent dispatchers (one per
-    /// consumer process) never deliver the same notification at once, and one whose dispatcher
-    /// died is taken up again after the lease.
+    /// Claims undelivered notifications whose next attempt is due at `now`, earliest next
+    /// attempt first (a notification never tried is due from its creation), and returns them
+    /// oldest first. Each one's next attempt moves to `now + NOTIFICATION_LEASE`, so concurrent
+    /// dispatchers (one per consumer process) never deliver the same notification at once, and
+    /// one whose dispatcher died is taken up again after the lease.
     async fn notifications_due(
         &self,
         now: DateTime<Utc>,

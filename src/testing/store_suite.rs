@@ -59,6 +59,7 @@ macro_rules! store_suite {
             timelines_follow_sequence_order_and_recent_events_come_newest_first,
             the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
             a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_its_lease_ends,
+            notifications_are_claimed_in_the_order_their_attempts_fall_due,
             a_parked_notification_is_listed_and_redriven_once,
             a_notification_keeps_its_event_type_and_application,
             the_registry_hides_expired_connections_and_sweeps_them,
@@ -1028,6 +1029,51 @@ pub async fn a_due_notification_is_claimed_by_one_dispatcher_until_delivered_or_
         .expect("due")
         .is_empty());
     assert_eq!(store.stats().await.expect("stats").notifications_pending, 0);
+}
+
+/// A claim takes what fell due first: a retry waits behind notifications that were due
+/// before it, however old it is; the claimed batch is handed out oldest first.
+pub async fn notifications_are_claimed_in_the_order_their_attempts_fall_due(store: Arc<dyn Store>) {
+    let who = customer_id("c-1");
+    let mut emails = Vec::new();
+    for sequence in 1..=3 {
+        let event = envelope(&who, None, sequence, Topic::UserInfoSubmitted, json!({}));
+        let email = notification_of(&event, NotificationKind::CustomerEmail);
+        record(&*store, &event, std::slice::from_ref(&email)).await;
+        emails.push(email);
+    }
+    let [oldest, second, third] = [&emails[0], &emails[1], &emails[2]];
+    assert!(oldest.created_at < second.created_at && second.created_at < third.created_at);
+
+    let claimed = store
+        .notifications_due(third.created_at, 1)
+        .await
+        .expect("due");
+    assert_eq!(claimed, vec![oldest.clone()]);
+    let retry_at = third.created_at + Duration::seconds(1);
+    store
+        .notification_failed(&oldest.id, "smtp: connection refused", retry_at)
+        .await
+        .expect("failed");
+
+    let later = retry_at + Duration::seconds(10);
+    let first_claim = store.notifications_due(later, 2).await.expect("due");
+    assert_eq!(
+        first_claim
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect::<Vec<_>>(),
+        [second.id.as_str(), third.id.as_str()],
+        "the retry fell due after the other two"
+    );
+    let second_claim = store.notifications_due(later, 2).await.expect("due");
+    assert_eq!(
+        second_claim
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect::<Vec<_>>(),
+        [oldest.id.as_str()]
+    );
 }
 
 /// What a notifier labels its messages with (the SNS `event_type` and `application_id`

@@ -18,7 +18,7 @@ fn claim_statement<D: Dialect>() -> String {
         "UPDATE notifications SET next_attempt_at = $1
          WHERE id IN (SELECT id FROM notifications
                       WHERE delivered_at IS NULL AND next_attempt_at <= $2
-                      ORDER BY created_at, id LIMIT $3{})
+                      ORDER BY next_attempt_at, id LIMIT $3{})
          RETURNING id, event_id, kind, event_type, application_id, correlation_id, recipient,
                    subject, body, created_at, attempts",
         D::LOCKING.skip_locked()
@@ -29,7 +29,9 @@ fn claim_statement<D: Dialect>() -> String {
 impl<D: Dialect> NotificationQueue for SqlStore<D> {
     /// Claims due notifications for [`NOTIFICATION_LEASE`] in one statement: their next attempt
     /// moves past the lease, so a second dispatcher never takes the same one while the first
-    /// delivers it. Where rows can be locked, concurrent claims skip each other's rows.
+    /// delivers it. Where rows can be locked, concurrent claims skip each other's rows. The
+    /// batch comes off the front of the due index (next attempt, id), so a claim costs the
+    /// same however long the backlog is.
     async fn notifications_due(
         &self,
         now: DateTime<Utc>,
@@ -156,3 +158,36 @@ impl<D: Dialect> NotificationQueue for SqlStore<D> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::sqlite::SqliteStore;
+
+    /// The claim's cost must not grow with the backlog: it takes its batch off the front of the
+    /// due index instead of sorting every due row (`USE TEMP B-TREE FOR ORDER BY`).
+    #[tokio::test]
+    async fn a_claim_reads_the_due_index_in_order_without_sorting() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(&dir.path().join("onboard.db"))
+            .await
+            .expect("open");
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            claim_statement::<sqlx::Sqlite>()
+        ))
+        .fetch_all(&store.read)
+        .await
+        .expect("plan");
+        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("USING INDEX notifications_due")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+    }
+}
