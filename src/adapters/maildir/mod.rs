@@ -9,9 +9,11 @@
 //! idempotent: a name already present in `new/` or `cur/` (where a mail client adds the
 //! `:2,FLAGS` suffix) means the notification was delivered before and nothing is written.
 //! Delivery writes to `tmp/` under a per-attempt name, fsyncs, renames into `new/` and fsyncs
-//! `new/`, so a crash leaves at most an orphan in `tmp/`, which readers ignore and which
-//! [`MaildirNotifier::new`] removes once it is 36 hours old (the Maildir convention).
+//! `new/` (one fsync for every delivery that renamed meanwhile: [`dir_sync`]), so a crash leaves
+//! at most an orphan in `tmp/`, which readers ignore and which [`MaildirNotifier::new`] removes
+//! once it is 36 hours old (the Maildir convention).
 
+mod dir_sync;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -22,11 +24,13 @@ use crate::adapters::email::{self, escaped_id};
 use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store::Notification;
 use async_trait::async_trait;
+use dir_sync::GroupSync;
 use lettre::message::Mailbox;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Suffix of every file this adapter writes, so our messages stand out in a shared Maildir.
@@ -43,12 +47,24 @@ pub enum MaildirError {
 }
 
 /// Delivers notifications into one Maildir.
-#[derive(Debug)]
 pub struct MaildirNotifier {
     root: PathBuf,
     from: Mailbox,
     /// Makes temporary names unique between concurrent attempts in this process.
     attempt: AtomicU64,
+    /// Makes renames into `new/` durable, shared between concurrent deliveries.
+    new_dir_sync: Arc<NewDirSync>,
+}
+
+type NewDirSync = GroupSync<Box<dyn Fn() -> io::Result<()> + Send + Sync>>;
+
+impl std::fmt::Debug for MaildirNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaildirNotifier")
+            .field("root", &self.root)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MaildirNotifier {
@@ -66,10 +82,14 @@ impl MaildirNotifier {
         if let Err(e) = sweep_stale_tmp(&root.join("tmp"), SystemTime::now()) {
             tracing::warn!(error = %e, "Cannot sweep stale files from the Maildir's tmp folder.");
         }
+        let new_dir = root.join("new");
+        let sync: Box<dyn Fn() -> io::Result<()> + Send + Sync> =
+            Box::new(move || sync_dir(&new_dir));
         Ok(Self {
             root,
             from,
             attempt: AtomicU64::new(0),
+            new_dir_sync: Arc::new(GroupSync::new(sync)),
         })
     }
 
@@ -94,11 +114,15 @@ impl Notifier for MaildirNotifier {
             self.attempt.fetch_add(1, Ordering::Relaxed)
         );
         let root = self.root.clone();
+        let new_dir_sync = self.new_dir_sync.clone();
         // File system calls block; keep them off the async workers.
-        tokio::task::spawn_blocking(move || store(&root, &name, &tmp_name, &bytes))
-            .await
-            .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?
-            .map_err(|e| NotifyError::Transient(format!("cannot write to the Maildir: {e}")))
+        tokio::task::spawn_blocking(move || {
+            store(&root, &name, &tmp_name, &bytes)?;
+            new_dir_sync.sync_after_change()
+        })
+        .await
+        .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?
+        .map_err(|e| NotifyError::Transient(format!("cannot write to the Maildir: {e}")))
     }
 }
 
@@ -124,7 +148,9 @@ fn already_delivered(root: &Path, name: &str) -> io::Result<bool> {
     Ok(false)
 }
 
-/// The Maildir delivery protocol: tmp, fsync, rename into new, fsync new.
+/// The Maildir delivery protocol up to the rename: tmp, fsync, rename into new; the caller then
+/// fsyncs new. When the message is already there nothing is written, but the caller still
+/// syncs: the attempt that put it there may have failed before its own sync.
 fn store(root: &Path, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
     if already_delivered(root, name)? {
         return Ok(());
@@ -137,7 +163,7 @@ fn store(root: &Path, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(&root.join("new"))
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
