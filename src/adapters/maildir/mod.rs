@@ -13,6 +13,7 @@
 //! at most an orphan in `tmp/`, which readers ignore and which [`MaildirNotifier::new`] removes
 //! once it is 36 hours old (the Maildir convention).
 
+mod cur_index;
 mod dir_sync;
 mod reader;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use crate::adapters::email::{self, escaped_id};
 use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store::Notification;
 use async_trait::async_trait;
+use cur_index::CurIndex;
 use dir_sync::GroupSync;
 use lettre::message::Mailbox;
 use std::fs;
@@ -52,6 +54,8 @@ pub struct MaildirNotifier {
     from: Mailbox,
     /// Makes temporary names unique between concurrent attempts in this process.
     attempt: AtomicU64,
+    /// The messages a mail client moved to `cur/`.
+    cur: Arc<CurIndex>,
     /// Makes renames into `new/` durable, shared between concurrent deliveries.
     new_dir_sync: Arc<NewDirSync>,
 }
@@ -82,6 +86,7 @@ impl MaildirNotifier {
         if let Err(e) = sweep_stale_tmp(&root.join("tmp"), SystemTime::now()) {
             tracing::warn!(error = %e, "Cannot sweep stale files from the Maildir's tmp folder.");
         }
+        let cur = Arc::new(CurIndex::new(root.join("cur")));
         let new_dir = root.join("new");
         let sync: Box<dyn Fn() -> io::Result<()> + Send + Sync> =
             Box::new(move || sync_dir(&new_dir));
@@ -89,6 +94,7 @@ impl MaildirNotifier {
             root,
             from,
             attempt: AtomicU64::new(0),
+            cur,
             new_dir_sync: Arc::new(GroupSync::new(sync)),
         })
     }
@@ -114,10 +120,10 @@ impl Notifier for MaildirNotifier {
             self.attempt.fetch_add(1, Ordering::Relaxed)
         );
         let root = self.root.clone();
-        let new_dir_sync = self.new_dir_sync.clone();
+        let (cur, new_dir_sync) = (self.cur.clone(), self.new_dir_sync.clone());
         // File system calls block; keep them off the async workers.
         tokio::task::spawn_blocking(move || {
-            store(&root, &name, &tmp_name, &bytes)?;
+            store(&root, &cur, &name, &tmp_name, &bytes)?;
             new_dir_sync.sync_after_change()
         })
         .await
@@ -132,27 +138,18 @@ fn file_name(notification_id: &str) -> String {
 }
 
 /// Whether a message with this name sits in `new/` or (read by a client) in `cur/`.
-fn already_delivered(root: &Path, name: &str) -> io::Result<bool> {
+fn already_delivered(root: &Path, cur: &CurIndex, name: &str) -> io::Result<bool> {
     if root.join("new").join(name).exists() {
         return Ok(true);
     }
-    let flagged = format!("{name}:");
-    for entry in fs::read_dir(root.join("cur"))? {
-        let entry = entry?;
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        if file == name || file.starts_with(&flagged) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    cur.contains(name)
 }
 
 /// The Maildir delivery protocol up to the rename: tmp, fsync, rename into new; the caller then
 /// fsyncs new. When the message is already there nothing is written, but the caller still
 /// syncs: the attempt that put it there may have failed before its own sync.
-fn store(root: &Path, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
-    if already_delivered(root, name)? {
+fn store(root: &Path, cur: &CurIndex, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
+    if already_delivered(root, cur, name)? {
         return Ok(());
     }
     let tmp = root.join("tmp").join(tmp_name);
