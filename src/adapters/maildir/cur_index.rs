@@ -19,11 +19,13 @@ use std::time::{Duration, SystemTime};
 const SETTLED: Duration = Duration::from_secs(1);
 
 /// The message names in one `cur/` folder, listed again when it changes.
+#[derive(Debug)]
 pub(super) struct CurIndex {
     dir: PathBuf,
     listing: Mutex<Option<Listing>>,
 }
 
+#[derive(Debug)]
 struct Listing {
     /// The folder's modification time when it was listed.
     modified: SystemTime,

@@ -11,13 +11,13 @@ use std::io;
 use std::sync::{Condvar, Mutex, PoisonError};
 
 /// Shares the syncs of one directory between the threads that wait for them.
-pub(super) struct GroupSync<F> {
-    sync: F,
+#[derive(Debug, Default)]
+pub(super) struct GroupSync {
     state: Mutex<State>,
     finished: Condvar,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// Tickets handed out so far.
     taken: u64,
@@ -26,18 +26,11 @@ struct State {
     syncing: bool,
 }
 
-impl<F: Fn() -> io::Result<()>> GroupSync<F> {
-    pub(super) fn new(sync: F) -> Self {
-        Self {
-            sync,
-            state: Mutex::default(),
-            finished: Condvar::new(),
-        }
-    }
-
+impl GroupSync {
     /// Returns once a sync that started after this call has made the caller's earlier
-    /// changes to the directory durable.
-    pub(super) fn sync_after_change(&self) -> io::Result<()> {
+    /// changes to the directory durable. `sync` syncs the directory; every caller passes the
+    /// same one, and whichever caller runs the next sync runs its own.
+    pub(super) fn sync_after_change(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.taken += 1;
         let ticket = state.taken;
@@ -49,7 +42,7 @@ impl<F: Fn() -> io::Result<()>> GroupSync<F> {
                 state.syncing = true;
                 let covers = state.taken;
                 drop(state);
-                let result = (self.sync)();
+                let result = sync();
                 state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                 state.syncing = false;
                 if result.is_ok() {
@@ -92,16 +85,7 @@ mod tests {
     fn concurrent_callers_share_syncs_and_each_waits_for_one_started_after_it() {
         const CALLERS: usize = 8;
         let log = Arc::new(Log::default());
-        let group = {
-            let log = log.clone();
-            Arc::new(GroupSync::new(move || {
-                let started = log.tick();
-                std::thread::sleep(Duration::from_millis(20));
-                let finished = log.tick();
-                log.syncs.lock().unwrap().push((started, finished));
-                Ok(())
-            }))
-        };
+        let group = Arc::new(GroupSync::default());
         let barrier = Arc::new(Barrier::new(CALLERS));
         let callers: Vec<_> = (0..CALLERS)
             .map(|_| {
@@ -109,7 +93,14 @@ mod tests {
                 std::thread::spawn(move || {
                     barrier.wait();
                     let called = log.tick();
-                    group.sync_after_change().expect("synced");
+                    let sync = || {
+                        let started = log.tick();
+                        std::thread::sleep(Duration::from_millis(20));
+                        let finished = log.tick();
+                        log.syncs.lock().unwrap().push((started, finished));
+                        Ok(())
+                    };
+                    group.sync_after_change(sync).expect("synced");
                     (called, log.tick())
                 })
             })
@@ -133,20 +124,22 @@ mod tests {
 
     #[test]
     fn a_failed_sync_fails_its_caller_and_the_next_caller_syncs_again() {
-        let attempts = Arc::new(AtomicUsize::new(0));
-        let group = {
-            let attempts = attempts.clone();
-            GroupSync::new(move || {
-                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(io::Error::other("disk on fire"))
-                } else {
-                    Ok(())
-                }
-            })
+        let attempts = AtomicUsize::new(0);
+        let sync = || {
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(io::Error::other("disk on fire"))
+            } else {
+                Ok(())
+            }
         };
-        let error = group.sync_after_change().expect_err("the first sync fails");
+        let group = GroupSync::default();
+        let error = group
+            .sync_after_change(sync)
+            .expect_err("the first sync fails");
         assert_eq!(error.to_string(), "disk on fire");
-        group.sync_after_change().expect("the second sync works");
+        group
+            .sync_after_change(sync)
+            .expect("the second sync works");
         assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
 }

@@ -49,6 +49,7 @@ pub enum MaildirError {
 }
 
 /// Delivers notifications into one Maildir.
+#[derive(Debug)]
 pub struct MaildirNotifier {
     root: PathBuf,
     from: Mailbox,
@@ -57,18 +58,7 @@ pub struct MaildirNotifier {
     /// The messages a mail client moved to `cur/`.
     cur: Arc<CurIndex>,
     /// Makes renames into `new/` durable, shared between concurrent deliveries.
-    new_dir_sync: Arc<NewDirSync>,
-}
-
-type NewDirSync = GroupSync<Box<dyn Fn() -> io::Result<()> + Send + Sync>>;
-
-impl std::fmt::Debug for MaildirNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MaildirNotifier")
-            .field("root", &self.root)
-            .field("from", &self.from)
-            .finish_non_exhaustive()
-    }
+    new_dir_sync: Arc<GroupSync>,
 }
 
 impl MaildirNotifier {
@@ -87,15 +77,12 @@ impl MaildirNotifier {
             tracing::warn!(error = %e, "Cannot sweep stale files from the Maildir's tmp folder.");
         }
         let cur = Arc::new(CurIndex::new(root.join("cur")));
-        let new_dir = root.join("new");
-        let sync: Box<dyn Fn() -> io::Result<()> + Send + Sync> =
-            Box::new(move || sync_dir(&new_dir));
         Ok(Self {
             root,
             from,
             attempt: AtomicU64::new(0),
             cur,
-            new_dir_sync: Arc::new(GroupSync::new(sync)),
+            new_dir_sync: Arc::default(),
         })
     }
 
@@ -124,7 +111,8 @@ impl Notifier for MaildirNotifier {
         // File system calls block; keep them off the async workers.
         tokio::task::spawn_blocking(move || {
             store(&root, &cur, &name, &tmp_name, &bytes)?;
-            new_dir_sync.sync_after_change()
+            let new = root.join("new");
+            new_dir_sync.sync_after_change(|| sync_dir(&new))
         })
         .await
         .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?

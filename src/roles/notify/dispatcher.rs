@@ -189,36 +189,44 @@ impl NotificationDispatcher {
         let deliveries = async {
             futures::stream::iter(by_recipient(&due))
                 .for_each_concurrent(CONCURRENT_RECIPIENTS, |queue| {
-                    let round = &round;
-                    async move {
-                        for notification in queue {
-                            if round.store_failed() {
-                                return;
-                            }
-                            // Every line the delivery logs (here and in the notifier) names the
-                            // request that caused it.
-                            let span = tracing::info_span!(
-                                "notification",
-                                correlation_id = notification.correlation_id.as_deref(),
-                                notification_id = %notification.id,
-                                kind = notification.kind.as_str(),
-                            );
-                            let attempt = self
-                                .attempt(notification, shutdown, round)
-                                .instrument(span)
-                                .await;
-                            if let Err(error) = attempt {
-                                round.fail(error);
-                                return;
-                            }
-                        }
-                    }
+                    self.serve_recipient(queue, shutdown, &round)
                 })
                 .await;
             round.deliveries.close();
         };
         tokio::join!(deliveries, self.record_deliveries(&round, claimed_at));
         round.report(due.len())
+    }
+
+    /// Delivers one recipient's notifications of the round, one after another; stops at the
+    /// first store error (of its own or of another recipient's).
+    async fn serve_recipient(
+        &self,
+        queue: Vec<&Notification>,
+        shutdown: &CancellationToken,
+        round: &Round,
+    ) {
+        for notification in queue {
+            if round.store_failed() {
+                return;
+            }
+            // Every line the delivery logs (here and in the notifier) names the request that
+            // caused it.
+            let span = tracing::info_span!(
+                "notification",
+                correlation_id = notification.correlation_id.as_deref(),
+                notification_id = %notification.id,
+                kind = notification.kind.as_str(),
+            );
+            let attempt = self
+                .attempt(notification, shutdown, round)
+                .instrument(span)
+                .await;
+            if let Err(error) = attempt {
+                round.fail(error);
+                return;
+            }
+        }
     }
 
     /// Delivers one claimed notification and records the outcome: a failure in the store at
