@@ -1057,22 +1057,16 @@ pub async fn notifications_are_claimed_in_the_order_their_attempts_fall_due(stor
         .expect("failed");
 
     let later = retry_at + Duration::seconds(10);
-    let first_claim = store.notifications_due(later, 2).await.expect("due");
+    let claim_ids =
+        |claimed: Vec<Notification>| -> Vec<String> { claimed.into_iter().map(|n| n.id).collect() };
     assert_eq!(
-        first_claim
-            .iter()
-            .map(|n| n.id.as_str())
-            .collect::<Vec<_>>(),
-        [second.id.as_str(), third.id.as_str()],
+        claim_ids(store.notifications_due(later, 2).await.expect("due")),
+        [second.id.clone(), third.id.clone()],
         "the retry fell due after the other two"
     );
-    let second_claim = store.notifications_due(later, 2).await.expect("due");
     assert_eq!(
-        second_claim
-            .iter()
-            .map(|n| n.id.as_str())
-            .collect::<Vec<_>>(),
-        [oldest.id.as_str()]
+        claim_ids(store.notifications_due(later, 2).await.expect("due")),
+        vec![oldest.id.clone()]
     );
 }
 

@@ -1,7 +1,8 @@
 //! One round of the dispatcher serves recipients side by side: a recipient whose mailbox
 //! hangs holds up only their own mail (which is recorded as delivered meanwhile), and each
-//! recipient's mail still leaves in the order it was made. The real dispatcher over a real SQLite store, with a notifier that blocks every
-//! delivery to one recipient until the test lets it go.
+//! recipient's mail still leaves in the order it was made. The real dispatcher over a real
+//! SQLite store, with a notifier that blocks every delivery to one recipient until the test
+//! lets it go.
 
 use async_trait::async_trait;
 use chrono::Utc;
