@@ -110,9 +110,7 @@ impl Notifier for MaildirNotifier {
         let (cur, new_dir_sync) = (self.cur.clone(), self.new_dir_sync.clone());
         // File system calls block; keep them off the async workers.
         tokio::task::spawn_blocking(move || {
-            store(&root, &cur, &name, &tmp_name, &bytes)?;
-            let new = root.join("new");
-            new_dir_sync.sync_after_change(|| sync_dir(&new))
+            store(&root, &cur, &new_dir_sync, &name, &tmp_name, &bytes)
         })
         .await
         .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?
@@ -133,16 +131,28 @@ fn already_delivered(root: &Path, cur: &CurIndex, name: &str) -> io::Result<bool
     cur.contains(name)
 }
 
-/// The Maildir delivery protocol up to the rename: tmp, fsync, rename into new; the caller then
-/// fsyncs new. When the message is already there nothing is written, but the caller still
-/// syncs: the attempt that put it there may have failed before its own sync.
-fn store(root: &Path, cur: &CurIndex, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
-    if already_delivered(root, cur, name)? {
-        return Ok(());
+/// The Maildir delivery protocol: tmp, fsync, rename into new, fsync new (shared with the
+/// deliveries that renamed meanwhile). When the message is already there nothing is written,
+/// but new is still synced: the attempt that put it there may have failed before its sync.
+fn store(
+    root: &Path,
+    cur: &CurIndex,
+    new_dir_sync: &GroupSync,
+    name: &str,
+    tmp_name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let new = root.join("new");
+    if !already_delivered(root, cur, name)? {
+        rename_in(root, &new, name, tmp_name, bytes)?;
     }
+    new_dir_sync.sync_after_change(|| sync_dir(&new))
+}
+
+/// Writes the message to tmp, fsyncs it and renames it into `new`.
+fn rename_in(root: &Path, new: &Path, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = root.join("tmp").join(tmp_name);
-    let written =
-        write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, root.join("new").join(name)));
+    let written = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, new.join(name)));
     if let Err(e) = written {
         // Best effort: an orphan in tmp/ is harmless, only untidy.
         let _ = fs::remove_file(&tmp);

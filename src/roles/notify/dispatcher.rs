@@ -328,18 +328,21 @@ struct Waiting {
 }
 
 impl Deliveries {
+    /// The waiting deliveries; a poisoned lock still holds them (nothing panics while it is held).
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn add(&self, id: String) {
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.ids.push(id);
-        }
+        self.waiting().ids.push(id);
         // Keeps the wake-up when the recorder is busy writing, so none is lost.
         self.added.notify_one();
     }
 
     fn close(&self) {
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.closed = true;
-        }
+        self.waiting().closed = true;
         self.added.notify_one();
     }
 
@@ -348,7 +351,7 @@ impl Deliveries {
     async fn next(&self) -> Option<Vec<String>> {
         loop {
             {
-                let mut waiting = self.waiting.lock().ok()?;
+                let mut waiting = self.waiting();
                 if !waiting.ids.is_empty() {
                     return Some(std::mem::take(&mut waiting.ids));
                 }
