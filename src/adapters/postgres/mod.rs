@@ -14,8 +14,12 @@
 //! pool, the URL and what PostgreSQL does its own way (`dialect`, `error`, `relay`).
 //!
 //! A server that is down, restarting or out of connections makes calls fail with `Unavailable`
-//! within [`ACQUIRE_TIMEOUT`]; pooled connections are checked before use, so the store recovers
-//! by itself once the server is back.
+//! within [`ACQUIRE_TIMEOUT`]; the store recovers by itself once the server is back. sqlx checks
+//! a connection with a round trip when it goes back to the pool; one that then sat idle for
+//! [`CHECK_IDLE_AFTER`] or longer is checked again before use (a server restarted meanwhile
+//! has closed it), and one taken again sooner is not (a second round trip per query while the
+//! pool is busy). A connection broken within that window fails its next call with
+//! `Unavailable`, is dropped, and the caller's retry gets a new one.
 
 mod dialect;
 mod error;
@@ -42,6 +46,8 @@ const MAX_CONNECTIONS: u32 = 16;
 /// How long a call waits for a connection (including connecting) before reporting
 /// `Unavailable`: short, so a consumer pauses and retries instead of hanging on a dead server.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle at least this long is checked with a round trip before use.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// The PostgreSQL store: one pool for reads and writes, plus the outbox relay lease.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -78,8 +84,17 @@ impl SqlStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A connection broken by a server restart is found and replaced before use.
-            .test_before_acquire(true)
+            // A connection broken by a server restart while idle is found and replaced before
+            // use; see the module header for why only idle ones are checked.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         Ok(Arc::new(SqlStore::new(pool.clone(), pool)))
     }
