@@ -55,6 +55,7 @@ macro_rules! store_suite {
             application_state_round_trips_through_a_transaction,
             recording_an_event_twice_stores_it_once_with_one_audit_row_and_one_notification,
             a_batch_is_recorded_in_one_go_and_skips_events_already_stored,
+            every_event_of_a_large_batch_keeps_its_own_audit_row_and_notifications,
             customers_never_read_each_others_events,
             timelines_follow_sequence_order_and_recent_events_come_newest_first,
             the_projection_follows_the_newest_event_even_when_events_arrive_out_of_order,
@@ -766,6 +767,90 @@ pub async fn a_batch_is_recorded_in_one_go_and_skips_events_already_stored(store
         .expect("projection")
         .expect("exists");
     assert_eq!(projection.event_count, 4);
+}
+
+/// A poll batch larger than one statement takes (the SQL stores send a batch's events, audit
+/// rows and notifications as multi-row inserts of up to 32 rows): every event is stored once,
+/// with its own audit row and notifications and none of its neighbours' values, whichever
+/// statement it went in; duplicates within the batch and events stored before are skipped.
+pub async fn every_event_of_a_large_batch_keeps_its_own_audit_row_and_notifications(
+    store: Arc<dyn Store>,
+) {
+    let customers: Vec<CustomerId> = (0..3).map(|i| customer_id(&format!("c-{i}"))).collect();
+    let events: Vec<Envelope> = (0..47_usize)
+        .map(|i| {
+            envelope(
+                &customers[i % 3],
+                (!i.is_multiple_of(4)).then(ApplicationId::new),
+                u64::try_from(i / 3 + 1).expect("a small sequence"),
+                [Topic::UserInfoSubmitted, Topic::WorkflowErrors][i % 2],
+                json!({"n": i}),
+            )
+        })
+        .collect();
+    let record_of = |i: usize| {
+        let e = &events[i];
+        let mut mail = notification_of(e, NotificationKind::CustomerEmail);
+        mail.recipient = format!("customer-{i}@example.com");
+        mail.subject = format!("Step {i}");
+        let mut alert = notification_of(e, NotificationKind::OperatorAlert);
+        alert.recipient = format!("ops-{i}@example.com");
+        alert.body = format!("Event {i} failed.");
+        alert.correlation_id = (!i.is_multiple_of(5)).then(|| format!("corr-{i}"));
+        EventRecord {
+            event: e.clone(),
+            audit: audit_of(e),
+            notifications: vec![mail, alert],
+        }
+    };
+    let stored_before = record_of(0);
+    assert_eq!(
+        store
+            .record_events(std::slice::from_ref(&stored_before))
+            .await
+            .expect("record one"),
+        vec![RecordOutcome::Inserted]
+    );
+
+    // Every event, the first stored already and the 21st twice.
+    let mut batch: Vec<EventRecord> = (0..events.len()).map(record_of).collect();
+    batch.insert(30, record_of(20));
+    let mut expected = vec![RecordOutcome::Inserted; batch.len()];
+    expected[0] = RecordOutcome::Duplicate;
+    expected[30] = RecordOutcome::Duplicate;
+    assert_eq!(
+        store.record_events(&batch).await.expect("record the batch"),
+        expected
+    );
+
+    for (c, customer) in customers.iter().enumerate() {
+        let own: Vec<&Envelope> = events.iter().skip(c).step_by(3).collect();
+        assert_eq!(
+            store
+                .events_after(customer, 0, 100)
+                .await
+                .expect("events")
+                .iter()
+                .collect::<Vec<_>>(),
+            own,
+            "customer {customer} reads exactly its own events, each as it was sent"
+        );
+        assert_eq!(
+            store.audit_trail(customer, 100).await.expect("audit"),
+            own.iter().map(|e| audit_of(e)).collect::<Vec<_>>(),
+            "customer {customer} has one audit row per event, in the order they were stored"
+        );
+    }
+    let mut queued = store
+        .notifications_due(at(10_000), 1_000)
+        .await
+        .expect("due");
+    let mut sent: Vec<Notification> = (0..events.len())
+        .flat_map(|i| record_of(i).notifications)
+        .collect();
+    queued.sort_by(|a, b| a.id.cmp(&b.id));
+    sent.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(queued, sent, "every notification once, with its own values");
 }
 
 pub async fn customers_never_read_each_others_events(store: Arc<dyn Store>) {

@@ -7,6 +7,10 @@
 //! when it joins the statements, so that every parameter keeps its value. Statements run in
 //! order inside the caller's transaction: one that fails fails the batch, and the transaction
 //! rolls the earlier ones back with everything else it wrote.
+//!
+//! Rows of one [`InsertRows`] pushed one after another become one multi-row `INSERT` (in
+//! chunks of a power of two rows, so that each insert has a few shapes only): one statement
+//! for the database to run instead of one per row, on every database.
 
 use super::query::{sql, Statement};
 use super::Dialect;
@@ -19,6 +23,56 @@ use uuid::Uuid;
 /// Most statements joined into one call: the prepared form of each joined text is cached per
 /// connection, so a bounded number of shapes keeps that cache small.
 pub(crate) const MAX_JOINED: usize = 32;
+/// Most rows in one multi-row `INSERT`; a power of two.
+pub(crate) const MAX_ROWS: usize = 32;
+
+/// An `INSERT` whose rows a batch may send together: `head` up to `VALUES`, one `row` with its
+/// own `$1, $2, …`, and the `tail` after the rows (`ON CONFLICT … DO NOTHING`, `RETURNING …`).
+///
+/// Only for inserts whose rows may meet in one statement as they would in consecutive ones:
+/// no `ON CONFLICT … DO UPDATE`, which PostgreSQL refuses to apply to one row twice in one
+/// statement. `DO NOTHING` skips a row that an earlier row of the same statement inserted,
+/// as a later statement would have.
+pub(crate) struct InsertRows {
+    pub(crate) head: &'static str,
+    pub(crate) row: &'static str,
+    pub(crate) tail: &'static str,
+}
+
+impl InsertRows {
+    /// The statement for `rows` rows, each row's parameters after the previous row's.
+    fn text(&self, rows: usize) -> String {
+        let per_row = parameters(self.row).max().unwrap_or(0);
+        let mut text = String::with_capacity(
+            self.head.len() + self.tail.len() + rows * (self.row.len() + 8) + 2,
+        );
+        text.push_str(self.head);
+        for i in 0..rows {
+            text.push_str(if i == 0 { "\n" } else { ",\n" });
+            text.push_str(&renumbered(self.row, i * per_row));
+        }
+        text.push('\n');
+        text.push_str(self.tail);
+        text
+    }
+}
+
+/// What a piece runs: a statement of its own, or one row of an insert.
+#[derive(Clone, Copy)]
+enum Shape {
+    Statement(&'static str),
+    Row(&'static InsertRows),
+}
+
+impl Shape {
+    /// The text whose `$N` the piece's values are for.
+    fn parameterised(self) -> &'static str {
+        match self {
+            Self::Statement(sql) => sql,
+            Self::Row(insert) => insert.row,
+        }
+    }
+}
 
 /// A parameter's value, owned by the batch until it runs.
 enum Value {
@@ -31,7 +85,7 @@ enum Value {
 
 /// One statement of a batch and its parameters, in `$N` order.
 pub(crate) struct Piece {
-    sql: &'static str,
+    shape: Shape,
     values: Vec<Value>,
     /// The first value that could not be encoded.
     failed: Option<String>,
@@ -96,8 +150,18 @@ impl Batch {
 
     /// Adds a statement; bind its parameters on the answer, in `$N` order.
     pub(crate) fn push(&mut self, sql: &'static str) -> &mut Piece {
+        self.add(Shape::Statement(sql))
+    }
+
+    /// Adds one row of `insert`; bind the row's parameters on the answer, in `$N` order. Rows
+    /// of the same insert pushed one after another are sent as one statement.
+    pub(crate) fn push_row(&mut self, insert: &'static InsertRows) -> &mut Piece {
+        self.add(Shape::Row(insert))
+    }
+
+    fn add(&mut self, shape: Shape) -> &mut Piece {
         self.pieces.push(Piece {
-            sql,
+            shape,
             values: Vec::new(),
             failed: None,
         });
@@ -139,24 +203,21 @@ impl Batch {
         for piece in &self.pieces {
             check(piece)?;
         }
+        let statements = statements(self.pieces);
         if !D::MANY_STATEMENTS_A_CALL {
-            return Ok(self
-                .pieces
-                .into_iter()
-                .map(|piece| (piece.sql.to_owned(), piece.values))
-                .collect());
+            return Ok(statements);
         }
         let mut calls = Vec::new();
-        let mut pieces = self.pieces.into_iter().peekable();
-        while pieces.peek().is_some() {
+        let mut statements = statements.into_iter().peekable();
+        while statements.peek().is_some() {
             let mut text = String::new();
             let mut values = Vec::new();
-            for piece in pieces.by_ref().take(MAX_JOINED) {
+            for (sql, statement_values) in statements.by_ref().take(MAX_JOINED) {
                 if !text.is_empty() {
                     text.push_str(";\n");
                 }
-                text.push_str(&renumbered(piece.sql, values.len()));
-                values.extend(piece.values);
+                text.push_str(&renumbered(&sql, values.len()));
+                values.extend(statement_values);
             }
             calls.push((text, values));
         }
@@ -164,17 +225,53 @@ impl Batch {
     }
 }
 
+/// The statements the pieces make, in order: consecutive rows of one insert together, in
+/// chunks of the largest power of two rows up to [`MAX_ROWS`] that is left.
+fn statements(pieces: Vec<Piece>) -> Vec<(String, Vec<Value>)> {
+    let mut statements = Vec::new();
+    let mut pieces = pieces.into_iter().peekable();
+    while let Some(piece) = pieces.next() {
+        let insert = match piece.shape {
+            Shape::Statement(sql) => {
+                statements.push((sql.to_owned(), piece.values));
+                continue;
+            }
+            Shape::Row(insert) => insert,
+        };
+        let mut rows = vec![piece.values];
+        while let Some(next) = pieces.next_if(|next| same_insert(next.shape, insert)) {
+            rows.push(next.values);
+        }
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk = largest_power_of_two_up_to(rows.len().min(MAX_ROWS));
+            let values = rows.by_ref().take(chunk).flatten().collect();
+            statements.push((insert.text(chunk), values));
+        }
+    }
+    statements
+}
+
+fn same_insert(shape: Shape, insert: &'static InsertRows) -> bool {
+    matches!(shape, Shape::Row(other) if std::ptr::eq(other, insert))
+}
+
+fn largest_power_of_two_up_to(n: usize) -> usize {
+    debug_assert!(n > 0);
+    1 << n.ilog2()
+}
+
 /// A piece is well formed: every value encoded, and as many values as its highest `$N`.
 fn check(piece: &Piece) -> StoreResult<()> {
     if let Some(e) = &piece.failed {
         return Err(StoreError::Other(format!("cannot encode a parameter: {e}")));
     }
-    let highest = parameters(piece.sql).max().unwrap_or(0);
+    let sql = piece.shape.parameterised();
+    let highest = parameters(sql).max().unwrap_or(0);
     if highest != piece.values.len() {
         return Err(StoreError::Other(format!(
-            "a batched statement uses ${highest} but has {} values: {}",
+            "a batched statement uses ${highest} but has {} values: {sql}",
             piece.values.len(),
-            piece.sql
         )));
     }
     Ok(())
@@ -261,6 +358,57 @@ mod tests {
             "SELECT '$1 it''s $2', \"$3\", $6"
         );
         assert_eq!(parameters("SELECT '$7'").count(), 0);
+    }
+
+    static PAIRS: InsertRows = InsertRows {
+        head: "INSERT INTO t (a, b) VALUES",
+        row: "($1, $2)",
+        tail: "ON CONFLICT (a) DO NOTHING",
+    };
+
+    fn ints(values: &[Value]) -> Vec<i64> {
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Int(Some(i)) => *i,
+                _ => panic!("an integer"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_rows_of_an_insert_go_in_power_of_two_chunks_with_their_own_values() {
+        let mut batch = Batch::new();
+        for i in 0..45 {
+            batch.push_row(&PAIRS).int(i).int(100 + i);
+        }
+        batch.push("DELETE FROM t WHERE a = $1").int(7);
+        batch.push_row(&PAIRS).int(50).int(150);
+        let statements = statements(batch.pieces);
+
+        let texts: Vec<&str> = statements.iter().map(|(sql, _)| sql.as_str()).collect();
+        let rows: Vec<usize> = texts
+            .iter()
+            .map(|sql| sql.lines().filter(|line| line.starts_with('(')).count())
+            .collect();
+        assert_eq!(rows, vec![32, 8, 4, 1, 0, 1], "{texts:#?}");
+        assert_eq!(
+            statements[3].0,
+            "INSERT INTO t (a, b) VALUES\n($1, $2)\nON CONFLICT (a) DO NOTHING"
+        );
+        assert_eq!(
+            statements[1].0.lines().nth(8).expect("the last row"),
+            "($15, $16)"
+        );
+        let values: Vec<i64> = statements
+            .iter()
+            .take(4)
+            .flat_map(|(_, values)| ints(values))
+            .collect();
+        let sent: Vec<i64> = (0..45).flat_map(|i| [i, 100 + i]).collect();
+        assert_eq!(values, sent, "every row's values in order, none lost");
+        assert_eq!(statements[4].0, "DELETE FROM t WHERE a = $1");
+        assert_eq!(ints(&statements[5].1), vec![50, 150]);
     }
 
     #[test]

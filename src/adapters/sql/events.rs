@@ -1,7 +1,7 @@
 //! The consumer side of the event flow: the event log with its projection, audit rows and
 //! notifications, written in one transaction per batch, and the reads over it.
 
-use super::batch::Batch;
+use super::batch::{Batch, InsertRows};
 use super::codec::sequence_param;
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
@@ -208,17 +208,36 @@ fn envelopes<D: Dialect>(rows: Vec<D::Row>) -> StoreResult<Vec<Envelope>> {
         .collect()
 }
 
+/// Events not stored yet; returns the ids of those it stored.
+static EVENT_ROWS: InsertRows = InsertRows {
+    head: "INSERT INTO events
+             (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope,
+              stored_at)
+           VALUES",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8)",
+    tail: "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+};
+
+static AUDIT_ROWS: InsertRows = InsertRows {
+    head: "INSERT INTO audit_log (event_id, customer_id, application_id, action, at) VALUES",
+    row: "($1, $2, $3, $4, $5)",
+    tail: "",
+};
+
+/// Notifications, due at once; one with the same id already queued is left as is.
+static NOTIFICATION_ROWS: InsertRows = InsertRows {
+    head: "INSERT INTO notifications
+             (id, event_id, kind, event_type, application_id, correlation_id, recipient,
+              subject, body, created_at, attempts, next_attempt_at)
+           VALUES",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)",
+    tail: "ON CONFLICT (id) DO NOTHING",
+};
+
 /// Stores the event unless its id is stored already; returns its id when it was new.
 fn push_event(batch: &mut Batch, event: &Envelope, now: DateTime<Utc>) {
     batch
-        .push(
-            "INSERT INTO events
-               (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope,
-                stored_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (event_id) DO NOTHING
-             RETURNING event_id",
-        )
+        .push_row(&EVENT_ROWS)
         .uuid(event.id.0)
         .text(event.customer_id.as_str())
         .int(sequence_param(event.sequence))
@@ -231,10 +250,7 @@ fn push_event(batch: &mut Batch, event: &Envelope, now: DateTime<Utc>) {
 
 fn push_audit(batch: &mut Batch, audit: &AuditEntry) {
     batch
-        .push(
-            "INSERT INTO audit_log (event_id, customer_id, application_id, action, at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
+        .push_row(&AUDIT_ROWS)
         .uuid(audit.event_id.0)
         .text(audit.customer_id.as_str())
         .opt_uuid(audit.application_id.map(|a| a.0))
@@ -245,13 +261,7 @@ fn push_audit(batch: &mut Batch, audit: &AuditEntry) {
 /// Enqueues a notification, due at once; one with the same id already queued is left as is.
 pub(super) fn push_notification(batch: &mut Batch, n: &Notification) {
     batch
-        .push(
-            "INSERT INTO notifications
-               (id, event_id, kind, event_type, application_id, correlation_id, recipient,
-                subject, body, created_at, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)
-             ON CONFLICT (id) DO NOTHING",
-        )
+        .push_row(&NOTIFICATION_ROWS)
         .text(n.id.as_str())
         .uuid(n.event_id.0)
         .text(n.kind.as_str())
