@@ -20,6 +20,7 @@ macro_rules! trace_suite {
             the_trace_puts_each_hop_of_a_customers_events_together,
             the_first_commit_of_an_event_is_kept_and_pushes_are_bounded_per_event,
             the_trace_keeps_the_newest_events_within_its_limit,
+            every_row_of_a_large_call_keeps_its_own_record_and_a_repeat_the_first,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
@@ -313,4 +314,85 @@ pub async fn the_trace_keeps_the_newest_events_within_its_limit(store: Arc<dyn S
         .await
         .expect("trace")
         .is_empty());
+}
+
+/// A relay batch and a consumer batch bigger than one statement's rows: each outbox row and
+/// each event gets its own partition and offset, and an event whose record came twice in one
+/// call keeps the first.
+pub async fn every_row_of_a_large_call_keeps_its_own_record_and_a_repeat_the_first(
+    store: Arc<dyn Store>,
+) {
+    const EVENTS: i64 = 45;
+    let who = customer_id("c-1");
+    let mut tx = store.begin().await.expect("begin");
+    let mut sent = Vec::new();
+    for _ in 0..EVENTS {
+        sent.push(
+            tx.enqueue_event(draft(&who, None, Topic::UserInfoSubmitted))
+                .await
+                .expect("enqueue"),
+        );
+    }
+    tx.commit().await.expect("commit");
+    let pending = store.outbox_pending(100).await.expect("outbox");
+    assert_eq!(pending.len(), EVENTS as usize);
+    let published: Vec<PublishedRow> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, row)| PublishedRow {
+            seq: row.seq,
+            partition: (i % 3) as i32,
+            offset: 1_000 + i as i64,
+        })
+        .collect();
+    store
+        .outbox_mark_published(&published, at(10))
+        .await
+        .expect("mark published");
+    for event in &sent {
+        store
+            .record_event(event, &audit_of(event), &[])
+            .await
+            .expect("record");
+    }
+    let mut committed: Vec<CommittedRecord> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, event)| CommittedRecord {
+            event_id: event.id,
+            partition: (i % 3) as i32,
+            offset: 2_000 + i as i64,
+            published_at: Some(at(11)),
+            committed_at: at(20 + i as i64),
+        })
+        .collect();
+    let mut again = committed[7];
+    again.offset = 9_999;
+    again.committed_at = at(99);
+    committed.insert(30, again);
+    store.events_committed(&committed).await.expect("committed");
+
+    let trace = store.customer_trace(&who, 100).await.expect("trace");
+    assert_eq!(trace.len(), EVENTS as usize);
+    for (i, hop) in trace.iter().enumerate() {
+        assert_eq!(hop.event.id, sent[i].id, "in sequence order");
+        let consumed = hop.consumed.as_ref().expect("stored by the consumer");
+        assert_eq!(
+            (consumed.partition, consumed.offset, consumed.committed_at),
+            (
+                Some((i % 3) as i32),
+                Some(2_000 + i as i64),
+                Some(at(20 + i as i64))
+            ),
+            "event {i}"
+        );
+        if store.name() != "dynamodb" {
+            let outbox = hop.outbox.as_ref().expect("the outbox row");
+            assert_eq!(
+                (outbox.sent_at, outbox.partition, outbox.offset),
+                (Some(at(10)), Some((i % 3) as i32), Some(1_000 + i as i64)),
+                "outbox row {i}"
+            );
+        }
+    }
 }

@@ -8,9 +8,10 @@
 //! order inside the caller's transaction: one that fails fails the batch, and the transaction
 //! rolls the earlier ones back with everything else it wrote.
 //!
-//! Rows of one [`InsertRows`] pushed one after another become one multi-row `INSERT` (in
-//! chunks of a power of two rows, so that each insert has a few shapes only): one statement
-//! for the database to run instead of one per row, on every database.
+//! Rows of one [`MultiRow`] statement pushed one after another become one statement over a
+//! `VALUES` list (a multi-row `INSERT`, or an `UPDATE … FROM (VALUES …)`), in chunks of a power
+//! of two rows so that each has a few shapes only: one statement for the database to run
+//! instead of one per row, on every database.
 
 use super::query::{sql, Statement};
 use super::Dialect;
@@ -23,23 +24,29 @@ use uuid::Uuid;
 /// Most statements joined into one call: the prepared form of each joined text is cached per
 /// connection, so a bounded number of shapes keeps that cache small.
 pub(crate) const MAX_JOINED: usize = 32;
-/// Most rows in one multi-row `INSERT`; a power of two.
+/// Most rows in one multi-row statement; a power of two.
 pub(crate) const MAX_ROWS: usize = 32;
 
-/// An `INSERT` whose rows a batch may send together: `head` up to `VALUES`, one `row` with its
-/// own `$1, $2, …`, and the `tail` after the rows (`ON CONFLICT … DO NOTHING`, `RETURNING …`).
+/// A statement over a list of rows that a batch may send together: `head` up to the rows, one
+/// `row` with its own `$1, $2, …`, and the `tail` after the rows.
 ///
-/// Only for inserts whose rows may meet in one statement as they would in consecutive ones:
-/// no `ON CONFLICT … DO UPDATE`, which PostgreSQL refuses to apply to one row twice in one
-/// statement. `DO NOTHING` skips a row that an earlier row of the same statement inserted,
-/// as a later statement would have.
-pub(crate) struct InsertRows {
+/// An `INSERT … VALUES` (the tail: `ON CONFLICT … DO NOTHING`, `RETURNING …`), only where the
+/// rows may meet in one statement as they would in consecutive ones: no `ON CONFLICT … DO
+/// UPDATE`, which PostgreSQL refuses to apply to one row twice in one statement. `DO NOTHING`
+/// skips a row that an earlier row of the same statement inserted, as a later statement would
+/// have.
+///
+/// Or an `UPDATE … FROM (VALUES …) AS v WHERE …` reading the row's values as `v.column1`,
+/// `v.column2`, … (the names SQLite and PostgreSQL both give a `VALUES` list's columns). A
+/// table row that two rows of one statement match is updated once, with either: the caller
+/// sends each key once.
+pub(crate) struct MultiRow {
     pub(crate) head: &'static str,
     pub(crate) row: &'static str,
     pub(crate) tail: &'static str,
 }
 
-impl InsertRows {
+impl MultiRow {
     /// The statement for `rows` rows, each row's parameters after the previous row's.
     fn text(&self, rows: usize) -> String {
         let per_row = parameters(self.row).max().unwrap_or(0);
@@ -57,11 +64,11 @@ impl InsertRows {
     }
 }
 
-/// What a piece runs: a statement of its own, or one row of an insert.
+/// What a piece runs: a statement of its own, or one row of a multi-row statement.
 #[derive(Clone, Copy)]
 enum Shape {
     Statement(&'static str),
-    Row(&'static InsertRows),
+    Row(&'static MultiRow),
 }
 
 impl Shape {
@@ -69,7 +76,7 @@ impl Shape {
     fn parameterised(self) -> &'static str {
         match self {
             Self::Statement(sql) => sql,
-            Self::Row(insert) => insert.row,
+            Self::Row(statement) => statement.row,
         }
     }
 }
@@ -153,10 +160,10 @@ impl Batch {
         self.add(Shape::Statement(sql))
     }
 
-    /// Adds one row of `insert`; bind the row's parameters on the answer, in `$N` order. Rows
-    /// of the same insert pushed one after another are sent as one statement.
-    pub(crate) fn push_row(&mut self, insert: &'static InsertRows) -> &mut Piece {
-        self.add(Shape::Row(insert))
+    /// Adds one row of `statement`; bind the row's parameters on the answer, in `$N` order. Rows
+    /// of the same statement pushed one after another are sent as one statement.
+    pub(crate) fn push_row(&mut self, statement: &'static MultiRow) -> &mut Piece {
+        self.add(Shape::Row(statement))
     }
 
     fn add(&mut self, shape: Shape) -> &mut Piece {
@@ -225,35 +232,35 @@ impl Batch {
     }
 }
 
-/// The statements the pieces make, in order: consecutive rows of one insert together, in
+/// The statements the pieces make, in order: consecutive rows of one statement together, in
 /// chunks of the largest power of two rows up to [`MAX_ROWS`] that is left.
 fn statements(pieces: Vec<Piece>) -> Vec<(String, Vec<Value>)> {
     let mut statements = Vec::new();
     let mut pieces = pieces.into_iter().peekable();
     while let Some(piece) = pieces.next() {
-        let insert = match piece.shape {
+        let multi = match piece.shape {
             Shape::Statement(sql) => {
                 statements.push((sql.to_owned(), piece.values));
                 continue;
             }
-            Shape::Row(insert) => insert,
+            Shape::Row(multi) => multi,
         };
         let mut rows = vec![piece.values];
-        while let Some(next) = pieces.next_if(|next| same_insert(next.shape, insert)) {
+        while let Some(next) = pieces.next_if(|next| same_statement(next.shape, multi)) {
             rows.push(next.values);
         }
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk = largest_power_of_two_up_to(rows.len().min(MAX_ROWS));
             let values = rows.by_ref().take(chunk).flatten().collect();
-            statements.push((insert.text(chunk), values));
+            statements.push((multi.text(chunk), values));
         }
     }
     statements
 }
 
-fn same_insert(shape: Shape, insert: &'static InsertRows) -> bool {
-    matches!(shape, Shape::Row(other) if std::ptr::eq(other, insert))
+fn same_statement(shape: Shape, multi: &'static MultiRow) -> bool {
+    matches!(shape, Shape::Row(other) if std::ptr::eq(other, multi))
 }
 
 fn largest_power_of_two_up_to(n: usize) -> usize {
@@ -360,7 +367,7 @@ mod tests {
         assert_eq!(parameters("SELECT '$7'").count(), 0);
     }
 
-    static PAIRS: InsertRows = InsertRows {
+    static PAIRS: MultiRow = MultiRow {
         head: "INSERT INTO t (a, b) VALUES",
         row: "($1, $2)",
         tail: "ON CONFLICT (a) DO NOTHING",

@@ -1,7 +1,7 @@
 //! The consumer side of the event flow: the event log with its projection, audit rows and
 //! notifications, written in one transaction per batch, and the reads over it.
 
-use super::batch::{Batch, InsertRows};
+use super::batch::{Batch, MultiRow};
 use super::codec::sequence_param;
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
@@ -209,7 +209,7 @@ fn envelopes<D: Dialect>(rows: Vec<D::Row>) -> StoreResult<Vec<Envelope>> {
 }
 
 /// Events not stored yet; returns the ids of those it stored.
-static EVENT_ROWS: InsertRows = InsertRows {
+static EVENT_ROWS: MultiRow = MultiRow {
     head: "INSERT INTO events
              (event_id, customer_id, sequence, application_id, topic, occurred_at, envelope,
               stored_at)
@@ -218,14 +218,14 @@ static EVENT_ROWS: InsertRows = InsertRows {
     tail: "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
 };
 
-static AUDIT_ROWS: InsertRows = InsertRows {
+static AUDIT_ROWS: MultiRow = MultiRow {
     head: "INSERT INTO audit_log (event_id, customer_id, application_id, action, at) VALUES",
     row: "($1, $2, $3, $4, $5)",
     tail: "",
 };
 
 /// Notifications, due at once; one with the same id already queued is left as is.
-static NOTIFICATION_ROWS: InsertRows = InsertRows {
+static NOTIFICATION_ROWS: MultiRow = MultiRow {
     head: "INSERT INTO notifications
              (id, event_id, kind, event_type, application_id, correlation_id, recipient,
               subject, body, created_at, attempts, next_attempt_at)

@@ -2,7 +2,7 @@
 //! committed them (on the event row), the push outcomes (`event_pushes`), and the read that puts
 //! one customer's hops together for `onboard trace`.
 
-use super::batch::Batch;
+use super::batch::{Batch, MultiRow};
 use super::query::{sql, Columns};
 use super::{Dialect, SqlStore};
 use crate::domain::event::Envelope;
@@ -14,12 +14,30 @@ use crate::ports::trace::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+
+/// Where the relay's records landed: one row per outbox row (its `seq` once).
+static PUBLISHED_ROWS: MultiRow = MultiRow {
+    head: "UPDATE outbox SET sent_at = v.column4, record_partition = v.column2,
+                             record_offset = v.column3
+           FROM (VALUES",
+    row: "($1, $2, $3, $4)",
+    tail: ") AS v WHERE outbox.seq = v.column1 AND outbox.sent_at IS NULL",
+};
+
+/// When the group committed each event's record: one row per event (its id once).
+static COMMITTED_ROWS: MultiRow = MultiRow {
+    head: "UPDATE events SET record_partition = v.column2, record_offset = v.column3,
+                             committed_at = v.column4, record_timestamp = v.column5
+           FROM (VALUES",
+    row: "($1, $2, $3, $4, $5)",
+    tail: ") AS v WHERE events.event_id = v.column1 AND events.committed_at IS NULL",
+};
 
 #[async_trait]
 impl<D: Dialect> TraceLog for SqlStore<D> {
-    /// One transaction, one update per row, sent as one batch (a relay batch is at most a few
-    /// hundred rows).
+    /// One transaction, multi-row updates (a relay batch is at most a few hundred rows, each
+    /// outbox row once).
     async fn outbox_mark_published(
         &self,
         rows: &[PublishedRow],
@@ -28,32 +46,28 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
         let mut batch = Batch::new();
         for row in rows {
             batch
-                .push(
-                    "UPDATE outbox SET sent_at = $1, record_partition = $2, record_offset = $3
-                     WHERE seq = $4 AND sent_at IS NULL",
-                )
-                .instant(at)
+                .push_row(&PUBLISHED_ROWS)
+                .int(row.seq)
                 .int(i64::from(row.partition))
                 .int(row.offset)
-                .int(row.seq);
+                .instant(at);
         }
         self.write_batch(batch).await
     }
 
+    /// An event whose record came twice (a relay that published it again) keeps the first
+    /// record's place, as it would if they were committed one after another.
     async fn events_committed(&self, records: &[CommittedRecord]) -> StoreResult<()> {
         let mut batch = Batch::new();
-        for record in records {
+        let mut seen = HashSet::with_capacity(records.len());
+        for record in records.iter().filter(|r| seen.insert(r.event_id)) {
             batch
-                .push(
-                    "UPDATE events SET record_partition = $1, record_offset = $2, committed_at = $3,
-                                      record_timestamp = $4
-                     WHERE event_id = $5 AND committed_at IS NULL",
-                )
+                .push_row(&COMMITTED_ROWS)
+                .uuid(record.event_id.0)
                 .int(i64::from(record.partition))
                 .int(record.offset)
                 .instant(record.committed_at)
-                .opt_instant(record.published_at)
-                .uuid(record.event_id.0);
+                .opt_instant(record.published_at);
         }
         self.write_batch(batch).await
     }
