@@ -116,9 +116,9 @@ for rate in "${rates[@]}"; do
       # The cluster's postmaster and its children (the backends open by now, WAL writer, …).
       postmaster=$(head -1 "$ONBOARD_PG_DIR/data/postmaster.pid")
       mapfile -t postgres < <(echo "$postmaster"; pgrep -P "$postmaster" || true)
-      before=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks $kafka)" "$(ticks "$bench")" "$(idle_ticks)")
+      before=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
       sleep 10
-      after=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks $kafka)" "$(ticks "$bench")" "$(idle_ticks)")
+      after=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
       hz=$(getconf CLK_TCK)
       for i in 0 1 2 3 4; do
         awk -v a="${before[$i]}" -v b="${after[$i]}" -v hz="$hz" 'BEGIN { printf "%.2f ", (b - a) / hz }'

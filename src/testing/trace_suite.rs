@@ -317,8 +317,8 @@ pub async fn the_trace_keeps_the_newest_events_within_its_limit(store: Arc<dyn S
 }
 
 /// A relay batch and a consumer batch bigger than one statement's rows: each outbox row and
-/// each event gets its own partition and offset, and an event whose record came twice in one
-/// call keeps the first.
+/// each event gets its own partition and offset, and a row or event named twice in one call
+/// keeps the first.
 pub async fn every_row_of_a_large_call_keeps_its_own_record_and_a_repeat_the_first(
     store: Arc<dyn Store>,
 ) {
@@ -336,7 +336,7 @@ pub async fn every_row_of_a_large_call_keeps_its_own_record_and_a_repeat_the_fir
     tx.commit().await.expect("commit");
     let pending = store.outbox_pending(100).await.expect("outbox");
     assert_eq!(pending.len(), EVENTS as usize);
-    let published: Vec<PublishedRow> = pending
+    let mut published: Vec<PublishedRow> = pending
         .iter()
         .enumerate()
         .map(|(i, row)| PublishedRow {
@@ -345,6 +345,9 @@ pub async fn every_row_of_a_large_call_keeps_its_own_record_and_a_repeat_the_fir
             offset: 1_000 + i as i64,
         })
         .collect();
+    let mut republished = published[7];
+    republished.offset = 9_999;
+    published.insert(30, republished);
     store
         .outbox_mark_published(&published, at(10))
         .await

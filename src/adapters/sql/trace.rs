@@ -15,6 +15,14 @@ use crate::ports::trace::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
+
+/// The first item of each key, in order: a multi-row update applies one of two rows that name
+/// the same table row, not the first, so a repeat is left out before it is sent.
+fn first_of_each<T, K: Eq + Hash>(items: &[T], key: impl Fn(&T) -> K) -> impl Iterator<Item = &T> {
+    let mut seen = HashSet::with_capacity(items.len());
+    items.iter().filter(move |item| seen.insert(key(item)))
+}
 
 /// Where the relay's records landed: one row per outbox row (its `seq` once).
 static PUBLISHED_ROWS: MultiRow = MultiRow {
@@ -36,15 +44,15 @@ static COMMITTED_ROWS: MultiRow = MultiRow {
 
 #[async_trait]
 impl<D: Dialect> TraceLog for SqlStore<D> {
-    /// One transaction, multi-row updates (a relay batch is at most a few hundred rows, each
-    /// outbox row once).
+    /// One transaction, multi-row updates (a relay batch is at most a few hundred rows). A row
+    /// named twice keeps the first place, as consecutive updates would.
     async fn outbox_mark_published(
         &self,
         rows: &[PublishedRow],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut batch = Batch::new();
-        for row in rows {
+        for row in first_of_each(rows, |row| row.seq) {
             batch
                 .push_row(&PUBLISHED_ROWS)
                 .int(row.seq)
@@ -59,8 +67,7 @@ impl<D: Dialect> TraceLog for SqlStore<D> {
     /// record's place, as it would if they were committed one after another.
     async fn events_committed(&self, records: &[CommittedRecord]) -> StoreResult<()> {
         let mut batch = Batch::new();
-        let mut seen = HashSet::with_capacity(records.len());
-        for record in records.iter().filter(|r| seen.insert(r.event_id)) {
+        for record in first_of_each(records, |record| record.event_id) {
             batch
                 .push_row(&COMMITTED_ROWS)
                 .uuid(record.event_id.0)
