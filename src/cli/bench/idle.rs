@@ -1,6 +1,6 @@
 //! `--connections N --hold S`: opens N idle customer WebSockets as fast as the server accepts
-//! them, holds them, and reports the open rate and, when the server's pid is known, how much
-//! resident memory each connection costs it.
+//! them, holds them, and reports the open rate and, when the pids of the processes holding the
+//! sockets are known, how much resident memory each connection costs them.
 
 use super::report::ConnectionsReport;
 use super::workflow::Client;
@@ -13,14 +13,16 @@ use std::time::{Duration, Instant};
 const OPENING_AT_ONCE: usize = 256;
 
 /// Opens `count` connections for customers `{prefix}-0…`, holds them for `hold`, closes them.
+/// `holders` are the pids of the processes the sockets land on (the gateways of a split
+/// deployment, or the one server): their memory growth together is charged to the sockets.
 pub async fn hold(
     client: Arc<Client>,
     prefix: &str,
     count: u64,
     hold: Duration,
-    server_pid: Option<u32>,
+    holders: &[u32],
 ) -> ConnectionsReport {
-    let before = server_pid.and_then(resident_kib);
+    let before = resident_kib_of_all(holders);
     let started = Instant::now();
     let results: Vec<_> = stream::iter(0..count)
         .map(|i| {
@@ -49,7 +51,7 @@ pub async fn hold(
         }
     }
     tokio::time::sleep(hold).await;
-    let after = server_pid.and_then(resident_kib);
+    let after = resident_kib_of_all(holders);
     let opened = sockets.len() as u64;
     for mut socket in sockets {
         let _ = socket.close(None).await;
@@ -65,6 +67,14 @@ pub async fn hold(
             _ => None,
         },
     }
+}
+
+/// The resident memory of all of `pids` together, if every one can be read (none given: None).
+fn resident_kib_of_all(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| resident_kib(pid)).sum()
 }
 
 /// The resident set size of process `pid` in KiB (Linux `/proc`), if it can be read.
@@ -94,5 +104,19 @@ mod tests {
     #[test]
     fn this_process_has_a_resident_size() {
         assert!(resident_kib(std::process::id()).is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn the_memory_of_several_holders_is_their_sum_and_unknown_if_one_is_unreadable() {
+        let me = std::process::id();
+        let alone = resident_kib(me).expect("this process's size");
+        let twice = resident_kib_of_all(&[me, me]).expect("both readable");
+        // The same process read twice, a moment apart: about double, not the same.
+        assert!(
+            twice >= alone * 3 / 2,
+            "{twice} KiB for two reads of {alone} KiB"
+        );
+        assert_eq!(resident_kib_of_all(&[me, u32::MAX]), None);
+        assert_eq!(resident_kib_of_all(&[]), None);
     }
 }

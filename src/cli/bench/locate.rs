@@ -1,5 +1,6 @@
 //! Finds the process that listens on the bench URL's port on this machine (Linux `/proc`), so
-//! `--connections` can report the server's memory per connection without being told its pid.
+//! `--connections` can report the memory per connection of the processes holding the sockets
+//! (the server, or each gateway) without being told their pids.
 
 use std::collections::HashSet;
 
@@ -39,6 +40,24 @@ pub fn local_server_pid(base: &str) -> Option<u32> {
                 })
                 .then_some(pid)
         })
+}
+
+/// The processes whose memory the idle sockets cost: the one given, or the local processes
+/// listening on the sockets' URLs (the gateways, or the server itself). Empty (memory unknown)
+/// when one of them is not found: a part of the sockets' cost would otherwise go missing.
+pub fn socket_holders(given: Option<u32>, socket_urls: &[String]) -> Vec<u32> {
+    if let Some(pid) = given {
+        return vec![pid];
+    }
+    let mut pids = Vec::new();
+    for url in socket_urls {
+        match local_server_pid(url) {
+            Some(pid) if !pids.contains(&pid) => pids.push(pid),
+            Some(_) => {}
+            None => return Vec::new(),
+        }
+    }
+    pids
 }
 
 /// Socket inodes of the rows of a `/proc/net/tcp` table that listen (state 0A) on `port`.
@@ -82,5 +101,21 @@ mod tests {
             local_server_pid(&format!("http://127.0.0.1:{port}")),
             Some(std::process::id())
         );
+    }
+
+    #[test]
+    fn the_sockets_holders_are_each_gateway_once_or_none_if_one_is_not_found() {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = |l: &std::net::TcpListener| {
+            format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+        };
+        let me = std::process::id();
+        assert_eq!(socket_holders(None, &[url(&first), url(&second)]), vec![me]);
+        assert_eq!(
+            socket_holders(None, &[url(&first), "http://example.com:8082".into()]),
+            Vec::<u32>::new()
+        );
+        assert_eq!(socket_holders(Some(42), &[url(&first)]), vec![42]);
     }
 }

@@ -79,8 +79,8 @@ pub struct BenchArgs {
     /// deployment: api and gateways apart); repeat it to spread the customers over several.
     #[arg(long = "gateway", value_name = "URL")]
     pub gateways: Vec<String>,
-    /// The server's process id, to report its memory per connection (found by the URL's port
-    /// when the server runs on this machine).
+    /// The server's process id, to report its memory per connection (found by the port of
+    /// --url, or of every --gateway, when they run on this machine).
     #[arg(long)]
     pub pid: Option<u32>,
 }
@@ -163,14 +163,14 @@ pub async fn run(args: BenchArgs, config: Loaded) -> anyhow::Result<()> {
 
     let report = match args.connections {
         Some(count) => {
-            let pid = args.pid.or_else(|| locate::local_server_pid(&client.base));
+            let holders = locate::socket_holders(args.pid, &client.gateways);
             let started = Instant::now();
             let connections = idle::hold(
                 client,
                 &run_id,
                 count,
                 Duration::from_secs_f64(args.hold),
-                pid,
+                &holders,
             )
             .await;
             let mut report = Tally::default().report("connections", 0.0, started.elapsed());
