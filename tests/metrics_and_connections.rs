@@ -176,7 +176,7 @@ async fn metrics_count_a_workflow_and_connections_list_shows_the_open_socket() {
             &["outcome=\"delivered\""]
         )
     );
-    // The consumers refresh their lag themselves (a partition each); committed, it is 0.
+    // The consumer process reads its topics' lag itself (a partition each); committed, it is 0.
     let metrics = scrape_until(&app, "the lag of every partition, at 0", |m| {
         let series = m
             .keys()

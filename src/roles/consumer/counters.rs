@@ -1,16 +1,18 @@
 //! The consumers' own metrics: records settled per topic, their processing time, and the
-//! group's lag as a member last saw it (refreshed by the member on a slow cadence, so a scrape
-//! never asks the bus).
+//! group's lag as the process last read it (on a slow cadence, beside the members, so neither
+//! a scrape nor a member's poll loop waits for the bus).
 
 use super::{BatchReport, RecordResult};
 use crate::domain::event::Topic;
 use crate::ports::bus::EventBus;
 use crate::telemetry;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
-/// How often a member asks the bus for its group's offsets: often enough for a lag alert that
-/// looks at minutes, rarely enough that six members cost a broker nothing.
+/// How often a consumer process asks the bus for its group's offsets: often enough for a lag
+/// alert that looks at minutes, rarely enough to cost a broker nothing.
 const LAG_REFRESH: Duration = Duration::from_secs(5);
 
 /// Counts the settled records of a processed batch (failed ones are retried, and counted then).
@@ -31,37 +33,32 @@ pub fn count_settled(topic: Topic, report: &BatchReport, took: Duration) {
     }
 }
 
-/// `onboard_consumer_lag` of one member's topic.
-pub struct LagGauge {
+/// Keeps `onboard_consumer_lag` of `topics` current until `shutdown`: the group's committed
+/// offsets against the partitions' ends, read every [`LAG_REFRESH`] in one call for all of
+/// them. It runs beside the members, never inside a member's poll loop: with Kafka one read is
+/// topic metadata, the partitions' watermarks and the group's offsets through a client of its
+/// own, 100-200 ms during which a member reading it inline stored and pushed nothing (all six
+/// at once, every 5 s: BENCHMARKS.md). A failed read leaves the last values; the members
+/// report bus trouble themselves.
+pub async fn report_lag(
     bus: Arc<dyn EventBus>,
     group: String,
-    topic: String,
-    last: Option<Instant>,
-}
-
-impl LagGauge {
-    pub fn new(bus: Arc<dyn EventBus>, group: &str, topic: &str) -> Self {
-        Self {
-            bus,
-            group: group.to_string(),
-            topic: topic.to_string(),
-            last: None,
+    topics: Vec<String>,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(LAG_REFRESH);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
         }
-    }
-
-    /// Sets the gauge per partition from the group's committed offsets, at most every
-    /// [`LAG_REFRESH`]; a failure leaves the last values (the poll loop reports bus trouble).
-    pub async fn refresh_if_due(&mut self) {
-        if self.last.is_some_and(|at| at.elapsed() < LAG_REFRESH) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let Ok(lags) = self
-            .bus
-            .describe_group(&self.group, std::slice::from_ref(&self.topic))
-            .await
-        else {
-            return;
+        let lags = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            lags = bus.describe_group(&group, &topics) => lags,
+        };
+        let Ok(lags) = lags else {
+            continue;
         };
         for lag in lags {
             metrics::gauge!(

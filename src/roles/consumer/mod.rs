@@ -124,6 +124,17 @@ impl ConsumerRole {
             let token = shutdown.clone();
             members.spawn(async move { (topic, role.consume(topic, subscription, token).await) });
         }
+        let stop_lag = shutdown.child_token();
+        let lag = tokio::spawn(counters::report_lag(
+            this.bus.clone(),
+            this.config.group.clone(),
+            this.config
+                .topics
+                .iter()
+                .map(|&t| this.topics.name(t))
+                .collect(),
+            stop_lag.clone(),
+        ));
         readiness.set(true);
         let mut result = Ok(());
         while let Some(joined) = members.join_next().await {
@@ -140,6 +151,8 @@ impl ConsumerRole {
             }
         }
         readiness.set(false);
+        stop_lag.cancel();
+        let _ = lag.await;
         // The members are gone: the writer stores what they handed over, then ends.
         drop(this);
         let _ = trace_writer.await;
@@ -153,11 +166,6 @@ impl ConsumerRole {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         tracing::info!(topic = %topic, group = %self.config.group, "Consumer joined its group.");
-        let mut lag = counters::LagGauge::new(
-            self.bus.clone(),
-            &self.config.group,
-            &self.topics.name(topic),
-        );
         'outer: while !shutdown.is_cancelled() {
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -185,7 +193,6 @@ impl ConsumerRole {
                     }
                 }
             }
-            lag.refresh_if_due().await;
         }
         subscription.close().await?;
         tracing::info!(topic = %topic, "Consumer left its group.");

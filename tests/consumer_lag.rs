@@ -1,0 +1,207 @@
+//! The consumers' lag gauge is read beside the members, not inside their poll loops: a bus
+//! whose group offsets take long to read (Kafka's admin round trips) must not hold back a
+//! single event, and must not hold up shutdown either.
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use onboard::app::{Components, Settings};
+use onboard::auth::SecretSource;
+use onboard::domain::event::Envelope;
+use onboard::domain::ids::{ConnectionId, CustomerId, EventId};
+use onboard::ports::bus::{
+    BusError, ConsumedRecord, Delivered, EventBus, OutgoingRecord, PartitionLag, RetentionOutcome,
+    SubscribeOptions, Subscription, TopicInfo, TopicSpec,
+};
+use onboard::ports::pusher::{PushError, PushOutcome, Pusher};
+use onboard::ports::store::ConnectionRecord;
+use onboard::roles::api;
+use onboard::roles::supervisor::Readiness;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const SECRET: &str = "consumer-lag-test-secret-that-is-long-enough-for-hs256";
+
+/// The embedded bus, except that reading a group's offsets never finishes.
+struct OffsetsNeverAnswer {
+    inner: Arc<dyn EventBus>,
+    lag_reads: AtomicUsize,
+}
+
+#[async_trait]
+impl EventBus for OffsetsNeverAnswer {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), BusError> {
+        self.inner.create_topics(specs).await
+    }
+    async fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>, BusError> {
+        self.inner.enforce_retention().await
+    }
+    async fn publish(&self, records: Vec<OutgoingRecord>) -> Result<Vec<Delivered>, BusError> {
+        self.inner.publish(records).await
+    }
+    async fn subscribe(
+        &self,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        self.inner.subscribe(options).await
+    }
+    async fn describe_group(
+        &self,
+        _group: &str,
+        _topics: &[String],
+    ) -> Result<Vec<PartitionLag>, BusError> {
+        self.lag_reads.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+    async fn list_topics(&self) -> Result<Vec<String>, BusError> {
+        self.inner.list_topics().await
+    }
+    async fn describe_topics(&self, topics: &[String]) -> Result<Vec<TopicInfo>, BusError> {
+        self.inner.describe_topics(topics).await
+    }
+    async fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<ConsumedRecord>, BusError> {
+        self.inner.read_partition(topic, partition, from, max).await
+    }
+}
+
+/// Records every push instead of reaching a gateway.
+#[derive(Default)]
+struct RecordingPusher(Mutex<Vec<(CustomerId, EventId)>>);
+
+#[async_trait]
+impl Pusher for RecordingPusher {
+    async fn push_event(
+        &self,
+        connection: &ConnectionRecord,
+        event: &Envelope,
+    ) -> Result<PushOutcome, PushError> {
+        let mut pushed = self.0.lock().unwrap();
+        pushed.push((connection.customer_id.clone(), event.id));
+        Ok(PushOutcome::Delivered)
+    }
+}
+
+impl RecordingPusher {
+    fn pushed_to(&self, customer: &CustomerId) -> usize {
+        let pushed = self.0.lock().unwrap();
+        pushed.iter().filter(|(c, _)| c == customer).count()
+    }
+}
+
+async fn register_connection(components: &Components, customer: &CustomerId) {
+    let now = chrono::Utc::now();
+    let connection = ConnectionRecord {
+        connection_id: ConnectionId::new(),
+        customer_id: customer.clone(),
+        node_id: "elsewhere".into(),
+        node_url: "http://127.0.0.1:9".into(),
+        source_ip: "127.0.0.1".into(),
+        connected_at: now,
+        last_seen_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    components
+        .store
+        .register_connection(&connection)
+        .await
+        .unwrap();
+}
+
+/// A customer's first step through the API router, then published by the relay.
+async fn submit_user_info(components: &Components, customer: &CustomerId) {
+    let request = Request::post("/v1/customers")
+        .header(
+            "authorization",
+            format!("Bearer {}", components.auth.issue(customer, 3600)),
+        )
+        .header("idempotency-key", format!("submit-{customer}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            serde_json::json!({
+                "email": format!("{customer}@example.com"),
+                "firstName": "John",
+                "lastName": "Doe",
+                "dateOfBirth": "1990-01-01",
+                "phoneNumber": "+1234567890",
+            })
+            .to_string(),
+        ))
+        .unwrap();
+    let response = api::router(components.api_state())
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(components.relay().publish_pending().await.unwrap(), 1);
+}
+
+async fn wait_for_push(pusher: &RecordingPusher, customer: &CustomerId) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while pusher.pushed_to(customer) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{customer}'s event was not pushed within 10 s"
+    );
+}
+
+#[tokio::test]
+async fn events_keep_flowing_while_the_groups_offsets_take_forever_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(([127, 0, 0, 1], 0).into(), dir.path().to_path_buf());
+    settings.secret = SecretSource {
+        inline: Some(SECRET.into()),
+        file: None,
+    };
+    let mut components = Components::build(&settings)
+        .await
+        .expect("components build");
+    let bus = Arc::new(OffsetsNeverAnswer {
+        inner: components.bus.clone(),
+        lag_reads: AtomicUsize::new(0),
+    });
+    components.bus = bus.clone();
+    let pusher = Arc::new(RecordingPusher::default());
+    components.pusher = pusher.clone();
+
+    let shutdown = CancellationToken::new();
+    let consumers = tokio::spawn(
+        components
+            .consumer(None)
+            .run(Readiness::default(), shutdown.clone()),
+    );
+
+    // One customer after another, each after the members' first polls: a member that read the
+    // lag itself would be stuck in that read by now and push nothing more.
+    for n in 0..3 {
+        let customer = CustomerId::parse(&format!("lag-customer-{n}")).unwrap();
+        register_connection(&components, &customer).await;
+        submit_user_info(&components, &customer).await;
+        wait_for_push(&pusher, &customer).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert!(
+        bus.lag_reads.load(Ordering::SeqCst) >= 1,
+        "the lag was read (and is still being read)"
+    );
+
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), consumers).await;
+    let result = stopped.expect("the consumers stopped within 10 s despite the pending read");
+    result.expect("no panic").expect("a clean stop");
+}
