@@ -34,6 +34,9 @@ impl<D: Dialect> EventLog for SqlStore<D> {
 
     /// A consumer's whole poll batch in one transaction (one commit, one fsync).
     async fn record_events(&self, batch: &[EventRecord]) -> StoreResult<Vec<RecordOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         self.record_all(
             batch
                 .iter()

@@ -180,17 +180,19 @@ impl ConsumerRole {
                 }
                 Err(error) => return Err(error.into()),
             };
+            if records.is_empty() {
+                // Nothing to store, push or acknowledge: an empty poll costs no transaction.
+                continue;
+            }
             match self.settle(topic, &records, &shutdown).await {
                 Handled::Done => records.iter().for_each(|r| subscription.ack(r)),
                 // Not acknowledged: the records are delivered again after restart.
                 Handled::ShuttingDown => break 'outer,
             }
-            if !records.is_empty() {
-                match subscription.commit().await {
-                    Ok(()) => self.note_committed(&records).await,
-                    Err(error) => {
-                        tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
-                    }
+            match subscription.commit().await {
+                Ok(()) => self.note_committed(&records).await,
+                Err(error) => {
+                    tracing::warn!(topic = %topic, error = %error, "Committing offsets failed; they will be committed later.");
                 }
             }
         }

@@ -1,6 +1,7 @@
-//! The consumers' lag gauge is read beside the members, not inside their poll loops: a bus
-//! whose group offsets take long to read (Kafka's admin round trips) must not hold back a
-//! single event, and must not hold up shutdown either.
+//! What a consumer member does between two polls: store and push what came, nothing else. An
+//! empty poll opens no transaction, and the group's lag is read beside the members, so a bus
+//! whose group offsets take long to read (Kafka's admin round trips) holds back no event and
+//! no shutdown.
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -160,8 +161,17 @@ async fn wait_for_push(pusher: &RecordingPusher, customer: &CustomerId) {
     );
 }
 
+/// The SQLite group commits of this process so far (`/metrics`; absent until the first).
+fn group_commits() -> f64 {
+    onboard::telemetry::render()
+        .lines()
+        .find_map(|line| line.strip_prefix("onboard_store_group_commits_total "))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
 #[tokio::test]
-async fn events_keep_flowing_while_the_groups_offsets_take_forever_to_read() {
+async fn idle_members_write_nothing_and_a_slow_lag_read_holds_back_no_event() {
+    onboard::telemetry::install();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::new(([127, 0, 0, 1], 0).into(), dir.path().to_path_buf());
     settings.secret = SecretSource {
@@ -184,6 +194,16 @@ async fn events_keep_flowing_while_the_groups_offsets_take_forever_to_read() {
         components
             .consumer(None)
             .run(Readiness::default(), shutdown.clone()),
+    );
+
+    // Idle: every member polls (each poll waits 500 ms at most) and finds nothing to write.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = group_commits();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        group_commits(),
+        before,
+        "write transactions while no event came"
     );
 
     // One customer after another, each after the members' first polls: a member that read the
