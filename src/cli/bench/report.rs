@@ -98,7 +98,8 @@ pub struct ConnectionsReport {
     pub opened: u64,
     pub failed: u64,
     pub open_per_s: f64,
-    /// Growth of the server's resident memory per open connection, when its pid is known.
+    /// Growth of the resident memory of the processes holding the sockets (the server, or the
+    /// gateways together) per open connection, when their pids are known.
     pub server_kib_per_connection: Option<f64>,
 }
 
