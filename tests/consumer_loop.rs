@@ -8,18 +8,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use onboard::app::{Components, Settings};
 use onboard::auth::SecretSource;
-use onboard::domain::event::Envelope;
-use onboard::domain::ids::{ConnectionId, CustomerId, EventId};
+use onboard::domain::ids::CustomerId;
 use onboard::ports::bus::{
     BusError, ConsumedRecord, Delivered, EventBus, OutgoingRecord, PartitionLag, RetentionOutcome,
     SubscribeOptions, Subscription, TopicInfo, TopicSpec,
 };
-use onboard::ports::pusher::{PushError, PushOutcome, Pusher};
-use onboard::ports::store::ConnectionRecord;
 use onboard::roles::api;
 use onboard::roles::supervisor::Readiness;
+use onboard::testing::pushes::{connection_elsewhere, RecordingPusher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -77,45 +75,10 @@ impl EventBus for OffsetsNeverAnswer {
     }
 }
 
-/// Records every push instead of reaching a gateway.
-#[derive(Default)]
-struct RecordingPusher(Mutex<Vec<(CustomerId, EventId)>>);
-
-#[async_trait]
-impl Pusher for RecordingPusher {
-    async fn push_event(
-        &self,
-        connection: &ConnectionRecord,
-        event: &Envelope,
-    ) -> Result<PushOutcome, PushError> {
-        let mut pushed = self.0.lock().unwrap();
-        pushed.push((connection.customer_id.clone(), event.id));
-        Ok(PushOutcome::Delivered)
-    }
-}
-
-impl RecordingPusher {
-    fn pushed_to(&self, customer: &CustomerId) -> usize {
-        let pushed = self.0.lock().unwrap();
-        pushed.iter().filter(|(c, _)| c == customer).count()
-    }
-}
-
 async fn register_connection(components: &Components, customer: &CustomerId) {
-    let now = chrono::Utc::now();
-    let connection = ConnectionRecord {
-        connection_id: ConnectionId::new(),
-        customer_id: customer.clone(),
-        node_id: "elsewhere".into(),
-        node_url: "http://127.0.0.1:9".into(),
-        source_ip: "127.0.0.1".into(),
-        connected_at: now,
-        last_seen_at: now,
-        expires_at: now + chrono::Duration::minutes(5),
-    };
     components
         .store
-        .register_connection(&connection)
+        .register_connection(&connection_elsewhere(customer))
         .await
         .unwrap();
 }

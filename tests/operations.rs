@@ -3,46 +3,27 @@
 //! (`oneshot`), `publish_pending`, `process_batch`, `dispatch_due` and a gateway action, all
 //! on components built over a temporary SQLite store and the embedded bus.
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use onboard::app::{Components, Settings};
 use onboard::auth::SecretSource;
-use onboard::domain::event::{Envelope, Topic};
-use onboard::domain::ids::{ApplicationId, ConnectionId, CustomerId, EventId};
+use onboard::domain::event::Topic;
+use onboard::domain::ids::{ApplicationId, ConnectionId, CustomerId};
 use onboard::ports::bus::{ConsumedRecord, StartFrom, SubscribeOptions};
-use onboard::ports::pusher::{PushError, PushOutcome, Pusher};
-use onboard::ports::store::ConnectionRecord;
 use onboard::roles::api;
 use onboard::roles::consumer::RecordResult;
 use onboard::roles::gateway::actions::{handle_action, Frame};
 use onboard::roles::gateway::ordering::EventOrder;
+use onboard::testing::pushes::{connection_elsewhere, RecordingPusher};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 const SECRET: &str = "operations-test-secret-that-is-long-enough-for-hs256";
 const SEED_PAYLOAD: &str = r#"{"email":"test@example.com","firstName":"John","lastName":"Doe","dateOfBirth":"1990-01-01","phoneNumber":"+1234567890"}"#;
-
-/// Records every push instead of reaching a gateway: the in-process end of the pusher port.
-#[derive(Default)]
-struct RecordingPusher(Mutex<Vec<(ConnectionId, EventId)>>);
-
-#[async_trait]
-impl Pusher for RecordingPusher {
-    async fn push_event(
-        &self,
-        connection: &ConnectionRecord,
-        event: &Envelope,
-    ) -> Result<PushOutcome, PushError> {
-        let mut pushed = self.0.lock().unwrap();
-        pushed.push((connection.connection_id, event.id));
-        Ok(PushOutcome::Delivered)
-    }
-}
 
 struct Harness {
     components: Components,
@@ -142,17 +123,7 @@ impl Harness {
     }
 
     async fn connect(&self, customer: &CustomerId) -> ConnectionId {
-        let now = chrono::Utc::now();
-        let connection = ConnectionRecord {
-            connection_id: ConnectionId::new(),
-            customer_id: customer.clone(),
-            node_id: "elsewhere".into(),
-            node_url: "http://127.0.0.1:9".into(),
-            source_ip: "127.0.0.1".into(),
-            connected_at: now,
-            last_seen_at: now,
-            expires_at: now + chrono::Duration::minutes(5),
-        };
+        let connection = connection_elsewhere(customer);
         self.components
             .store
             .register_connection(&connection)
@@ -194,7 +165,7 @@ async fn a_step_served_without_a_listener_is_published_stored_pushed_and_mailed_
         stored[0].application_id.map(|a| a.to_string()),
         Some(application)
     );
-    assert_eq!(*h.pushed.0.lock().unwrap(), [(connection, stored[0].id)]);
+    assert_eq!(h.pushed.pushes(), [(connection, stored[0].id)]);
 
     let dispatcher = h.components.dispatcher();
     let round = dispatcher

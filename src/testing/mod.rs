@@ -10,6 +10,7 @@ pub mod env;
 pub mod mail;
 pub mod ports;
 pub mod postgres;
+pub mod pushes;
 pub mod requests;
 pub mod store_suite;
 pub mod trace_suite;
