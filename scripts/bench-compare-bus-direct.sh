@@ -15,20 +15,9 @@
 # one Markdown table; the JSON reports stay in $BENCH_OUT (default a new temporary directory).
 # Needs python3.
 set -euo pipefail
-usage() {
-  sed -n '2,17p' "$0" >&2
-  exit 2
-}
-builds=()
-while (($#)) && [[ $1 != -- ]]; do
-  [[ $1 == *=* ]] || usage
-  builds+=("${1%%=*}=$(realpath "${1#*=}")")
-  shift
-done
-(($# > 1)) && [[ $1 == -- ]] || usage
-shift
-rates=("$@")
-((${#builds[@]})) || usage
+# shellcheck source=lib/bench-compare.sh
+source "$(dirname "$0")/lib/bench-compare.sh"
+bench_parse_args 17 "$@"
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-20}
 customers=${BENCH_CUSTOMERS:-1000}
@@ -37,38 +26,21 @@ mkdir -p "$out"
 loadgen=${builds[-1]#*=}
 ulimit -n 20000 2>/dev/null || true
 
-# Ports below Linux's ephemeral range, so the load generator's connections never take them.
-export ONBOARD_KAFKA_PORT_BASE=21091 ONBOARD_KAFKA_RUN_DIR=/tmp/onboard-kafka-bench
-brokers=127.0.0.1:21092
 http_port=24011
 
 server=
 bench=
-started_kafka=0
 cleanup() {
   for pid in $bench $server; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if ((started_kafka)); then
+  if ((bench_started_kafka)); then
     scripts/kafka.sh stop >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
-if ! scripts/kafka.sh status >/dev/null 2>&1; then
-  started_kafka=1
-  scripts/kafka.sh start --nodes 1 >&2
-fi
-
-# CPU time (clock ticks) the given processes have used so far.
-ticks() {
-  local total=0 pid
-  for pid in "$@"; do
-    [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
-idle_ticks() { awk '/^cpu /{print $5}' /proc/stat; }
+bench_start_kafka
 
 # Notifications of the run's store not delivered yet.
 queued_mail() {
@@ -90,25 +62,12 @@ for rate in "${rates[@]}"; do
     mkdir -p "$dir"
     prefix="busdirect$(date +%s)r$run"
     # An empty environment besides what this run sets: nothing of the developer's own setup.
-    common=(PATH="$PATH" KAFKA_BROKERS="$brokers" ONBOARD_REPLICATION_FACTOR=1
+    common=(PATH="$PATH" KAFKA_BROKERS="$bench_brokers" ONBOARD_REPLICATION_FACTOR=1
       ONBOARD_TOPIC_PREFIX="$prefix." ONBOARD_LOG=warn)
     env -i "${common[@]}" ONBOARD_CONSUMER_GROUP="$prefix-group" \
       "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
     server=$!
-    ready=0
-    for _ in $(seq 3000); do
-      if curl -fs -o /dev/null "http://127.0.0.1:$http_port/readyz"; then
-        ready=1
-        break
-      fi
-      kill -0 "$server" 2>/dev/null || break
-      sleep 0.01
-    done
-    if ((!ready)); then
-      cat "$dir/up.err" >&2
-      echo "bench-compare-bus-direct: $bin did not become ready" >&2
-      exit 1
-    fi
+    bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
     echo "== $tag: $customers customers, then $rate events/s for $seconds s" >&2
     env -i "${common[@]}" "$loadgen" bench --bus-direct --url "http://127.0.0.1:$http_port" \
       --data-dir "$dir/data" --customers "$customers" --rate "$rate" --duration "$seconds" \
@@ -121,13 +80,10 @@ for rate in "${rates[@]}"; do
       done
       sleep 4
       kafka=$(pgrep -f "kafka.Kafka.*$ONBOARD_KAFKA_RUN_DIR" | head -1 || true)
-      before=("$(ticks "$server")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
+      before="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
       sleep 10
-      after=("$(ticks "$server")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
-      hz=$(getconf CLK_TCK)
-      for i in 0 1 2 3; do
-        awk -v a="${before[$i]}" -v b="${after[$i]}" -v hz="$hz" 'BEGIN { printf "%.2f ", (b - a) / hz }'
-      done >"$out/$tag.cpu"
+      after="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+      bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
     fi
     wait "$bench" || echo "bench-compare-bus-direct: $tag lost or failed something (see its JSON)" >&2
     bench=

@@ -13,20 +13,9 @@
 # 10 s from the 4th second of each run (BENCH_SECONDS of 15 or more). Prints one Markdown table;
 # the JSON reports stay in $BENCH_OUT (default a new temporary directory). Needs python3.
 set -euo pipefail
-usage() {
-  sed -n '2,15p' "$0" >&2
-  exit 2
-}
-builds=()
-while (($#)) && [[ $1 != -- ]]; do
-  [[ $1 == *=* ]] || usage
-  builds+=("${1%%=*}=$(realpath "${1#*=}")")
-  shift
-done
-(($# > 1)) && [[ $1 == -- ]] || usage
-shift
-rates=("$@")
-((${#builds[@]})) || usage
+# shellcheck source=lib/bench-compare.sh
+source "$(dirname "$0")/lib/bench-compare.sh"
+bench_parse_args 15 "$@"
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-15}
 if [[ -n ${BENCH_CPU:-} ]] && ((seconds < 15)); then
@@ -37,39 +26,22 @@ mkdir -p "$out"
 loadgen=${builds[-1]#*=}
 ulimit -n 20000 2>/dev/null || true
 
-# Ports below Linux's ephemeral range, so the load generator's connections never take them.
-export ONBOARD_KAFKA_PORT_BASE=21091 ONBOARD_KAFKA_RUN_DIR=/tmp/onboard-kafka-bench
 export ONBOARD_PG_DIR=/tmp/onboard-pg-bench ONBOARD_PG_PORT=23101
-brokers=127.0.0.1:21092
 http_port=24001
 
 server=
-started_kafka=0
 cleanup() {
   if [[ -n $server ]]; then
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   fi
   scripts/postgres.sh stop >/dev/null 2>&1 || true
-  if ((started_kafka)); then
+  if ((bench_started_kafka)); then
     scripts/kafka.sh stop >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
-if ! scripts/kafka.sh status >/dev/null 2>&1; then
-  started_kafka=1
-  scripts/kafka.sh start --nodes 1 >&2
-fi
-
-# CPU time (clock ticks) the given processes have used so far.
-ticks() {
-  local total=0 pid
-  for pid in "$@"; do
-    [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
-idle_ticks() { awk '/^cpu /{print $5}' /proc/stat; }
+bench_start_kafka
 
 run=0
 for rate in "${rates[@]}"; do
@@ -86,25 +58,12 @@ for rate in "${rates[@]}"; do
     prefix="bench$(date +%s)r$run"
     # An empty environment besides what this run sets: nothing of the developer's own setup.
     # The database URL goes through the environment, never the command line.
-    env -i PATH="$PATH" DATABASE_URL="$database_url" KAFKA_BROKERS="$brokers" \
+    env -i PATH="$PATH" DATABASE_URL="$database_url" KAFKA_BROKERS="$bench_brokers" \
       ONBOARD_REPLICATION_FACTOR=1 ONBOARD_TOPIC_PREFIX="$prefix." \
       ONBOARD_CONSUMER_GROUP="$prefix-group" ONBOARD_LOG=warn ONBOARD_MAX_CONCURRENT_UPLOADS=1024 \
       "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
     server=$!
-    ready=0
-    for _ in $(seq 3000); do
-      if curl -fs -o /dev/null "http://127.0.0.1:$http_port/readyz"; then
-        ready=1
-        break
-      fi
-      kill -0 "$server" 2>/dev/null || break
-      sleep 0.01
-    done
-    if ((!ready)); then
-      cat "$dir/up.err" >&2
-      echo "bench-compare-kafka-pg: $bin did not become ready" >&2
-      exit 1
-    fi
+    bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
     echo "== $tag: $rate steps/s for $seconds s" >&2
     env -i PATH="$PATH" ONBOARD_LOG=warn "$loadgen" bench --url "http://127.0.0.1:$http_port" \
       --data-dir "$dir/data" --rate "$rate" --duration "$seconds" --json "$out/$tag.json" \
@@ -116,13 +75,10 @@ for rate in "${rates[@]}"; do
       # The cluster's postmaster and its children (the backends open by now, WAL writer, …).
       postmaster=$(head -1 "$ONBOARD_PG_DIR/data/postmaster.pid")
       mapfile -t postgres < <(echo "$postmaster"; pgrep -P "$postmaster" || true)
-      before=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
+      before="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
       sleep 10
-      after=("$(ticks "$server")" "$(ticks "${postgres[@]}")" "$(ticks ${kafka:+"$kafka"})" "$(ticks "$bench")" "$(idle_ticks)")
-      hz=$(getconf CLK_TCK)
-      for i in 0 1 2 3 4; do
-        awk -v a="${before[$i]}" -v b="${after[$i]}" -v hz="$hz" 'BEGIN { printf "%.2f ", (b - a) / hz }'
-      done >"$out/$tag.cpu"
+      after="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+      bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
     fi
     wait "$bench" || echo "bench-compare-kafka-pg: $tag lost or failed something (see its JSON)" >&2
     kill "$server"
