@@ -273,6 +273,20 @@ pub trait StepStore: StoreBase {
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
 
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>>;
+    /// Each of `ids` that is stored (the customers of a consumer batch); an unknown id is left
+    /// out. The default asks once per customer; a store that can answers in one read.
+    async fn customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> StoreResult<HashMap<CustomerId, CustomerRecord>> {
+        let mut found = HashMap::new();
+        for id in ids {
+            if let Some(customer) = self.customer(id).await? {
+                found.insert(id.clone(), customer);
+            }
+        }
+        Ok(found)
+    }
     async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>>;
     async fn documents(&self, application: ApplicationId) -> StoreResult<Vec<DocumentRecord>>;
     async fn kyc_result(&self, application: ApplicationId) -> StoreResult<Option<KycRecord>>;

@@ -53,6 +53,7 @@ macro_rules! store_suite {
             an_idempotent_response_is_read_back_and_refused_a_second_time,
             a_taken_email_or_customer_id_is_refused_with_a_conflict_naming_the_rule,
             application_state_round_trips_through_a_transaction,
+            customers_are_read_together_and_unknown_ids_are_left_out,
             recording_an_event_twice_stores_it_once_with_one_audit_row_and_one_notification,
             a_batch_is_recorded_in_one_go_and_skips_events_already_stored,
             every_event_of_a_large_batch_keeps_its_own_audit_row_and_notifications,
@@ -1414,6 +1415,25 @@ pub async fn connections_of_returns_only_that_customers_live_connections(store: 
         .await
         .expect("read")
         .is_empty());
+}
+
+pub async fn customers_are_read_together_and_unknown_ids_are_left_out(store: Arc<dyn Store>) {
+    let (ada, _) = seed_customer(&*store, "c-1", "ada@example.com").await;
+    seed_customer(&*store, "c-2", "bob@example.com").await;
+    let (cyd, _) = seed_customer(&*store, "c-3", "cyd@example.com").await;
+
+    let found = store
+        .customers(&[
+            cyd.customer_id.clone(),
+            customer_id("nobody"),
+            ada.customer_id.clone(),
+        ])
+        .await
+        .expect("read");
+    assert_eq!(found.len(), 2, "the asked customers that exist, no more");
+    assert_eq!(found[&ada.customer_id], ada);
+    assert_eq!(found[&cyd.customer_id], cyd);
+    assert!(store.customers(&[]).await.expect("read nobody").is_empty());
 }
 
 pub async fn connections_of_each_returns_every_asked_customers_live_connections(

@@ -2,7 +2,7 @@
 //! and idempotent responses. Each query takes a connection, so plain reads (a pooled
 //! connection) and a step's write transaction share it; the [`StepStore`] reads are here too.
 
-use super::query::{sql, Columns};
+use super::query::{parameter_list, sql, Columns, MAX_IDS_PER_STATEMENT};
 use super::tx::SqlTx;
 use super::{Dialect, SqlStore};
 use crate::domain::customer::Email;
@@ -17,6 +17,7 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 #[async_trait]
 impl<D: Dialect> StepStore for SqlStore<D> {
@@ -28,6 +29,32 @@ impl<D: Dialect> StepStore for SqlStore<D> {
 
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
         customer::<D>(&mut *self.read_conn().await?, id).await
+    }
+
+    /// One read per [`MAX_IDS_PER_STATEMENT`] customers.
+    async fn customers(
+        &self,
+        ids: &[CustomerId],
+    ) -> StoreResult<HashMap<CustomerId, CustomerRecord>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let mut conn = self.read_conn().await?;
+        for chunk in ids.chunks(MAX_IDS_PER_STATEMENT) {
+            let statement = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE customer_id IN ({})",
+                parameter_list(1, chunk.len())
+            );
+            let statement = chunk.iter().fold(sql::<D>(&statement), |statement, id| {
+                statement.text(id.as_str())
+            });
+            for row in statement.fetch_all(&mut *conn).await? {
+                let customer = customer_row::<D>(&row)?;
+                found.insert(customer.customer_id.clone(), customer);
+            }
+        }
+        Ok(found)
     }
 
     async fn application(&self, id: ApplicationId) -> StoreResult<Option<ApplicationRecord>> {
@@ -65,19 +92,20 @@ fn customer_row<D: Dialect>(row: &D::Row) -> StoreResult<CustomerRecord> {
     })
 }
 
+const CUSTOMER_COLUMNS: &str =
+    "customer_id, email, first_name, last_name, date_of_birth, phone_number, created_at";
+
 pub(super) async fn customer<D: Dialect>(
     conn: &mut D::Connection,
     id: &CustomerId,
 ) -> StoreResult<Option<CustomerRecord>> {
-    sql::<D>(
-        "SELECT customer_id, email, first_name, last_name, date_of_birth, phone_number, created_at
-         FROM customers WHERE customer_id = $1",
-    )
-    .text(id.as_str())
-    .fetch_optional(conn)
-    .await?
-    .map(|row| customer_row::<D>(&row))
-    .transpose()
+    let statement = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE customer_id = $1");
+    sql::<D>(&statement)
+        .text(id.as_str())
+        .fetch_optional(conn)
+        .await?
+        .map(|row| customer_row::<D>(&row))
+        .transpose()
 }
 
 pub(super) async fn customer_id_by_email<D: Dialect>(

@@ -7,6 +7,10 @@
 //! is in progress and they see only committed data. `synchronous=FULL` makes every commit
 //! durable before it returns, so nothing the API accepted is lost on power failure.
 //!
+//! A pooled connection is not pinged before each use (sqlx's default): it is a file opened by
+//! this process, with no server that could have dropped it, and every ping is a round trip to
+//! the connection's thread (sqlx still pings it once when it goes back to the pool).
+//!
 //! Queries and row mapping are the shared SQL store's (`adapters::sql`); this folder holds the
 //! pools and what SQLite does its own way (`dialect`, `error`).
 //!
@@ -72,6 +76,7 @@ impl SqlStore<Sqlite> {
             .min_connections(1)
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(db)?;
@@ -81,6 +86,7 @@ impl SqlStore<Sqlite> {
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
             .await
             .map_err(db)?;

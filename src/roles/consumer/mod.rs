@@ -16,7 +16,7 @@ use crate::ports::bus::{
 };
 use crate::ports::pusher::{PushOutcome, Pusher};
 use crate::ports::store::{
-    AuditEntry, ConnectionRecord, EventRecord, RecordOutcome, Store, StoreError,
+    AuditEntry, ConnectionRecord, CustomerRecord, EventRecord, RecordOutcome, Store, StoreError,
 };
 use crate::ports::trace::{CommittedRecord, PushRecord, PushResult, MAX_PUSHES_PER_EVENT};
 use crate::roles::relay::Backoff;
@@ -269,15 +269,7 @@ impl ConsumerRole {
         topic: Topic,
         records: &[ConsumedRecord],
     ) -> BatchReport {
-        let prepared: Result<Vec<EventRecord>, ProcessError> = async {
-            let mut items = Vec::with_capacity(records.len());
-            for record in records {
-                items.push(self.prepare(topic, record).await?);
-            }
-            Ok(items)
-        }
-        .await;
-        let stored = match prepared {
+        let stored = match self.prepare(topic, records).await {
             Ok(items) => match self.store.record_events(&items).await {
                 Ok(outcomes) => {
                     self.after_commit(&items, &outcomes).await;
@@ -350,12 +342,31 @@ impl ConsumerRole {
         }
     }
 
-    /// Reads the record and builds what its transaction writes.
+    /// Reads the records and builds what their transaction writes, with one read for the
+    /// customers of them all (claim check: contact data comes from the store, never from the
+    /// event).
     async fn prepare(
         &self,
         topic: Topic,
-        record: &ConsumedRecord,
-    ) -> Result<EventRecord, ProcessError> {
+        records: &[ConsumedRecord],
+    ) -> Result<Vec<EventRecord>, ProcessError> {
+        let events = records
+            .iter()
+            .map(|record| self.envelope_of(topic, record))
+            .collect::<Result<Vec<_>, _>>()?;
+        let customers = self.store.customers(&distinct_customers(&events)).await?;
+        let now = chrono::Utc::now();
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                let customer = customers.get(&event.customer_id);
+                self.record_of(event, customer, now)
+            })
+            .collect())
+    }
+
+    /// The event a record carries, if it is one of `topic`'s.
+    fn envelope_of(&self, topic: Topic, record: &ConsumedRecord) -> Result<Envelope, ProcessError> {
         let expected = self.topics.name(topic);
         if record.topic != expected {
             return Err(ProcessError::Poison(format!(
@@ -371,12 +382,19 @@ impl ConsumerRole {
                 event.topic, record.topic
             )));
         }
-        // Claim check: contact data comes from the store, never from the event.
-        let customer = self.store.customer(&event.customer_id).await?;
-        let now = chrono::Utc::now();
+        Ok(event)
+    }
+
+    /// What storing `event` writes besides it: its audit row and notifications.
+    fn record_of(
+        &self,
+        event: Envelope,
+        customer: Option<&CustomerRecord>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> EventRecord {
         let mut notifications = crate::roles::notify::notifications_for(
             &event,
-            customer.as_ref(),
+            customer,
             &self.config.operator_address,
             now,
         );
@@ -388,11 +406,11 @@ impl ConsumerRole {
             action: format!("{} consumed", event.topic),
             at: now,
         };
-        Ok(EventRecord {
+        EventRecord {
             event,
             audit,
             notifications,
-        })
+        }
     }
 
     /// Wakes the notifier for new notifications and pushes every event, in order.
@@ -406,15 +424,10 @@ impl ConsumerRole {
         // One read for the connections of every customer in the batch, after its commit (as
         // the read per event was): a connection registered after it learns of these events
         // from the last stored sequence its welcome carries.
-        let mut customers: Vec<CustomerId> = Vec::new();
-        for item in items {
-            if !customers.contains(&item.event.customer_id) {
-                customers.push(item.event.customer_id.clone());
-            }
-        }
+        let events: Vec<&Envelope> = items.iter().map(|item| &item.event).collect();
         let connections = match self
             .store
-            .connections_of_each(&customers, chrono::Utc::now())
+            .connections_of_each(&distinct_customers(&events), chrono::Utc::now())
             .await
         {
             Ok(connections) => connections,
@@ -458,13 +471,9 @@ impl ConsumerRole {
         topic: Topic,
         record: &ConsumedRecord,
     ) -> Result<RecordOutcome, ProcessError> {
-        let item = self.prepare(topic, record).await?;
-        let outcomes = self
-            .store
-            .record_events(std::slice::from_ref(&item))
-            .await?;
-        self.after_commit(std::slice::from_ref(&item), &outcomes)
-            .await;
+        let items = self.prepare(topic, std::slice::from_ref(record)).await?;
+        let outcomes = self.store.record_events(&items).await?;
+        self.after_commit(&items, &outcomes).await;
         outcomes
             .first()
             .copied()
@@ -514,6 +523,17 @@ impl ConsumerRole {
         }
         outcomes
     }
+}
+
+/// The customers of `events`, each once, in the order they first appear.
+fn distinct_customers<E: std::borrow::Borrow<Envelope>>(events: &[E]) -> Vec<CustomerId> {
+    let mut seen = HashSet::new();
+    events
+        .iter()
+        .map(|event| &event.borrow().customer_id)
+        .filter(|&id| seen.insert(id))
+        .cloned()
+        .collect()
 }
 
 enum Handled {
