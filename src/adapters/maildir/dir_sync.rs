@@ -1,6 +1,5 @@
-//! Group sync: deliveries that changed the Maildir at about the same time share one sync
-//! instead of one each (one `fsync` of `new/` for their renames, one `syncfs` for the
-//! messages they wrote).
+//! Group fsync of one directory: deliveries that renamed a message into `new/` at about the
+//! same time share one `fsync` of the directory instead of one each.
 //!
 //! A caller takes a ticket after its rename; it returns once a sync that *started after* its
 //! ticket was taken has finished, so that sync covers its rename. While one sync runs, later
@@ -11,7 +10,7 @@
 use std::io;
 use std::sync::{Condvar, Mutex, PoisonError};
 
-/// Shares one kind of sync between the threads that wait for it.
+/// Shares the syncs of one directory between the threads that wait for them.
 #[derive(Debug, Default)]
 pub(super) struct GroupSync {
     state: Mutex<State>,
@@ -29,8 +28,8 @@ struct State {
 
 impl GroupSync {
     /// Returns once a sync that started after this call has made the caller's earlier
-    /// changes durable. Every caller of one `GroupSync` passes the same kind of `sync`, and
-    /// whichever caller runs the next sync runs its own.
+    /// changes to the directory durable. `sync` syncs the directory; every caller passes the
+    /// same one, and whichever caller runs the next sync runs its own.
     pub(super) fn sync_after_change(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.taken += 1;

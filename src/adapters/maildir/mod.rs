@@ -8,14 +8,10 @@
 //! A message is named `{notification id}.onboard` (unsafe bytes escaped), which makes delivery
 //! idempotent: a name already present in `new/` or `cur/` (where a mail client adds the
 //! `:2,FLAGS` suffix) means the notification was delivered before and nothing is written.
-//! Delivery writes to `tmp/` under a per-attempt name, makes it durable, renames it into `new/`
-//! and fsyncs `new/`, so a crash leaves at most an orphan in `tmp/`, which readers ignore and
-//! which [`MaildirNotifier::new`] removes once it is 36 hours old (the Maildir convention).
-//! Both syncs are shared by the deliveries that wrote meanwhile ([`dir_sync`]): on Linux the
-//! written messages are made durable together by one `syncfs` of the Maildir's file system
-//! instead of one `fsync` each (a fifth of the CPU per message in `onboard bench`'s runs); the
-//! price is that the sync also writes out whatever else is pending on that file system.
-//! Elsewhere each message is `fsync`ed.
+//! Delivery writes to `tmp/` under a per-attempt name, fsyncs, renames into `new/` and fsyncs
+//! `new/` (one fsync for every delivery that renamed meanwhile: [`dir_sync`]), so a crash leaves
+//! at most an orphan in `tmp/`, which readers ignore and which [`MaildirNotifier::new`] removes
+//! once it is 36 hours old (the Maildir convention).
 
 mod cur_index;
 mod dir_sync;
@@ -61,8 +57,8 @@ pub struct MaildirNotifier {
     attempt: AtomicU64,
     /// The messages a mail client moved to `cur/`.
     cur: Arc<CurIndex>,
-    /// Makes messages and renames durable, shared between concurrent deliveries.
-    syncs: Arc<Syncs>,
+    /// Makes renames into `new/` durable, shared between concurrent deliveries.
+    new_dir_sync: Arc<GroupSync>,
 }
 
 impl MaildirNotifier {
@@ -86,7 +82,7 @@ impl MaildirNotifier {
             from,
             attempt: AtomicU64::new(0),
             cur,
-            syncs: Arc::default(),
+            new_dir_sync: Arc::default(),
         })
     }
 
@@ -111,12 +107,14 @@ impl Notifier for MaildirNotifier {
             self.attempt.fetch_add(1, Ordering::Relaxed)
         );
         let root = self.root.clone();
-        let (cur, syncs) = (self.cur.clone(), self.syncs.clone());
+        let (cur, new_dir_sync) = (self.cur.clone(), self.new_dir_sync.clone());
         // File system calls block; keep them off the async workers.
-        tokio::task::spawn_blocking(move || store(&root, &cur, &syncs, &name, &tmp_name, &bytes))
-            .await
-            .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?
-            .map_err(|e| NotifyError::Transient(format!("cannot write to the Maildir: {e}")))
+        tokio::task::spawn_blocking(move || {
+            store(&root, &cur, &new_dir_sync, &name, &tmp_name, &bytes)
+        })
+        .await
+        .map_err(|e| NotifyError::Transient(format!("the delivery task failed: {e}")))?
+        .map_err(|e| NotifyError::Transient(format!("cannot write to the Maildir: {e}")))
     }
 }
 
@@ -139,40 +137,22 @@ fn already_delivered(root: &Path, cur: &CurIndex, name: &str) -> io::Result<bool
 fn store(
     root: &Path,
     cur: &CurIndex,
-    syncs: &Syncs,
+    new_dir_sync: &GroupSync,
     name: &str,
     tmp_name: &str,
     bytes: &[u8],
 ) -> io::Result<()> {
     let new = root.join("new");
     if !already_delivered(root, cur, name)? {
-        rename_in(root, syncs, &new, name, tmp_name, bytes)?;
+        rename_in(root, &new, name, tmp_name, bytes)?;
     }
-    syncs.new_dir.sync_after_change(|| sync_dir(&new))
+    new_dir_sync.sync_after_change(|| sync_dir(&new))
 }
 
-/// The group syncs of one Maildir.
-#[derive(Debug, Default)]
-struct Syncs {
-    /// Makes the messages written to `tmp/` durable (Linux: `syncfs`).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    messages: GroupSync,
-    /// Makes the renames into `new/` durable.
-    new_dir: GroupSync,
-}
-
-/// Writes the message to tmp, makes it durable and renames it into `new`.
-fn rename_in(
-    root: &Path,
-    syncs: &Syncs,
-    new: &Path,
-    name: &str,
-    tmp_name: &str,
-    bytes: &[u8],
-) -> io::Result<()> {
+/// Writes the message to tmp, fsyncs it and renames it into `new`.
+fn rename_in(root: &Path, new: &Path, name: &str, tmp_name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = root.join("tmp").join(tmp_name);
-    let written =
-        write_durably(root, syncs, &tmp, bytes).and_then(|()| fs::rename(&tmp, new.join(name)));
+    let written = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, new.join(name)));
     if let Err(e) = written {
         // Best effort: an orphan in tmp/ is harmless, only untidy.
         let _ = fs::remove_file(&tmp);
@@ -181,34 +161,12 @@ fn rename_in(
     Ok(())
 }
 
-/// Writes a new file and returns once its content is durable.
-fn write_durably(root: &Path, syncs: &Syncs, path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)?;
     file.write_all(bytes)?;
-    sync_message(root, syncs, &file)
-}
-
-/// One `syncfs` for the messages written meanwhile: it flushes every file of the file system
-/// holding `root`, theirs included, and reports a failed write-back of any of them.
-#[cfg(target_os = "linux")]
-fn sync_message(root: &Path, syncs: &Syncs, _file: &fs::File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    syncs.messages.sync_after_change(|| {
-        let any_file_there = fs::File::open(root)?;
-        // SAFETY: `syncfs` only reads the descriptor, which `any_file_there` keeps open.
-        if unsafe { libc::syncfs(any_file_there.as_raw_fd()) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sync_message(_root: &Path, _syncs: &Syncs, file: &fs::File) -> io::Result<()> {
     file.sync_all()
 }
 
