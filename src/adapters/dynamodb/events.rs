@@ -9,7 +9,7 @@
 
 use super::codec::{build_error, s, sdk_error, time_key, Fields, Item, ItemBuilder};
 use super::records::{self, StoredProjection};
-use super::state::PartitionQuery;
+use super::state::{PartitionQuery, Read};
 use super::tables::{attr, index};
 use super::{DynamoStore, MAX_TRANSACTION_ITEMS};
 use crate::domain::event::Envelope;
@@ -21,15 +21,12 @@ use crate::ports::store::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// The partition of the events' time index (the operator's "recent events").
 const FEED: &str = "events";
-
-/// `BatchGetItem` reads at most this many keys.
-const BATCH_GET_LIMIT: usize = 100;
 
 /// Rounds of "read which events exist, write the others" before a batch that keeps meeting
 /// concurrent writers gives up with a retryable error.
@@ -118,40 +115,14 @@ impl From<StoreError> for ChunkError {
 }
 
 impl DynamoStore {
-    /// Which of `ids` are stored (consistent `BatchGetItem`s).
+    /// Which of `ids` are stored.
     async fn stored_events(&self, ids: &[EventId]) -> StoreResult<HashSet<EventId>> {
-        let mut stored = HashSet::new();
-        for chunk in ids.chunks(BATCH_GET_LIMIT) {
-            let mut keys = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("#id")
-                .expression_attribute_names("#id", attr::EVENT_ID);
-            for id in chunk {
-                keys = keys.keys(Item::from([(attr::EVENT_ID.to_owned(), s(id.to_string()))]));
-            }
-            let mut request = Some(keys.build().map_err(build_error)?);
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.events, keys)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.tables.events))
-                    .unwrap_or_default()
-                {
-                    stored.insert(Fields::of("events", &item).uuid(attr::EVENT_ID, EventId)?);
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(&self.tables.events))
-                    .filter(|k| !k.keys().is_empty());
-            }
-        }
-        Ok(stored)
+        let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.batch_get(&self.tables.events, attr::EVENT_ID, &keys, Read::KeyOnly)
+            .await?
+            .iter()
+            .map(|item| Fields::of("events", item).uuid(attr::EVENT_ID, EventId))
+            .collect()
     }
 
     async fn read_projection(
