@@ -76,10 +76,14 @@ impl Harness {
     }
 
     async fn submit_user_info(&self, customer: &CustomerId) -> String {
+        self.submit_user_info_with(customer, SEED_PAYLOAD).await
+    }
+
+    async fn submit_user_info_with(&self, customer: &CustomerId, payload: &str) -> String {
         let request = self
             .post(customer, "/v1/customers", "submit-1")
             .header("content-type", "application/json")
-            .body(Body::from(SEED_PAYLOAD))
+            .body(Body::from(payload.to_owned()))
             .unwrap();
         let (status, body, _) = self.call(request).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -184,6 +188,57 @@ async fn a_step_served_without_a_listener_is_published_stored_pushed_and_mailed_
         .await
         .unwrap();
     assert_eq!(round.due, 0, "{round:?}");
+}
+
+/// A batch holding several customers' events reads their contact data together: each e-mail
+/// goes to its own customer's address, with that customer's name.
+#[tokio::test]
+async fn a_batch_of_several_customers_events_mails_each_at_their_own_address() {
+    let h = harness(5).await;
+    let customers = [("Ada", "ada"), ("Bob", "bob"), ("Cyd", "cyd")];
+    for (first_name, id) in customers {
+        let payload = json!({
+            "email": format!("{id}@example.com"), "firstName": first_name, "lastName": "Doe",
+            "dateOfBirth": "1990-01-01", "phoneNumber": "+1234567890",
+        });
+        h.submit_user_info_with(&CustomerId::parse(id).unwrap(), &payload.to_string())
+            .await;
+    }
+    h.components.relay().publish_pending().await.unwrap();
+    let records = h.consume(&h.topic(Topic::UserInfoSubmitted)).await;
+    assert_eq!(records.len(), 3, "one batch of the three");
+
+    let report = h
+        .components
+        .consumer(None)
+        .process_batch(Topic::UserInfoSubmitted, &records)
+        .await;
+    assert_eq!(report.results, vec![RecordResult::Stored; 3]);
+    h.components
+        .dispatcher()
+        .dispatch_due(chrono::Utc::now(), &CancellationToken::new())
+        .await
+        .unwrap();
+
+    let mails = onboard::adapters::maildir::read_maildir(h._dir.path().join("mail")).unwrap();
+    let mut greeted: Vec<(String, bool)> = mails
+        .iter()
+        .map(|mail| {
+            let to = mail.header("To").unwrap_or_default().to_owned();
+            let name = customers
+                .iter()
+                .find(|(_, id)| to.contains(&format!("{id}@example.com")))
+                .map_or("nobody", |(name, _)| name);
+            let greets_them = mail.body.contains(&format!("Hello {name},"));
+            (to, greets_them)
+        })
+        .collect();
+    greeted.sort();
+    assert_eq!(greeted.len(), 3, "{greeted:?}");
+    for ((to, greets_them), (_, id)) in greeted.iter().zip(customers) {
+        assert!(to.contains(&format!("{id}@example.com")), "{greeted:?}");
+        assert!(greets_them, "the mail to {to} greets someone else");
+    }
 }
 
 #[tokio::test]
