@@ -7,9 +7,10 @@
 //! holding whole events: every event is all or nothing, and a batch that fails half-way is
 //! finished by its redelivery (the stored events then count as duplicates).
 
+use super::batches::Read;
 use super::codec::{build_error, s, sdk_error, time_key, Fields, Item, ItemBuilder};
 use super::records::{self, StoredProjection};
-use super::state::{PartitionQuery, Read};
+use super::state::PartitionQuery;
 use super::tables::{attr, index};
 use super::{DynamoStore, MAX_TRANSACTION_ITEMS};
 use crate::domain::event::Envelope;

@@ -7,7 +7,7 @@
 //! optimistic `version` of the application, per-customer sequence counter). See
 //! `docs/dynamodb-tables.md` for the data model and why.
 
-mod batch_delete;
+mod batches;
 mod codec;
 mod events;
 mod locks;

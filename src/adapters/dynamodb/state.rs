@@ -1,7 +1,8 @@
 //! The producers' reads ([`StepStore`]) and the read helpers every part of the store shares:
-//! a consistent `GetItem`, consistent `BatchGetItem`s and a paged `Query` of one partition.
+//! a consistent `GetItem` and a paged `Query` of one partition (`BatchGetItem`s: [`super::batches`]).
 
-use super::codec::{build_error, s, sdk_error, Item};
+use super::batches::Read;
+use super::codec::{s, sdk_error, Item};
 use super::records;
 use super::tables::{attr, index};
 use super::tx::DynamoTx;
@@ -12,9 +13,8 @@ use crate::ports::store::{
     StoreResult, StoreTx,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// A `Query` of one partition of a table or of a GSI.
 pub(super) struct PartitionQuery<'a> {
@@ -44,70 +44,7 @@ impl<'a> PartitionQuery<'a> {
     }
 }
 
-/// `BatchGetItem` reads at most this many keys.
-const BATCH_GET_LIMIT: usize = 100;
-/// The first pause before keys `BatchGetItem` left unprocessed (throttled) are asked again; it
-/// doubles with each round, up to [`UNPROCESSED_MAX_PAUSE`].
-const UNPROCESSED_FIRST_PAUSE: Duration = Duration::from_millis(20);
-const UNPROCESSED_MAX_PAUSE: Duration = Duration::from_secs(1);
-
-/// What a [`DynamoStore::batch_get`] reads of each item.
-pub(super) enum Read {
-    Everything,
-    /// The key attribute only: whether the item exists.
-    KeyOnly,
-}
-
 impl DynamoStore {
-    /// The items of `table` whose `key` is one of `values` (no order; a value without an item
-    /// is left out), read consistently by `BatchGetItem`s of at most [`BATCH_GET_LIMIT`] keys.
-    /// Keys DynamoDB leaves unprocessed are asked again after a pause that grows each round.
-    pub(super) async fn batch_get(
-        &self,
-        table: &str,
-        key: &'static str,
-        values: &[String],
-        read: Read,
-    ) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::with_capacity(values.len());
-        for chunk in values.chunks(BATCH_GET_LIMIT) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            if let Read::KeyOnly = read {
-                keys = keys
-                    .projection_expression("#k")
-                    .expression_attribute_names("#k", key);
-            }
-            for value in chunk {
-                keys = keys.keys(Item::from([(key.to_owned(), s(value.as_str()))]));
-            }
-            let mut request = Some(keys.build().map_err(build_error)?);
-            let mut pause = UNPROCESSED_FIRST_PAUSE;
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                items.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(table))
-                        .unwrap_or_default(),
-                );
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(table))
-                    .filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(UNPROCESSED_MAX_PAUSE);
-                }
-            }
-        }
-        Ok(items)
-    }
-
     /// The item with this key, read consistently.
     pub(super) async fn get(
         &self,
