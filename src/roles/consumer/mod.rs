@@ -424,10 +424,10 @@ impl ConsumerRole {
         // One read for the connections of every customer in the batch, after its commit (as
         // the read per event was): a connection registered after it learns of these events
         // from the last stored sequence its welcome carries.
-        let events: Vec<&Envelope> = items.iter().map(|item| &item.event).collect();
+        let customers = distinct_customers(items.iter().map(|item| &item.event));
         let connections = match self
             .store
-            .connections_of_each(&distinct_customers(&events), chrono::Utc::now())
+            .connections_of_each(&customers, chrono::Utc::now())
             .await
         {
             Ok(connections) => connections,
@@ -526,11 +526,11 @@ impl ConsumerRole {
 }
 
 /// The customers of `events`, each once, in the order they first appear.
-fn distinct_customers<E: std::borrow::Borrow<Envelope>>(events: &[E]) -> Vec<CustomerId> {
+fn distinct_customers<'a>(events: impl IntoIterator<Item = &'a Envelope>) -> Vec<CustomerId> {
     let mut seen = HashSet::new();
     events
-        .iter()
-        .map(|event| &event.borrow().customer_id)
+        .into_iter()
+        .map(|event| &event.customer_id)
         .filter(|&id| seen.insert(id))
         .cloned()
         .collect()
