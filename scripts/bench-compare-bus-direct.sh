@@ -51,49 +51,42 @@ print(db.execute("SELECT count(*) FROM notifications WHERE delivered_at IS NULL"
 EOF
 }
 
-run=0
-for rate in "${rates[@]}"; do
-  for build in "${builds[@]}"; do
-    name=${build%%=*}
-    bin=${build#*=}
-    run=$((run + 1))
-    tag="$name-$rate-$run"
-    dir="$out/$tag"
-    mkdir -p "$dir"
-    prefix="busdirect$(date +%s)r$run"
-    # An empty environment besides what this run sets: nothing of the developer's own setup.
-    common=(PATH="$PATH" KAFKA_BROKERS="$bench_brokers" ONBOARD_REPLICATION_FACTOR=1
-      ONBOARD_TOPIC_PREFIX="$prefix." ONBOARD_LOG=warn)
-    env -i "${common[@]}" ONBOARD_CONSUMER_GROUP="$prefix-group" \
-      "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
-    server=$!
-    bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
-    echo "== $tag: $customers customers, then $rate events/s for $seconds s" >&2
-    env -i "${common[@]}" "$loadgen" bench --bus-direct --url "http://127.0.0.1:$http_port" \
-      --data-dir "$dir/data" --customers "$customers" --rate "$rate" --duration "$seconds" \
-      --json "$out/$tag.json" >"$dir/bench.out" 2>"$dir/bench.err" &
-    bench=$!
-    if ((seconds >= 15)); then
-      # The writing starts once every customer is registered (the bench says so).
-      until grep -q "customers registered" "$dir/bench.err" 2>/dev/null || ! kill -0 "$bench" 2>/dev/null; do
-        sleep 0.1
-      done
-      sleep 4
-      kafka=$(pgrep -f "kafka.Kafka.*$ONBOARD_KAFKA_RUN_DIR" | head -1 || true)
-      before="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
-      sleep 10
-      after="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
-      bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
-    fi
-    wait "$bench" || echo "bench-compare-bus-direct: $tag lost or failed something (see its JSON)" >&2
-    bench=
-    sleep 5
-    queued_mail "$dir/data/onboard.db" >"$out/$tag.mail"
-    kill "$server"
-    wait "$server" 2>/dev/null || true
-    server=
-  done
-done
+# One run: a fresh `onboard up`, the bench writing to its topics, CPU and the mail left.
+one_run() {
+  prefix="busdirect$(date +%s)r$run"
+  # An empty environment besides what this run sets: nothing of the developer's own setup.
+  common=(PATH="$PATH" KAFKA_BROKERS="$bench_brokers" ONBOARD_REPLICATION_FACTOR=1
+    ONBOARD_TOPIC_PREFIX="$prefix." ONBOARD_LOG=warn)
+  env -i "${common[@]}" ONBOARD_CONSUMER_GROUP="$prefix-group" \
+    "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
+  server=$!
+  bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
+  echo "== $tag: $customers customers, then $rate events/s for $seconds s" >&2
+  env -i "${common[@]}" "$loadgen" bench --bus-direct --url "http://127.0.0.1:$http_port" \
+    --data-dir "$dir/data" --customers "$customers" --rate "$rate" --duration "$seconds" \
+    --json "$out/$tag.json" >"$dir/bench.out" 2>"$dir/bench.err" &
+  bench=$!
+  if ((seconds >= 15)); then
+    # The writing starts once every customer is registered (the bench says so).
+    until grep -q "customers registered" "$dir/bench.err" 2>/dev/null || ! kill -0 "$bench" 2>/dev/null; do
+      sleep 0.1
+    done
+    sleep 4
+    kafka=$(pgrep -f "kafka.Kafka.*$ONBOARD_KAFKA_RUN_DIR" | head -1 || true)
+    before="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+    sleep 10
+    after="$(bench_ticks "$server") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+    bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
+  fi
+  wait "$bench" || echo "bench-compare-bus-direct: $tag lost or failed something (see its JSON)" >&2
+  bench=
+  sleep 5
+  queued_mail "$dir/data/onboard.db" >"$out/$tag.mail"
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  server=
+}
+bench_each_run one_run
 
 python3 - "$out" <<'EOF'
 import glob, json, os, sys

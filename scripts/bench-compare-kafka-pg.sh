@@ -43,49 +43,42 @@ cleanup() {
 trap cleanup EXIT
 bench_start_kafka
 
-run=0
-for rate in "${rates[@]}"; do
-  for build in "${builds[@]}"; do
-    name=${build%%=*}
-    bin=${build#*=}
-    run=$((run + 1))
-    tag="$name-$rate-$run"
-    dir="$out/$tag"
-    mkdir -p "$dir"
-    scripts/postgres.sh stop >/dev/null 2>&1 || true
-    scripts/postgres.sh start >/dev/null
-    database_url=$(scripts/postgres.sh env | sed -n 's/^export DATABASE_URL=//p')
-    prefix="bench$(date +%s)r$run"
-    # An empty environment besides what this run sets: nothing of the developer's own setup.
-    # The database URL goes through the environment, never the command line.
-    env -i PATH="$PATH" DATABASE_URL="$database_url" KAFKA_BROKERS="$bench_brokers" \
-      ONBOARD_REPLICATION_FACTOR=1 ONBOARD_TOPIC_PREFIX="$prefix." \
-      ONBOARD_CONSUMER_GROUP="$prefix-group" ONBOARD_LOG=warn ONBOARD_MAX_CONCURRENT_UPLOADS=1024 \
-      "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
-    server=$!
-    bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
-    echo "== $tag: $rate steps/s for $seconds s" >&2
-    env -i PATH="$PATH" ONBOARD_LOG=warn "$loadgen" bench --url "http://127.0.0.1:$http_port" \
-      --data-dir "$dir/data" --rate "$rate" --duration "$seconds" --json "$out/$tag.json" \
-      >"$dir/bench.out" 2>&1 &
-    bench=$!
-    if [[ -n ${BENCH_CPU:-} ]] && ((seconds >= 15)); then
-      sleep 4
-      kafka=$(pgrep -f "kafka.Kafka.*$ONBOARD_KAFKA_RUN_DIR" | head -1 || true)
-      # The cluster's postmaster and its children (the backends open by now, WAL writer, …).
-      postmaster=$(head -1 "$ONBOARD_PG_DIR/data/postmaster.pid")
-      mapfile -t postgres < <(echo "$postmaster"; pgrep -P "$postmaster" || true)
-      before="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
-      sleep 10
-      after="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
-      bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
-    fi
-    wait "$bench" || echo "bench-compare-kafka-pg: $tag lost or failed something (see its JSON)" >&2
-    kill "$server"
-    wait "$server" 2>/dev/null || true
-    server=
-  done
-done
+# One run: a fresh PostgreSQL and `onboard up`, the bench, CPU when asked.
+one_run() {
+  scripts/postgres.sh stop >/dev/null 2>&1 || true
+  scripts/postgres.sh start >/dev/null
+  database_url=$(scripts/postgres.sh env | sed -n 's/^export DATABASE_URL=//p')
+  prefix="bench$(date +%s)r$run"
+  # An empty environment besides what this run sets: nothing of the developer's own setup.
+  # The database URL goes through the environment, never the command line.
+  env -i PATH="$PATH" DATABASE_URL="$database_url" KAFKA_BROKERS="$bench_brokers" \
+    ONBOARD_REPLICATION_FACTOR=1 ONBOARD_TOPIC_PREFIX="$prefix." \
+    ONBOARD_CONSUMER_GROUP="$prefix-group" ONBOARD_LOG=warn ONBOARD_MAX_CONCURRENT_UPLOADS=1024 \
+    "$bin" up --listen "127.0.0.1:$http_port" --data-dir "$dir/data" >"$dir/up.out" 2>"$dir/up.err" &
+  server=$!
+  bench_wait_ready "http://127.0.0.1:$http_port" "$server" "$dir/up.err"
+  echo "== $tag: $rate steps/s for $seconds s" >&2
+  env -i PATH="$PATH" ONBOARD_LOG=warn "$loadgen" bench --url "http://127.0.0.1:$http_port" \
+    --data-dir "$dir/data" --rate "$rate" --duration "$seconds" --json "$out/$tag.json" \
+    >"$dir/bench.out" 2>&1 &
+  bench=$!
+  if [[ -n ${BENCH_CPU:-} ]] && ((seconds >= 15)); then
+    sleep 4
+    kafka=$(pgrep -f "kafka.Kafka.*$ONBOARD_KAFKA_RUN_DIR" | head -1 || true)
+    # The cluster's postmaster and its children (the backends open by now, WAL writer, …).
+    postmaster=$(head -1 "$ONBOARD_PG_DIR/data/postmaster.pid")
+    mapfile -t postgres < <(echo "$postmaster"; pgrep -P "$postmaster" || true)
+    before="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+    sleep 10
+    after="$(bench_ticks "$server") $(bench_ticks "${postgres[@]}") $(bench_ticks ${kafka:+"$kafka"}) $(bench_ticks "$bench") $(bench_idle_ticks)"
+    bench_cpu_seconds "$before" "$after" >"$out/$tag.cpu"
+  fi
+  wait "$bench" || echo "bench-compare-kafka-pg: $tag lost or failed something (see its JSON)" >&2
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  server=
+}
+bench_each_run one_run
 
 python3 - "$out" <<'EOF'
 import glob, json, os, sys

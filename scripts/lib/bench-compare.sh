@@ -4,6 +4,9 @@
 #   bench_parse_args USAGE_LINES "$@"   NAME=BIN ... -- RATE ...: sets `builds` (NAME=absolute
 #                                       path) and `rates`; else prints the caller's header lines
 #                                       2..USAGE_LINES and exits 2
+#   bench_each_run FUNCTION             for each rate, each build in turn: sets rate, name, bin,
+#                                       run (1, 2, ...), tag (NAME-RATE-RUN) and dir ($out/$tag,
+#                                       created), then calls FUNCTION
 #   bench_start_kafka                   one broker on port base 21091 unless one runs there;
 #                                       sets bench_started_kafka=1 when it started it
 #   bench_wait_ready URL PID ERRFILE    waits up to 30 s for URL/readyz to answer 200; if the
@@ -35,6 +38,22 @@ bench_parse_args() {
 bench_usage() {
   sed -n "2,${1}p" "$0" >&2
   exit 2
+}
+
+bench_each_run() {
+  local each=$1 build
+  run=0
+  for rate in "${rates[@]}"; do
+    for build in "${builds[@]}"; do
+      name=${build%%=*}
+      bin=${build#*=}
+      run=$((run + 1))
+      tag="$name-$rate-$run"
+      dir="$out/$tag"
+      mkdir -p "$dir"
+      "$each"
+    done
+  done
 }
 
 bench_start_kafka() {
