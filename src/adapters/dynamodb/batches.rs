@@ -7,6 +7,7 @@ use super::codec::{build_error, s, sdk_error, Item};
 use super::DynamoStore;
 use crate::ports::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, WriteRequest};
+use std::future::Future;
 use std::time::Duration;
 
 /// `BatchWriteItem` takes at most this many requests.
@@ -24,6 +25,43 @@ const MAX_RESEND_PAUSE: Duration = Duration::from_secs(1);
 async fn pause_before_resending(round: u32) {
     let pause = FIRST_RESEND_PAUSE.saturating_mul(1 << round.min(10));
     tokio::time::sleep(pause.min(MAX_RESEND_PAUSE)).await;
+}
+
+/// What one batch request gave back: the items it read (none for writes) and what it left
+/// unprocessed, to send again (`None` when nothing is left).
+struct Answer<R> {
+    items: Vec<Item>,
+    left: Option<R>,
+}
+
+/// Sends `request`, then what each answer left unprocessed, pausing before each resend, at most
+/// [`UNPROCESSED_ROUNDS`] times; then fails retryably, naming `what` was left of `table`.
+/// Returns the items every answer read.
+async fn send_until_processed<R, Sent>(
+    table: &str,
+    what: &str,
+    request: R,
+    send: impl Fn(R) -> Sent,
+) -> StoreResult<Vec<Item>>
+where
+    Sent: Future<Output = StoreResult<Answer<R>>>,
+{
+    let mut answer = send(request).await?;
+    let mut items = std::mem::take(&mut answer.items);
+    for round in 0..UNPROCESSED_ROUNDS {
+        let Some(request) = answer.left.take() else {
+            return Ok(items);
+        };
+        pause_before_resending(round).await;
+        answer = send(request).await?;
+        items.append(&mut answer.items);
+    }
+    match answer.left {
+        None => Ok(items),
+        Some(_) => Err(StoreError::Unavailable(format!(
+            "DynamoDB kept leaving {what} from {table} unprocessed"
+        ))),
+    }
 }
 
 /// What a [`DynamoStore::batch_get`] reads of each item.
@@ -55,12 +93,8 @@ impl DynamoStore {
             for value in chunk {
                 keys = keys.keys(Item::from([(key.to_owned(), s(value.as_str()))]));
             }
-            let mut request = Some(keys.build().map_err(build_error)?);
-            for round in 0..=UNPROCESSED_ROUNDS {
-                let Some(keys) = request.take() else { break };
-                if round > 0 {
-                    pause_before_resending(round - 1).await;
-                }
+            let keys = keys.build().map_err(build_error)?;
+            let read = send_until_processed(table, "reads", keys, |keys| async move {
                 let out = self
                     .client
                     .batch_get_item()
@@ -68,21 +102,19 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("BatchGetItem", e))?;
-                items.extend(
-                    out.responses
+                Ok(Answer {
+                    items: out
+                        .responses
                         .and_then(|mut r| r.remove(table))
                         .unwrap_or_default(),
-                );
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(table))
-                    .filter(|k| !k.keys().is_empty());
-            }
-            if request.is_some() {
-                return Err(StoreError::Unavailable(format!(
-                    "DynamoDB kept leaving reads from {table} unprocessed"
-                )));
-            }
+                    left: out
+                        .unprocessed_keys
+                        .and_then(|mut left| left.remove(table))
+                        .filter(|k| !k.keys().is_empty()),
+                })
+            })
+            .await?;
+            items.extend(read);
         }
         Ok(items)
     }
@@ -90,7 +122,7 @@ impl DynamoStore {
     /// Deletes the items with `keys` from `table`; a key without an item is no error.
     pub(super) async fn delete_in_batches(&self, table: &str, keys: Vec<Item>) -> StoreResult<()> {
         for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
-            let mut requests = chunk
+            let requests = chunk
                 .iter()
                 .map(|key| {
                     DeleteRequest::builder()
@@ -100,13 +132,7 @@ impl DynamoStore {
                         .map_err(build_error)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            for round in 0..=UNPROCESSED_ROUNDS {
-                if requests.is_empty() {
-                    break;
-                }
-                if round > 0 {
-                    pause_before_resending(round - 1).await;
-                }
+            send_until_processed(table, "deletes", requests, |requests| async move {
                 let out = self
                     .client
                     .batch_write_item()
@@ -114,17 +140,84 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut left| left.remove(table))
-                    .unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable(format!(
-                    "DynamoDB kept leaving deletes from {table} unprocessed"
-                )));
-            }
+                Ok(Answer {
+                    items: Vec::new(),
+                    left: out
+                        .unprocessed_items
+                        .and_then(|mut left| left.remove(table))
+                        .filter(|left| !left.is_empty()),
+                })
+            })
+            .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A `send` that answers with one item per request and leaves the last of what it was sent
+    /// unprocessed while `leave` says so; records what each call was sent.
+    fn answers<'a>(
+        sent: &'a Mutex<Vec<Vec<u32>>>,
+        leave: impl Fn(usize) -> bool + 'a,
+    ) -> impl Fn(Vec<u32>) -> std::future::Ready<StoreResult<Answer<Vec<u32>>>> + 'a {
+        move |mut request: Vec<u32>| {
+            let mut calls = sent.lock().unwrap();
+            calls.push(request.clone());
+            let left = leave(calls.len()).then(|| vec![request.pop().expect("not empty")]);
+            std::future::ready(Ok(Answer {
+                items: request
+                    .iter()
+                    .map(|n| Item::from([("n".to_owned(), s(n.to_string()))]))
+                    .collect(),
+                left,
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_left_is_sent_again_after_a_doubling_pause_and_every_item_is_kept() {
+        let sent = Mutex::new(Vec::new());
+        let started = std::time::Instant::now();
+        let items = send_until_processed(
+            "customers",
+            "reads",
+            vec![1, 2, 3],
+            answers(&sent, |call| call <= 2),
+        )
+        .await
+        .expect("processed in the end");
+        assert_eq!(*sent.lock().unwrap(), [vec![1, 2, 3], vec![3], vec![3]]);
+        assert_eq!(
+            items.len(),
+            3,
+            "1 and 2 from the first answer, 3 from the last"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(20 + 40),
+            "paused 20, then 40 ms"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_is_still_left_after_the_last_round_fails_retryably_naming_it() {
+        let sent = Mutex::new(Vec::new());
+        let started = std::time::Instant::now();
+        let outcome =
+            send_until_processed("events", "deletes", vec![7], answers(&sent, |_| true)).await;
+        match outcome {
+            Err(StoreError::Unavailable(why)) => {
+                assert_eq!(why, "DynamoDB kept leaving deletes from events unprocessed")
+            }
+            other => panic!("expected Unavailable, got {:?}", other.map(|i| i.len())),
+        }
+        assert_eq!(sent.lock().unwrap().len(), 1 + UNPROCESSED_ROUNDS as usize);
+        // 20, 40, 80, 160, 320, 640 ms, then 1 s twice (the pause stops doubling there).
+        let paused = started.elapsed();
+        assert!(paused >= Duration::from_millis(1_260 + 2_000), "{paused:?}");
     }
 }
