@@ -7,6 +7,7 @@ use super::codec::{build_error, s, sdk_error, Item};
 use super::DynamoStore;
 use crate::ports::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, WriteRequest};
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -73,7 +74,8 @@ pub(super) enum Read {
 
 impl DynamoStore {
     /// The items of `table` whose `key` is one of `values` (no order; a value without an item
-    /// is left out), read consistently by `BatchGetItem`s of at most [`BATCH_GET_LIMIT`] keys.
+    /// is left out, a value given twice is asked once: DynamoDB refuses a batch naming a key
+    /// twice), read consistently by `BatchGetItem`s of at most [`BATCH_GET_LIMIT`] keys.
     /// Keys DynamoDB leaves unprocessed are asked again (see the module header).
     pub(super) async fn batch_get(
         &self,
@@ -82,6 +84,8 @@ impl DynamoStore {
         values: &[String],
         read: Read,
     ) -> StoreResult<Vec<Item>> {
+        let mut seen = HashSet::with_capacity(values.len());
+        let values: Vec<&String> = values.iter().filter(|v| seen.insert(*v)).collect();
         let mut items = Vec::with_capacity(values.len());
         for chunk in values.chunks(BATCH_GET_LIMIT) {
             let mut keys = KeysAndAttributes::builder().consistent_read(true);

@@ -7,9 +7,9 @@
 //! is in progress and they see only committed data. `synchronous=FULL` makes every commit
 //! durable before it returns, so nothing the API accepted is lost on power failure.
 //!
-//! A pooled connection is not pinged before each use (sqlx's default): it is a file opened by
-//! this process, with no server that could have dropped it, and every ping is a round trip to
-//! the connection's thread (sqlx still pings it once when it goes back to the pool).
+//! A pooled connection is not pinged before each use (sqlx's pools do by default): it is a file
+//! opened by this process, with no server that could have dropped it, and every ping is a round
+//! trip to the connection's thread (sqlx still pings it once when it goes back to the pool).
 //!
 //! Queries and row mapping are the shared SQL store's (`adapters::sql`); this folder holds the
 //! pools and what SQLite does its own way (`dialect`, `error`).
