@@ -272,6 +272,14 @@ pub trait StepStore: StoreBase {
     /// Starts a write transaction (serialised with other writers where the database needs it).
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
 
+    /// The answer stored for a customer's `Idempotency-Key`, read outside any transaction: for
+    /// a look before a step (a step reads it again in its own transaction).
+    async fn idempotent_response(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotentResponse>>;
+
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>>;
     /// Each of `ids` that is stored (the customers of a consumer batch); an unknown id is left
     /// out. The default asks once per customer; a store that can answers in one read.

@@ -430,7 +430,29 @@ pub async fn an_idempotent_response_is_read_back_and_refused_a_second_time(store
     tx.save_idempotent_response(&a, "k", &first)
         .await
         .expect("save");
+    // A look outside the transaction sees only what was committed.
+    assert_eq!(
+        store
+            .idempotent_response(&a, "k")
+            .await
+            .expect("plain read"),
+        None
+    );
     tx.commit().await.expect("commit");
+    assert_eq!(
+        store
+            .idempotent_response(&a, "k")
+            .await
+            .expect("plain read"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .idempotent_response(&b, "k")
+            .await
+            .expect("plain read"),
+        None
+    );
 
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(

@@ -199,6 +199,41 @@ async fn a_retried_post_with_the_same_idempotency_key_returns_the_first_answer_a
 }
 
 #[tokio::test]
+async fn a_retried_upload_with_its_idempotency_key_gets_the_first_answer_after_the_next_step() {
+    let app = spawn_app().await;
+    let customer = app.customer("idempotent-upload");
+    let created = customer.submit_seed_payload().await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let application = created.body["applicationId"].as_str().unwrap();
+    let first = customer
+        .upload(application, passport_form("John Doe"), Some("upload-1"))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let kyc = customer
+        .post_json(&format!("/v1/applications/{application}/kyc"), "", None)
+        .await;
+    assert_eq!(kyc.status, 200, "{}", kyc.body);
+
+    // The application no longer takes documents, but the retry is the same request: it is
+    // answered from the first answer, not refused as out of order.
+    let again = customer
+        .upload(application, passport_form("John Doe"), Some("upload-1"))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    let fresh = customer
+        .upload(application, passport_form("John Doe"), Some("upload-2"))
+        .await;
+    fresh.assert_problem(409);
+    let events = crate::invalid_input::events_through(&customer, "kyc-verified").await;
+    assert_eq!(
+        types(&events),
+        ["user-info-submitted", "documents-processed", "kyc-verified"]
+    );
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_endpoint() {
     let app = spawn_app().await;
     let doc: Value = app

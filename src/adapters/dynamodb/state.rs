@@ -9,8 +9,8 @@ use super::tx::DynamoTx;
 use super::DynamoStore;
 use crate::domain::ids::{ApplicationId, CustomerId};
 use crate::ports::store::{
-    ApplicationRecord, CustomerRecord, DocumentRecord, KycRecord, RecommendationRecord, StepStore,
-    StoreResult, StoreTx,
+    ApplicationRecord, CustomerRecord, DocumentRecord, IdempotentResponse, KycRecord,
+    RecommendationRecord, StepStore, StoreResult, StoreTx,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -188,6 +188,17 @@ impl DynamoStore {
 impl StepStore for DynamoStore {
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
         Ok(Box::new(DynamoTx::new(self.clone())))
+    }
+
+    async fn idempotent_response(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotentResponse>> {
+        self.unexpired_claim(&super::tx::idempotency_claim(customer, key))
+            .await?
+            .map(|item| records::idempotent_record(&item))
+            .transpose()
     }
 
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {

@@ -69,7 +69,7 @@ pub struct DynamoTx {
     _locks: Vec<CustomerLocksGuard>,
 }
 
-fn idempotency_claim(customer: &CustomerId, key: &str) -> String {
+pub(super) fn idempotency_claim(customer: &CustomerId, key: &str) -> String {
     format!("idem#{customer}#{key}")
 }
 
@@ -100,20 +100,8 @@ impl DynamoTx {
         }
     }
 
-    /// A stored idempotent answer that has not expired.
     async fn stored_claim(&self, claim: &str) -> StoreResult<Option<Item>> {
-        let item = self
-            .store
-            .get(&self.store.tables.idempotency, attr::CLAIM, claim)
-            .await?;
-        let now = Utc::now().timestamp();
-        Ok(item.filter(|item| {
-            super::codec::Fields::of("idempotency", item)
-                .opt_int(attr::EXPIRES_AT)
-                .ok()
-                .flatten()
-                .is_none_or(|expires| expires > now)
-        }))
+        self.store.unexpired_claim(claim).await
     }
 
     /// The application as this transaction sees it, read (and its version recorded) on first
@@ -347,6 +335,23 @@ fn commit_error(
         }
     }
     sdk_error("TransactWriteItems", err)
+}
+
+impl DynamoStore {
+    /// A stored idempotent answer that has not expired.
+    pub(super) async fn unexpired_claim(&self, claim: &str) -> StoreResult<Option<Item>> {
+        let item = self
+            .get(&self.tables.idempotency, attr::CLAIM, claim)
+            .await?;
+        let now = Utc::now().timestamp();
+        Ok(item.filter(|item| {
+            super::codec::Fields::of("idempotency", item)
+                .opt_int(attr::EXPIRES_AT)
+                .ok()
+                .flatten()
+                .is_none_or(|expires| expires > now)
+        }))
+    }
 }
 
 #[async_trait]

@@ -27,6 +27,14 @@ impl<D: Dialect> StepStore for SqlStore<D> {
         }))
     }
 
+    async fn idempotent_response(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotentResponse>> {
+        idempotent_response::<D>(&mut *self.read_conn().await?, customer, key).await
+    }
+
     async fn customer(&self, id: &CustomerId) -> StoreResult<Option<CustomerRecord>> {
         customer::<D>(&mut *self.read_conn().await?, id).await
     }

@@ -112,8 +112,10 @@ pub async fn upload_document(
 async fn check_before_reading(state: &ApiState, head: &StepHead) -> Result<(), Problem> {
     let id = head.application_id.ok_or_else(Problem::internal)?;
     if let Some(key) = &head.idempotency_key {
-        let mut tx = state.store.begin().await?;
-        if tx
+        // A plain read: the step itself looks again in its transaction, so this look needs
+        // none (on SQLite a transaction would hold the only writer for it).
+        if state
+            .store
             .idempotent_response(&head.customer, &key.0)
             .await?
             .is_some()
