@@ -1,7 +1,8 @@
 //! The librdkafka client context: routes librdkafka's logs to `tracing`, remembers the last
 //! client error (so a failed connect can say *why*: refused, TLS, wrong password), commits
 //! acknowledged offsets before partitions are revoked in a rebalance, and reports the partitions
-//! a member owns after each rebalance (`onboard_kafka_assigned_partitions`).
+//! a member owns after each rebalance (`onboard_kafka_assigned_partitions`), and tells a
+//! consumer's passing authentication failure from one that persists.
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -10,6 +11,36 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long authentication failures must keep coming while consuming before a consumer gives
+/// up: longer than a few of librdkafka's reconnect attempts (at most 2 s apart here).
+pub const AUTH_PATIENCE: Duration = Duration::from_secs(10);
+/// A failure after this long without one starts a new count.
+pub const AUTH_QUIET: Duration = Duration::from_secs(30);
+
+/// Authentication failures a consumer saw. librdkafka reports a connection that dropped during
+/// its SASL handshake (seen with six members connecting at once to a three-broker cluster) as
+/// an authentication failure too, and the next attempt succeeds; wrong or revoked credentials
+/// fail every attempt. So only failures that keep coming for [`AUTH_PATIENCE`] count.
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    /// The first and the last failure of the current run.
+    run: Option<(Instant, Instant)>,
+}
+
+impl AuthFailures {
+    /// Notes a failure at `now`; true once failures have kept coming for [`AUTH_PATIENCE`]
+    /// without a gap of [`AUTH_QUIET`].
+    pub fn persist(&mut self, now: Instant) -> bool {
+        let first = match self.run {
+            Some((first, last)) if now.saturating_duration_since(last) < AUTH_QUIET => first,
+            _ => now,
+        };
+        self.run = Some((first, now));
+        now.saturating_duration_since(first) >= AUTH_PATIENCE
+    }
+}
 
 /// The last error librdkafka reported on a client.
 #[derive(Debug, Clone)]
@@ -41,6 +72,7 @@ pub struct OnboardContext {
     assigned: Arc<AtomicBool>,
     /// The partitions (topic, partition) the member owned after the last rebalance.
     owned: Arc<Mutex<BTreeSet<(String, i32)>>>,
+    auth_failures: Arc<Mutex<AuthFailures>>,
 }
 
 impl OnboardContext {
@@ -50,6 +82,14 @@ impl OnboardContext {
 
     pub fn assigned(&self) -> bool {
         self.assigned.load(Ordering::Acquire)
+    }
+
+    /// Notes an authentication failure seen while consuming; true once they persist (see
+    /// [`AuthFailures`]).
+    pub fn auth_failure_persists(&self) -> bool {
+        self.auth_failures
+            .lock()
+            .map_or(true, |mut failures| failures.persist(Instant::now()))
     }
 
     pub fn clear_issue(&self) {
@@ -143,5 +183,43 @@ impl ConsumerContext for OnboardContext {
                 ),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, seconds: u64) -> Instant {
+        start + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn failures_that_stop_within_the_patience_are_passing() {
+        let start = Instant::now();
+        let mut failures = AuthFailures::default();
+        for second in [0, 1, 3, 5, 9] {
+            assert!(!failures.persist(at(start, second)), "at {second} s");
+        }
+    }
+
+    #[test]
+    fn failures_that_keep_coming_for_the_patience_persist() {
+        let start = Instant::now();
+        let mut failures = AuthFailures::default();
+        for second in (0..10).step_by(2) {
+            assert!(!failures.persist(at(start, second)), "at {second} s");
+        }
+        assert!(failures.persist(at(start, AUTH_PATIENCE.as_secs())));
+    }
+
+    #[test]
+    fn a_failure_after_a_quiet_gap_starts_a_new_count() {
+        let start = Instant::now();
+        let mut failures = AuthFailures::default();
+        assert!(!failures.persist(start));
+        let later = at(start, AUTH_QUIET.as_secs() + 5);
+        assert!(!failures.persist(later));
+        assert!(!failures.persist(later + Duration::from_secs(1)));
     }
 }

@@ -309,7 +309,7 @@ pub(super) async fn read_partition(
             match consumer.poll(left.min(Duration::from_millis(500))) {
                 Some(Ok(message)) if message.offset() >= from => records.push(to_record(&message)),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => consume_error(e)?,
+                Some(Err(e)) => consume_error(e, consumer.context())?,
                 None => {}
             }
         }
@@ -330,7 +330,7 @@ fn poll_batch(consumer: &Consumer_, max_wait: Duration, max_batch: usize) -> Bat
         };
         match consumer.poll(wait) {
             Some(Ok(message)) => batch.push(to_record(&message)),
-            Some(Err(e)) => consume_error(e)?,
+            Some(Err(e)) => consume_error(e, consumer.context())?,
             None if !batch.is_empty() || Instant::now() >= deadline => break,
             // A rebalance or commit event was served; keep waiting.
             None => {}
@@ -390,8 +390,9 @@ fn member_epoch(consumer: &Consumer_) -> i32 {
     }
 }
 
-/// Errors that end the poll (fatal, authentication) are returned; passing ones are logged.
-fn consume_error(error: KafkaError) -> Result<(), BusError> {
+/// Errors that end the poll (fatal, authentication that persists) are returned; passing ones
+/// are logged.
+fn consume_error(error: KafkaError, context: &OnboardContext) -> Result<(), BusError> {
     match &error {
         KafkaError::PartitionEOF(_) => Ok(()),
         // A broker before Kafka 4.0 does not know KIP-848's heartbeat.
@@ -404,7 +405,11 @@ fn consume_error(error: KafkaError) -> Result<(), BusError> {
         }
         KafkaError::MessageConsumptionFatal(_) => Err(error::map(&error, "consuming")),
         _ => match error::map(&error, "consuming") {
-            auth @ BusError::Auth(_) => Err(auth),
+            auth @ BusError::Auth(_) if context.auth_failure_persists() => Err(auth),
+            auth @ BusError::Auth(_) => {
+                tracing::warn!(error = %auth, "A Kafka consumer could not authenticate; it keeps trying for a few seconds (a connection that dropped during its handshake is reported so).");
+                Ok(())
+            }
             other => {
                 // Broker restarts, leader moves and topics still propagating pass by themselves.
                 tracing::warn!(error = %other, "A Kafka consumer reported a problem; it keeps trying.");
