@@ -109,21 +109,17 @@ impl ConsumerRole {
             trace_rows: Some(rows),
             ..self
         };
-        // Every member joins at once: each waits for its own first assignment (on Kafka a
-        // heartbeat of the group's coordinator), and one after another those waits add up.
-        let joins = this.config.topics.iter().map(|&topic| {
-            let options = SubscribeOptions {
-                group: this.config.group.clone(),
-                topics: vec![this.topics.name(topic)],
-                start_from: this.config.start_from,
-                max_batch: this.config.batch_size,
-            };
-            let bus = this.bus.clone();
-            async move { bus.subscribe(options).await.map(|s| (topic, s)) }
-        });
-        let subscriptions = futures::future::try_join_all(joins).await?;
         let mut members = tokio::task::JoinSet::new();
-        for (topic, subscription) in subscriptions {
+        for topic in this.config.topics.clone() {
+            let subscription = this
+                .bus
+                .subscribe(SubscribeOptions {
+                    group: this.config.group.clone(),
+                    topics: vec![this.topics.name(topic)],
+                    start_from: this.config.start_from,
+                    max_batch: this.config.batch_size,
+                })
+                .await?;
             let role = this.clone();
             let token = shutdown.clone();
             members.spawn(async move { (topic, role.consume(topic, subscription, token).await) });
