@@ -100,10 +100,6 @@ impl DynamoTx {
         }
     }
 
-    async fn stored_claim(&self, claim: &str) -> StoreResult<Option<Item>> {
-        self.store.unexpired_claim(claim).await
-    }
-
     /// The application as this transaction sees it, read (and its version recorded) on first
     /// use.
     async fn load_application(
@@ -365,7 +361,8 @@ impl StoreTx for DynamoTx {
         if let Some((_, r)) = self.idempotent.iter().find(|(c, _)| *c == claim) {
             return Ok(Some(r.clone()));
         }
-        self.stored_claim(&claim)
+        self.store
+            .unexpired_claim(&claim)
             .await?
             .map(|item| records::idempotent_record(&item))
             .transpose()
@@ -379,7 +376,7 @@ impl StoreTx for DynamoTx {
     ) -> StoreResult<()> {
         let claim = idempotency_claim(customer, key);
         let buffered = self.idempotent.iter().any(|(c, _)| *c == claim);
-        if buffered || self.stored_claim(&claim).await?.is_some() {
+        if buffered || self.store.unexpired_claim(&claim).await?.is_some() {
             return Err(StoreError::Conflict(
                 "the idempotency key was already stored".into(),
             ));

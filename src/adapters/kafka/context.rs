@@ -20,8 +20,8 @@ pub const AUTH_PATIENCE: Duration = Duration::from_secs(10);
 pub const AUTH_QUIET: Duration = Duration::from_secs(30);
 
 /// Authentication failures a consumer saw. librdkafka reports a connection that dropped during
-/// its SASL handshake (seen with six members connecting at once to a three-broker cluster) as
-/// an authentication failure too, and the next attempt succeeds; wrong or revoked credentials
+/// its SASL handshake (seen in CI on a three-broker cluster over SCRAM) as an authentication
+/// failure too, and the next attempt succeeds; wrong or revoked credentials
 /// fail every attempt. So only failures that keep coming for [`AUTH_PATIENCE`] count.
 #[derive(Debug, Default)]
 pub struct AuthFailures {
@@ -86,7 +86,7 @@ impl OnboardContext {
 
     /// Notes an authentication failure seen while consuming; true once they persist (see
     /// [`AuthFailures`]).
-    pub fn auth_failure_persists(&self) -> bool {
+    pub fn note_auth_failure(&self) -> bool {
         self.auth_failures
             .lock()
             .map_or(true, |mut failures| failures.persist(Instant::now()))

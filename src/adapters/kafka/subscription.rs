@@ -405,7 +405,7 @@ fn consume_error(error: KafkaError, context: &OnboardContext) -> Result<(), BusE
         }
         KafkaError::MessageConsumptionFatal(_) => Err(error::map(&error, "consuming")),
         _ => match error::map(&error, "consuming") {
-            auth @ BusError::Auth(_) if context.auth_failure_persists() => Err(auth),
+            auth @ BusError::Auth(_) if context.note_auth_failure() => Err(auth),
             auth @ BusError::Auth(_) => {
                 tracing::warn!(error = %auth, "A Kafka consumer could not authenticate; it keeps trying for a few seconds (a connection that dropped during its handshake is reported so).");
                 Ok(())
