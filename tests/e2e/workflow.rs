@@ -226,11 +226,20 @@ async fn a_retried_upload_with_its_idempotency_key_gets_the_first_answer_after_t
         .upload(application, passport_form("John Doe"), Some("upload-2"))
         .await;
     fresh.assert_problem(409);
-    let events = crate::invalid_input::events_through(&customer, "kyc-verified").await;
+
+    // The replay published nothing; the fresh key's refusal is one workflow error.
+    let events = crate::invalid_input::events_through(&customer, "workflow-errors").await;
     assert_eq!(
         types(&events),
-        ["user-info-submitted", "documents-processed", "kyc-verified"]
+        [
+            "user-info-submitted",
+            "documents-processed",
+            "kyc-verified",
+            "workflow-errors"
+        ]
     );
+    assert_eq!(events[3]["data"]["step"], "process-documents");
+    assert_eq!(events[3]["data"]["code"], "step-out-of-order");
 }
 
 #[tokio::test]
