@@ -309,6 +309,15 @@ wait_node() {
   done
 }
 
+# broker_list PORT_FUNCTION NODES: the comma-separated 127.0.0.1 addresses of the nodes' listeners.
+broker_list() {
+  local port_of=$1 nodes=$2 node list=""
+  for ((node = 1; node <= nodes; node++)); do
+    list+="${list:+,}127.0.0.1:$("$port_of" "$node")"
+  done
+  echo "$list"
+}
+
 cmd_start() {
   local nodes=1
   while (($#)); do
@@ -338,6 +347,8 @@ cmd_start() {
   echo "$nodes" >"$RUN_DIR/nodes"
   make_tls
   make_scram_password
+  # The tests reach the SASL_SSL listeners here, wherever ONBOARD_KAFKA_PORT_BASE put them.
+  broker_list sasl_port "$nodes" >"$RUN_DIR/sasl/brokers"
   local node started=()
   for ((node = 1; node <= nodes; node++)); do
     if node_pid "$node" >/dev/null; then
@@ -390,17 +401,14 @@ cmd_env() {
       *) die "unknown option for env: $1" ;;
     esac
   done
-  local nodes node brokers=""
+  local nodes
   nodes="$(configured_nodes)"
   [[ "$nodes" != 0 ]] || die "no cluster is set up; run 'scripts/kafka.sh start' first"
-  for ((node = 1; node <= nodes; node++)); do
-    if ((sasl)); then
-      brokers+="${brokers:+,}127.0.0.1:$(sasl_port "$node")"
-    else
-      brokers+="${brokers:+,}127.0.0.1:$(plaintext_port "$node")"
-    fi
-  done
-  echo "export KAFKA_BROKERS=$brokers"
+  if ((sasl)); then
+    echo "export KAFKA_BROKERS=$(broker_list sasl_port "$nodes")"
+  else
+    echo "export KAFKA_BROKERS=$(broker_list plaintext_port "$nodes")"
+  fi
   # The tests find the TLS and SCRAM material of this cluster there.
   echo "export ONBOARD_KAFKA_RUN_DIR=$RUN_DIR"
   # Topics are replicated to every node of a small development cluster (at most 3).

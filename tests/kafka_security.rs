@@ -114,7 +114,7 @@ fn the_cli_reports_a_wrong_password_in_one_line() {
     let dir = kafka_support::run_dir();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_onboard"))
         .args(["topics", "list"])
-        .env("KAFKA_BROKERS", "127.0.0.1:9096")
+        .env("KAFKA_BROKERS", kafka_support::sasl_brokers())
         .env("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
         .env("KAFKA_USERNAME", "onboard")
         .env("KAFKA_PASSWORD", "wrong-password-123")

@@ -70,14 +70,22 @@ pub fn run_dir() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("/tmp/onboard-kafka"))
 }
 
-/// SCRAM-SHA-512 over TLS to node 1's SASL_SSL listener, as `scripts/kafka.sh env --sasl` says.
+/// The SASL_SSL listeners of the cluster of scripts/kafka.sh (which writes them on `start`).
+pub fn sasl_brokers() -> String {
+    std::fs::read_to_string(run_dir().join("sasl/brokers"))
+        .expect("the SASL_SSL listeners of scripts/kafka.sh (run it with start)")
+        .trim()
+        .to_string()
+}
+
+/// SCRAM-SHA-512 over TLS to the SASL_SSL listeners, as `scripts/kafka.sh env --sasl` says.
 pub fn scram_settings(password: &str) -> KafkaSettings {
     let dir = run_dir();
     let username = std::fs::read_to_string(dir.join("sasl/username"))
         .expect("the SCRAM user of scripts/kafka.sh")
         .trim()
         .to_string();
-    let mut settings = plaintext("127.0.0.1:9096");
+    let mut settings = plaintext(&sasl_brokers());
     settings.security_protocol = SecurityProtocol::SaslSsl;
     settings.sasl_mechanism = "SCRAM-SHA-512".into();
     settings.username = Some(username);
