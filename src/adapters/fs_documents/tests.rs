@@ -60,3 +60,62 @@ async fn an_unwritable_directory_is_reported_unavailable() {
         "{result:?}"
     );
 }
+
+/// An upload several times the write buffer, in uneven chunks, is stored byte for byte, with
+/// nothing half-written beside it.
+#[tokio::test]
+async fn a_streamed_upload_larger_than_the_buffer_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsDocumentStore::new(dir.path());
+    let bytes: Vec<u8> = (0..WRITE_BUFFER_BYTES * 3 + 1234)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let chunks: Vec<std::io::Result<bytes::Bytes>> = bytes
+        .chunks(10_007)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let key = store
+        .put_stream(
+            ApplicationId::new(),
+            DocumentId::new(),
+            ContentKind::Png,
+            Box::pin(futures::stream::iter(chunks)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), bytes);
+    let folder = store.path_of(&key).parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::read_dir(folder).unwrap().count(), 1);
+}
+
+/// An upload whose body breaks off, after part of it was written out, stores nothing: no
+/// document under its key and no temporary file.
+#[tokio::test]
+async fn an_upload_that_breaks_off_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsDocumentStore::new(dir.path());
+    let (application, document) = (ApplicationId::new(), DocumentId::new());
+    let mut chunks: Vec<std::io::Result<bytes::Bytes>> = (0..3)
+        .map(|_| Ok(bytes::Bytes::from(vec![7u8; WRITE_BUFFER_BYTES])))
+        .collect();
+    chunks.push(Err(std::io::Error::other("the client went away")));
+    let result = store
+        .put_stream(
+            application,
+            document,
+            ContentKind::Pdf,
+            Box::pin(futures::stream::iter(chunks)),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(DocumentError::Aborted(_))),
+        "{result:?}"
+    );
+    let key = DocumentKey::new(application, document, ContentKind::Pdf);
+    assert!(matches!(
+        store.get(&key).await,
+        Err(DocumentError::NotFound(_))
+    ));
+    let folder = store.path_of(&key).parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::read_dir(folder).unwrap().count(), 0);
+}
