@@ -4,6 +4,15 @@ use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 
+/// The events of an application that passed its first two steps and then had its KYC step
+/// answered, followed by one workflow error.
+const THROUGH_KYC_AND_A_WORKFLOW_ERROR: [&str; 4] = [
+    "user-info-submitted",
+    "documents-processed",
+    "kyc-verified",
+    "workflow-errors",
+];
+
 #[tokio::test]
 async fn the_seeds_payload_is_accepted_and_its_event_arrives_over_the_websocket() {
     let app = spawn_app().await;
@@ -132,15 +141,7 @@ async fn a_kyc_rejection_publishes_the_decision_and_a_workflow_error_with_an_ope
     assert_eq!(kyc.body["status"], "KYC_REJECTED");
 
     let events = tab.events(4).await;
-    assert_eq!(
-        types(&events),
-        [
-            "user-info-submitted",
-            "documents-processed",
-            "kyc-verified",
-            "workflow-errors"
-        ]
-    );
+    assert_eq!(types(&events), THROUGH_KYC_AND_A_WORKFLOW_ERROR);
     assert_eq!(events[3]["data"]["step"], "perform-kyc");
     let alerts: Vec<_> = wait_for_mails(&app, 4)
         .await
@@ -229,15 +230,7 @@ async fn a_retried_upload_with_its_idempotency_key_gets_the_first_answer_after_t
 
     // The replay published nothing; the fresh key's refusal is one workflow error.
     let events = crate::invalid_input::events_through(&customer, "workflow-errors").await;
-    assert_eq!(
-        types(&events),
-        [
-            "user-info-submitted",
-            "documents-processed",
-            "kyc-verified",
-            "workflow-errors"
-        ]
-    );
+    assert_eq!(types(&events), THROUGH_KYC_AND_A_WORKFLOW_ERROR);
     assert_eq!(events[3]["data"]["step"], "process-documents");
     assert_eq!(events[3]["data"]["code"], "step-out-of-order");
 }
