@@ -200,7 +200,8 @@ async fn a_customer_beyond_its_concurrent_uploads_is_told_to_retry() {
     onboard.ready().await;
     let application = new_application(&onboard, "busy-uploader").await;
     let body = upload_body(MIB);
-    // Two uploads that send their head and the start of the body, then stall.
+    // Two uploads that send their head and the start of the body, then stall. The start is
+    // more than the document store keeps in memory, so each has begun its file.
     let mut stalled = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(onboard.addr).await.unwrap();
@@ -211,7 +212,7 @@ async fn a_customer_beyond_its_concurrent_uploads_is_told_to_retry() {
             body.len(),
         );
         stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&body[..64 * 1024]).await.unwrap();
+        stream.write_all(&body[..256 * 1024]).await.unwrap();
         stalled.push(stream);
     }
     // Both hold their places once their files have begun to stream into the store.
