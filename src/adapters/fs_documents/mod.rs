@@ -1,7 +1,8 @@
 //! The filesystem document store: each document is a file `<dir>/<application>/<document>.<ext>`,
 //! written to a temporary name, fsynced and renamed, so a crash never leaves a partial file
-//! under a key.
+//! under a key. Each folder's own entry is made durable too ([`durable_folders`]).
 
+mod durable_folders;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -12,19 +13,26 @@ use crate::domain::document::ContentKind;
 use crate::domain::ids::{ApplicationId, DocumentId};
 use crate::ports::documents::{DocumentChunks, DocumentError, DocumentKey, DocumentStore};
 use async_trait::async_trait;
+use durable_folders::DurableFolders;
 use futures::StreamExt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct FsDocumentStore {
     dir: PathBuf,
+    durable: Arc<DurableFolders>,
 }
 
 impl FsDocumentStore {
     /// Uses `dir` (created on the first upload).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        let dir = dir.into();
+        Self {
+            durable: Arc::new(DurableFolders::new(dir.clone())),
+            dir,
+        }
     }
 
     /// The file that holds `key`; keys are checked, so it is always inside the directory.
@@ -49,9 +57,10 @@ impl DocumentStore for FsDocumentStore {
         let key = DocumentKey::new(application, document, kind);
         let path = self.path_of(&key);
         let bytes = bytes.to_vec();
+        let durable = self.durable.clone();
         blocking(move || {
             let tmp = path.with_extension("part");
-            finish(None, &tmp, &path, &bytes).inspect_err(|_| discard(&tmp))
+            finish(None, &tmp, &path, &bytes, &durable).inspect_err(|_| discard(&tmp))
         })
         .await
         .map_err(|e| unavailable(&self.dir, &e))?;
@@ -71,7 +80,7 @@ impl DocumentStore for FsDocumentStore {
         let key = DocumentKey::new(application, document, kind);
         let path = self.path_of(&key);
         let tmp = path.with_extension("part");
-        let mut part: Option<Part> = None;
+        let mut part: Option<File> = None;
         let mut buffer = Vec::new();
         let mut failed = None;
         while let Some(chunk) = chunks.next().await {
@@ -106,9 +115,12 @@ impl DocumentStore for FsDocumentStore {
                 Err(error)
             }
             None => {
-                blocking(move || finish(part, &tmp, &path, &buffer).inspect_err(|_| discard(&tmp)))
-                    .await
-                    .map_err(|e| unavailable(&self.dir, &e))
+                let durable = self.durable.clone();
+                blocking(move || {
+                    finish(part, &tmp, &path, &buffer, &durable).inspect_err(|_| discard(&tmp))
+                })
+                .await
+                .map_err(|e| unavailable(&self.dir, &e))
             }
         };
         finished.map(|()| key)
@@ -141,48 +153,42 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| io::Error::other(format!("a file task failed: {e}")))?
 }
 
-/// The temporary file a document is being written to.
-struct Part {
-    file: File,
-    /// Its folder was created for it (an application's first document), so the folder's own
-    /// entry, in the folder above, must be made durable too.
-    new_folder: bool,
-}
-
-/// Appends `bytes` to the temporary file, creating it (and its folder) first if needed.
-fn write_part(part: Option<Part>, tmp: &Path, bytes: &[u8]) -> io::Result<Part> {
-    let mut part = match part {
-        Some(part) => part,
+/// Appends `bytes` to the temporary file (`part`), creating it (and its folder) first if needed.
+fn write_part(part: Option<File>, tmp: &Path, bytes: &[u8]) -> io::Result<File> {
+    let mut file = match part {
+        Some(file) => file,
         None => create_part(tmp)?,
     };
-    part.file.write_all(bytes)?;
-    Ok(part)
+    file.write_all(bytes)?;
+    Ok(file)
 }
 
 /// Writes the rest, fsyncs, renames the temporary file to its key's name and fsyncs the folder
-/// so the rename lasts (and the folder above, for a new folder: last, when the journal commit
-/// of the syncs before has usually made it durable already, so it rarely costs a commit).
-fn finish(part: Option<Part>, tmp: &Path, path: &Path, rest: &[u8]) -> io::Result<()> {
-    let Part { file, new_folder } = write_part(part, tmp, rest)?;
+/// so the rename lasts, then the folders above unless this process made them durable before
+/// (last: the journal commit of the syncs before has usually made a new folder durable already,
+/// so it rarely costs a commit).
+fn finish(
+    part: Option<File>,
+    tmp: &Path,
+    path: &Path,
+    rest: &[u8],
+    durable: &DurableFolders,
+) -> io::Result<()> {
+    let file = write_part(part, tmp, rest)?;
     file.sync_all()?;
     drop(file);
     fs::rename(tmp, path)?;
     let folder = path.parent().expect("document paths have a parent");
     sync_dir(folder)?;
-    match folder.parent() {
-        Some(above) if new_folder => sync_dir(above),
-        _ => Ok(()),
-    }
+    durable.ensure(folder, sync_dir)
 }
 
-fn create_part(tmp: &Path) -> io::Result<Part> {
+fn create_part(tmp: &Path) -> io::Result<File> {
     let folder = tmp.parent().expect("document paths have a parent");
-    let new_folder = !folder.is_dir();
-    if new_folder {
+    if !folder.is_dir() {
         fs::create_dir_all(folder)?;
     }
-    let file = File::create(tmp)?;
-    Ok(Part { file, new_folder })
+    File::create(tmp)
 }
 
 /// Best effort: a `.part` file left behind is never read as a document.
