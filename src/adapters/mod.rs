@@ -2,6 +2,7 @@
 
 pub mod apigateway_pusher;
 pub mod aws_sdk;
+pub mod durable_dir;
 pub mod dynamodb;
 pub mod email;
 pub mod embedded_bus;

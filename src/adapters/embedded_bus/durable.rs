@@ -1,7 +1,7 @@
 //! Small durable-file helpers: atomic replace of a file and fsync of a directory entry.
 
 use crate::ports::bus::BusError;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -47,8 +47,7 @@ pub fn sync_parent(path: &Path) -> Result<(), BusError> {
 
 /// Fsyncs a directory.
 pub fn sync_dir(dir: &Path) -> Result<(), BusError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+    crate::adapters::durable_dir::sync_dir(dir)
         .map_err(|e| storage("cannot sync directory", dir, e))
 }
 

@@ -9,6 +9,7 @@ mod tests;
 
 pub use settings::DocumentSettings;
 
+use crate::adapters::durable_dir::sync_dir;
 use crate::domain::document::ContentKind;
 use crate::domain::ids::{ApplicationId, DocumentId};
 use crate::ports::documents::{DocumentChunks, DocumentError, DocumentKey, DocumentStore};
@@ -194,8 +195,4 @@ fn create_part(tmp: &Path) -> io::Result<File> {
 /// Best effort: a `.part` file left behind is never read as a document.
 fn discard(tmp: &Path) {
     let _ = fs::remove_file(tmp);
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }

@@ -21,6 +21,7 @@ mod tests;
 
 pub use reader::{parse_message, read_maildir, StoredMail};
 
+use crate::adapters::durable_dir::sync_dir;
 use crate::adapters::email::{self, escaped_id};
 use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store::Notification;
@@ -178,16 +179,5 @@ fn sweep_stale_tmp(tmp: &Path, now: SystemTime) -> io::Result<()> {
             fs::remove_file(entry.path())?;
         }
     }
-    Ok(())
-}
-
-/// Makes the rename durable: the directory entry lives in the directory's own blocks.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
