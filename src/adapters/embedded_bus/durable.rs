@@ -39,7 +39,7 @@ pub fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), BusError> {
 
 /// Fsyncs the directory holding `path` so a created or renamed entry survives a power loss.
 pub fn sync_parent(path: &Path) -> Result<(), BusError> {
-    match path.parent() {
+    match crate::adapters::durable_dir::directory_of(path) {
         Some(parent) => sync_dir(parent),
         None => Ok(()),
     }

@@ -8,6 +8,7 @@
 //! folder and process. The set forgets everything once it holds its capacity of folders:
 //! forgetting costs one more sync per folder, never durability.
 
+use crate::adapters::durable_dir::directory_of;
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,11 +54,9 @@ impl DurableFolders {
             if self.is_known(current) {
                 continue;
             }
-            match current.parent() {
-                // A relative root (`--data-dir data`) sits in the working directory.
-                Some(above) if above.as_os_str().is_empty() => sync_dir(Path::new("."))?,
-                Some(above) => sync_dir(above)?,
-                None => {}
+            // A relative root (`--data-dir data`) sits in the working directory.
+            if let Some(above) = directory_of(current) {
+                sync_dir(above)?;
             }
             self.remember(current);
         }
