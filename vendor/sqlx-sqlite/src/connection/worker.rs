@@ -24,6 +24,12 @@ use crate::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow, SqliteStateme
 use super::serialize::{deserialize, serialize, SchemaName, SqliteOwnedBuf};
 
 // Each SQLite connection has a dedicated thread.
+//
+// Onboard's patch: the thread holds the connection only while it handles a command, and a
+// statement that cannot wait on the disk or on another process's lock (one inside an open
+// transaction that is not its end, or a lone `SELECT`) runs on the calling task's thread
+// instead, when no command sent to the thread is still pending: a hand-off to the connection's
+// thread and back costs more than such a statement (see vendor/README.md).
 
 // TODO: Tweak this so that we can use a thread pool per pool of SQLite3 connections to reduce
 //       OS resource usage. Low priority because a high concurrent load for SQLite3 is very
@@ -37,6 +43,9 @@ pub(crate) struct ConnectionWorker {
 
 pub(crate) struct WorkerSharedState {
     transaction_depth: AtomicUsize,
+    /// Commands sent to the thread and not yet handled: while any is, statements go to the
+    /// thread too, so that every command runs in the order it was sent.
+    pending: AtomicUsize,
     cached_statements_size: AtomicUsize,
     pub(crate) conn: Mutex<ConnectionState>,
 }
@@ -118,13 +127,12 @@ impl ConnectionWorker {
 
                 let shared = Arc::new(WorkerSharedState {
                     transaction_depth: AtomicUsize::new(0),
+                    pending: AtomicUsize::new(0),
                     cached_statements_size: AtomicUsize::new(0),
-                    // note: must be fair because in `Command::UnlockDb` we unlock the mutex
-                    // and then immediately try to relock it; an unfair mutex would immediately
-                    // grant us the lock even if another task is waiting.
+                    // note: fair, so that the thread (which takes it for each command) and
+                    // the callers running statements themselves are served in turn.
                     conn: Mutex::new(conn, true),
                 });
-                let mut conn = shared.conn.try_lock().unwrap();
 
                 if establish_tx
                     .send(Ok(Self {
@@ -143,6 +151,10 @@ impl ConnectionWorker {
 
                 for (cmd, span) in command_rx {
                     let _guard = span.enter();
+                    // Counts the command handled once the connection is released (after
+                    // `conn`, declared below, is dropped).
+                    let handled = Handled(&shared.pending);
+                    let mut conn = futures_executor::block_on(shared.conn.lock());
                     match cmd {
                         Command::Prepare { query, tx } => {
                             tx.send(prepare(&mut conn, &query).map(|prepared| {
@@ -313,10 +325,9 @@ impl ConnectionWorker {
                             update_cached_statements_size(&conn, &shared.cached_statements_size);
                             tx.send(()).ok();
                         }
-                        Command::UnlockDb => {
-                            drop(conn);
-                            conn = futures_executor::block_on(shared.conn.lock());
-                        }
+                        // The connection is released after each command: the caller that asked
+                        // for it has it once this one is handled.
+                        Command::UnlockDb => {}
                         Command::Ping { tx } => {
                             tx.send(()).ok();
                         }
@@ -324,6 +335,7 @@ impl ConnectionWorker {
                             // drop the connection references before sending confirmation
                             // and ending the command loop
                             drop(conn);
+                            drop(handled);
                             drop(shared);
                             let _ = tx.send(());
                             return;
@@ -359,21 +371,28 @@ impl ConnectionWorker {
         persistent: bool,
         limit: Option<usize>,
     ) -> Result<flume::Receiver<Result<Either<SqliteQueryResult, SqliteRow>, Error>>, Error> {
+        if self.shared.pending.load(Ordering::Acquire) == 0 && !mentions_commit(query) {
+            // No await from here until the statement has run: a caller cancelled while it
+            // waits for the connection has run nothing.
+            let mut conn = self.shared.conn.lock().await;
+            if runs_on_caller(&mut conn, query) {
+                let (tx, rx) = flume::unbounded();
+                execute_and_send(&mut conn, query, args, persistent, limit, &tx);
+                update_cached_statements_size(&conn, &self.shared.cached_statements_size);
+                return Ok(rx);
+            }
+        }
+
         let (tx, rx) = flume::bounded(chan_size);
 
-        self.command_tx
-            .send_async((
-                Command::Execute {
-                    query: query.into(),
-                    arguments: args.map(SqliteArguments::into_static),
-                    persistent,
-                    tx,
-                    limit,
-                },
-                Span::current(),
-            ))
-            .await
-            .map_err(|_| Error::WorkerCrashed)?;
+        self.send(Command::Execute {
+            query: query.into(),
+            arguments: args.map(SqliteArguments::into_static),
+            persistent,
+            tx,
+            limit,
+        })
+        .await?;
 
         Ok(rx)
     }
@@ -397,9 +416,23 @@ impl ConnectionWorker {
     }
 
     pub(crate) fn start_rollback(&mut self) -> Result<(), Error> {
+        let sending = Sending::new(&self.shared.pending);
         self.command_tx
             .send((Command::Rollback { tx: None }, Span::current()))
-            .map_err(|_| Error::WorkerCrashed)
+            .map_err(|_| Error::WorkerCrashed)?;
+        sending.sent();
+        Ok(())
+    }
+
+    /// Sends `command` to the thread, counted as pending until the thread has handled it.
+    async fn send(&self, command: Command) -> Result<(), Error> {
+        let sending = Sending::new(&self.shared.pending);
+        self.command_tx
+            .send_async((command, Span::current()))
+            .await
+            .map_err(|_| Error::WorkerCrashed)?;
+        sending.sent();
+        Ok(())
     }
 
     pub(crate) async fn ping(&mut self) -> Result<(), Error> {
@@ -435,10 +468,7 @@ impl ConnectionWorker {
     {
         let (tx, rx) = oneshot::channel();
 
-        self.command_tx
-            .send_async((command(tx), Span::current()))
-            .await
-            .map_err(|_| Error::WorkerCrashed)?;
+        self.send(command(tx)).await?;
 
         rx.await.map_err(|_| Error::WorkerCrashed)
     }
@@ -449,10 +479,7 @@ impl ConnectionWorker {
     {
         let (tx, rx) = rendezvous_oneshot::channel();
 
-        self.command_tx
-            .send_async((command(tx), Span::current()))
-            .await
-            .map_err(|_| Error::WorkerCrashed)?;
+        self.send(command(tx)).await?;
 
         rx.recv().await.map_err(|_| Error::WorkerCrashed)
     }
@@ -465,12 +492,11 @@ impl ConnectionWorker {
         let (guard, res) = futures_util::future::join(
             // we need to join the wait queue for the lock before we send the message
             self.shared.conn.lock(),
-            self.command_tx
-                .send_async((Command::UnlockDb, Span::current())),
+            self.send(Command::UnlockDb),
         )
         .await;
 
-        res.map_err(|_| Error::WorkerCrashed)?;
+        res?;
 
         Ok(guard)
     }
@@ -481,10 +507,14 @@ impl ConnectionWorker {
     pub(crate) fn shutdown(&mut self) -> impl Future<Output = Result<(), Error>> {
         let (tx, rx) = oneshot::channel();
 
+        let sending = Sending::new(&self.shared.pending);
         let send_res = self
             .command_tx
             .send((Command::Shutdown { tx }, Span::current()))
             .map_err(|_| Error::WorkerCrashed);
+        if send_res.is_ok() {
+            sending.sent();
+        }
 
         async move {
             send_res?;
@@ -519,6 +549,96 @@ fn prepare(conn: &mut ConnectionState, query: &str) -> Result<SqliteStatement<'s
         column_names: column_names.unwrap_or_default(),
         parameters,
     })
+}
+
+/// Whether `query` may end a transaction (`COMMIT`, `RELEASE …; COMMIT`): that waits for the
+/// disk, so it runs on the connection's thread. Any mention counts, in any case.
+fn mentions_commit(query: &str) -> bool {
+    query
+        .as_bytes()
+        .windows(6)
+        .any(|word| word.eq_ignore_ascii_case(b"commit"))
+}
+
+/// Whether `query` runs on the caller's thread: inside an open transaction (which already holds
+/// whatever lock it needs, and commits elsewhere), or a lone `SELECT` (which never waits for a
+/// writer). Anything else may wait for the disk or for another connection's lock.
+fn runs_on_caller(conn: &mut ConnectionState, query: &str) -> bool {
+    // SAFETY: the handle is open for as long as the `ConnectionState` lives.
+    let in_transaction =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(conn.handle.as_ptr()) } == 0;
+    let trimmed = query.trim_start();
+    let lone_select = trimmed
+        .get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("select"))
+        && !trimmed.trim_end().trim_end_matches(';').contains(';');
+    in_transaction || lone_select
+}
+
+/// Runs `query` and sends each result to `tx`, up to `limit` rows, as the thread does.
+fn execute_and_send(
+    conn: &mut ConnectionState,
+    query: &str,
+    arguments: Option<SqliteArguments<'_>>,
+    persistent: bool,
+    limit: Option<usize>,
+    tx: &flume::Sender<Result<Either<SqliteQueryResult, SqliteRow>, Error>>,
+) {
+    let iter = match execute::iter(conn, query, arguments, persistent) {
+        Ok(iter) => iter,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let mut rows_returned = 0;
+    for res in iter {
+        let is_row = matches!(res, Ok(Either::Right(_)));
+        let has_error = res.is_err();
+        // The receiver is held by the caller, who reads it after this returns.
+        let _ = tx.send(res);
+        if has_error {
+            break;
+        }
+        if is_row {
+            rows_returned += 1;
+            if limit.is_some_and(|limit| rows_returned >= limit) {
+                break;
+            }
+        }
+    }
+}
+
+/// A command being sent: counted pending from here, uncounted again unless [`Sending::sent`].
+struct Sending<'a>(Option<&'a AtomicUsize>);
+
+impl<'a> Sending<'a> {
+    fn new(pending: &'a AtomicUsize) -> Self {
+        pending.fetch_add(1, Ordering::AcqRel);
+        Self(Some(pending))
+    }
+
+    /// The thread has the command: it uncounts it once handled.
+    fn sent(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0 {
+            pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Uncounts the command the thread is handling when dropped.
+struct Handled<'a>(&'a AtomicUsize);
+
+impl Drop for Handled<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn update_cached_statements_size(conn: &ConnectionState, size: &AtomicUsize) {
