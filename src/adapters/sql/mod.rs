@@ -128,10 +128,13 @@ impl<D: Dialect> StoreBase for SqlStore<D> {
 
 #[async_trait]
 impl<D: Dialect> StoreStatistics for SqlStore<D> {
-    /// Counts in one statement, so the numbers come from one snapshot.
+    /// Counts in one statement, so the numbers come from one snapshot. Counting whole tables
+    /// takes time: the leading comment keeps it on SQLite's connection thread, off the
+    /// caller's (vendor/README.md).
     async fn stats(&self) -> StoreResult<StoreStats> {
         let row = sql::<D>(
-            "SELECT (SELECT COUNT(*) FROM customers) AS customers,
+            "-- whole tables counted: on the connection's own thread
+             SELECT (SELECT COUNT(*) FROM customers) AS customers,
                     (SELECT COUNT(*) FROM applications) AS applications,
                     (SELECT COUNT(*) FROM events) AS events,
                     (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL) AS outbox_pending,

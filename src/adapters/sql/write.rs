@@ -10,10 +10,12 @@
 //! [`MAX_GROUP_AGE`] and [`MAX_GROUP_WRITERS`]: a lone writer commits at once, so latency
 //! without contention is unchanged, and under load the fsyncs are shared.
 //!
-//! Every statement is a round trip to the connection's thread, so the bookkeeping rides along
-//! with others: `BEGIN` goes with the first writer's `SAVEPOINT`, and a writer that hands the
-//! group on sends its `RELEASE` with the next writer's `SAVEPOINT` (left open, empty, for
-//! whoever comes), or with the `COMMIT` when it is the last. Every step that
+//! Statements inside the open transaction run on the calling task's thread, but `BEGIN` and
+//! `COMMIT` are each a round trip to the connection's own thread (`vendor/README.md`), and every
+//! statement is a call of its own, so the bookkeeping rides along with others: `BEGIN` goes with
+//! the first writer's `SAVEPOINT`, and a writer that hands the group on sends its `RELEASE` with
+//! the next writer's `SAVEPOINT` (left open, empty, for whoever comes), or with the `COMMIT`
+//! when it is the last. Every step that
 //! touches the connection between statements (opening the group and the savepoint, releasing
 //! or rolling it back, committing) runs in a task of its own, so a caller that is cancelled
 //! halfway never leaves the shared transaction in between.
