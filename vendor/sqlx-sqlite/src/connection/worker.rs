@@ -176,47 +176,7 @@ impl ConnectionWorker {
                             tx,
                             limit
                         } => {
-                            let iter = match execute::iter(&mut conn, &query, arguments, persistent)
-                            {
-                                Ok(iter) => iter,
-                                Err(e) => {
-                                    tx.send(Err(e)).ok();
-                                    continue;
-                                }
-                            };
-
-                            match limit {
-                                None => {
-                                    for res in iter {
-                                        let has_error = res.is_err();
-                                        if tx.send(res).is_err() || has_error {
-                                            break;
-                                        }
-                                    }
-                                },
-                                Some(limit) => {
-                                    let mut iter = iter;
-                                    let mut rows_returned = 0;
-
-                                    while let Some(res) = iter.next() {
-                                        if let Ok(ok) = &res {
-                                            if ok.is_right() {
-                                                rows_returned += 1;
-                                                if rows_returned >= limit {
-                                                    drop(iter);
-                                                    let _ = tx.send(res);
-                                                    break;
-                                                }
-                                            }
-                                        }
-                                        let has_error = res.is_err();
-                                        if tx.send(res).is_err() || has_error {
-                                            break;
-                                        }
-                                    }
-                                },
-                            }
-
+                            execute_and_send(&mut conn, &query, arguments, persistent, limit, &tx);
                             update_cached_statements_size(&conn, &shared.cached_statements_size);
                         }
                         Command::Begin { tx, statement } => {
@@ -575,7 +535,8 @@ fn runs_on_caller(conn: &mut ConnectionState, query: &str) -> bool {
     in_transaction || lone_select
 }
 
-/// Runs `query` and sends each result to `tx`, up to `limit` rows, as the thread does.
+/// Runs `query` and sends each result to `tx`, up to `limit` rows; stops at the first error or
+/// once nobody receives. Both the thread and a caller running the statement itself use it.
 fn execute_and_send(
     conn: &mut ConnectionState,
     query: &str,
@@ -584,7 +545,7 @@ fn execute_and_send(
     limit: Option<usize>,
     tx: &flume::Sender<Result<Either<SqliteQueryResult, SqliteRow>, Error>>,
 ) {
-    let iter = match execute::iter(conn, query, arguments, persistent) {
+    let mut iter = match execute::iter(conn, query, arguments, persistent) {
         Ok(iter) => iter,
         Err(e) => {
             let _ = tx.send(Err(e));
@@ -592,19 +553,19 @@ fn execute_and_send(
         }
     };
     let mut rows_returned = 0;
-    for res in iter {
-        let is_row = matches!(res, Ok(Either::Right(_)));
-        let has_error = res.is_err();
-        // The receiver is held by the caller, who reads it after this returns.
-        let _ = tx.send(res);
-        if has_error {
-            break;
-        }
-        if is_row {
+    while let Some(res) = iter.next() {
+        if matches!(res, Ok(Either::Right(_))) {
             rows_returned += 1;
             if limit.is_some_and(|limit| rows_returned >= limit) {
-                break;
+                // Reset the statement before a send that may wait for room in the channel.
+                drop(iter);
+                let _ = tx.send(res);
+                return;
             }
+        }
+        let has_error = res.is_err();
+        if tx.send(res).is_err() || has_error {
+            break;
         }
     }
 }
