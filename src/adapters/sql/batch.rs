@@ -186,11 +186,7 @@ impl Batch {
 
     /// Runs every statement; returns how many rows they changed together.
     pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
-        let mut changed = 0;
-        for (text, values) in self.calls::<D>()? {
-            changed += bound::<D>(&text, &values).execute(conn).await?;
-        }
-        Ok(changed)
+        self.into_calls::<D>()?.execute::<D>(conn).await
     }
 
     /// Runs every statement; returns the rows they returned (`RETURNING`), in statement order.
@@ -203,6 +199,12 @@ impl Batch {
             rows.extend(bound::<D>(&text, &values).fetch_all(conn).await?);
         }
         Ok(rows)
+    }
+
+    /// The calls to make, checked and joined as the dialect allows, to run later: the caller
+    /// may want to know how many there are first (one runs without a transaction of its own).
+    pub(crate) fn into_calls<D: Dialect>(self) -> StoreResult<Calls> {
+        self.calls::<D>().map(Calls)
     }
 
     /// The calls to make: each statement alone, or up to [`MAX_JOINED`] joined into one.
@@ -229,6 +231,25 @@ impl Batch {
             calls.push((text, values));
         }
         Ok(calls)
+    }
+}
+
+/// A batch's calls to the database, ready to run in order.
+pub(crate) struct Calls(Vec<(String, Vec<Value>)>);
+
+impl Calls {
+    /// How many calls the batch takes: one runs as a single statement, atomic on its own.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Runs every call; returns how many rows they changed together.
+    pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
+        let mut changed = 0;
+        for (text, values) in self.0 {
+            changed += bound::<D>(&text, &values).execute(conn).await?;
+        }
+        Ok(changed)
     }
 }
 
