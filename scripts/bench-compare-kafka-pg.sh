@@ -10,12 +10,14 @@
 # `onboard bench --rate RATE --duration $BENCH_SECONDS` (default 15) with the last build as the
 # load generator for every run, so only the server differs. With BENCH_CPU=1 it also records the
 # CPU seconds of the server, PostgreSQL, Kafka and the load generator, and the CPU left idle, over
-# 10 s from the 4th second of each run (BENCH_SECONDS of 15 or more). Prints one Markdown table;
-# the JSON reports stay in $BENCH_OUT (default a new temporary directory). Needs python3.
+# 10 s from the 4th second of each run (BENCH_SECONDS of 15 or more). A broker started here is
+# first warmed up by one unreported run of $BENCH_WARMUP s (default 30; its JIT compiler otherwise
+# takes CPU from the first runs). Prints one Markdown table; the JSON reports stay in $BENCH_OUT
+# (default a new temporary directory). Needs python3.
 set -euo pipefail
 # shellcheck source=lib/bench-compare.sh
 source "$(dirname "$0")/lib/bench-compare.sh"
-bench_parse_args 15 "$@"
+bench_parse_args 16 "$@"
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-15}
 if [[ -n ${BENCH_CPU:-} ]] && ((seconds < 15)); then
@@ -78,6 +80,7 @@ one_run() {
   wait "$server" 2>/dev/null || true
   server=
 }
+bench_warm_up one_run
 bench_each_run one_run
 
 python3 - "$out" <<'EOF'
