@@ -13,7 +13,7 @@
 # Kafka and the load generator, and the CPU left idle, over 10 s from the 4th second of the
 # writing (BENCH_SECONDS of 15 or more), and the e-mails still queued 5 s after the end. Prints
 # one Markdown table; the JSON reports stay in $BENCH_OUT (default a new temporary directory).
-# A broker started here is first warmed up by one unreported run of $BENCH_WARMUP s (default 30;
+# A broker started here is first warmed up by one unreported run of $BENCH_WARMUP s (default 60;
 # its JIT compiler otherwise takes CPU from the first runs). Needs python3.
 set -euo pipefail
 # shellcheck source=lib/bench-compare.sh

@@ -11,7 +11,7 @@
 # load generator for every run, so only the server differs. With BENCH_CPU=1 it also records the
 # CPU seconds of the server, PostgreSQL, Kafka and the load generator, and the CPU left idle, over
 # 10 s from the 4th second of each run (BENCH_SECONDS of 15 or more). A broker started here is
-# first warmed up by one unreported run of $BENCH_WARMUP s (default 30; its JIT compiler otherwise
+# first warmed up by one unreported run of $BENCH_WARMUP s (default 60; its JIT compiler otherwise
 # takes CPU from the first runs). Prints one Markdown table; the JSON reports stay in $BENCH_OUT
 # (default a new temporary directory). Needs python3.
 set -euo pipefail

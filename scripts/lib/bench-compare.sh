@@ -10,8 +10,8 @@
 #   bench_start_kafka                   one broker on port base 21091 unless one runs there;
 #                                       sets bench_started_kafka=1 when it started it
 #   bench_warm_up FUNCTION              when bench_start_kafka started the broker: calls
-#                                       FUNCTION once for the first build at the first rate for
-#                                       $BENCH_WARMUP s (default 30, 0 skips it) into
+#                                       FUNCTION once for the first build at the highest rate
+#                                       for $BENCH_WARMUP s (default 60, 0 skips it) into
 #                                       $out/warm-up, left out of the results: a new broker's
 #                                       JIT compiler takes CPU from the first runs' servers
 #   bench_wait_ready URL PID ERRFILE    waits up to 30 s for URL/readyz to answer 200; if the
@@ -69,10 +69,11 @@ bench_start_kafka() {
 }
 
 bench_warm_up() {
-  local each=$1 warm_up=${BENCH_WARMUP:-30}
+  local each=$1 warm_up=${BENCH_WARMUP:-60}
   ((bench_started_kafka && warm_up > 0)) || return 0
   local measured_out=$out measured_seconds=$seconds
-  out=$measured_out/warm-up seconds=$warm_up run=0 rate=${rates[0]}
+  out=$measured_out/warm-up seconds=$warm_up run=0
+  rate=$(printf '%s\n' "${rates[@]}" | sort -n | tail -1)
   name=${builds[0]%%=*} bin=${builds[0]#*=} tag=warm-up dir=$out/warm-up
   mkdir -p "$dir"
   echo "== warming up the new broker: $tag, $rate/s for $seconds s, not reported" >&2
