@@ -153,6 +153,39 @@ async fn different_notifications_become_different_messages() {
     assert_eq!(bodies, ["one", "two"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_at_the_same_time_each_land_whole_and_leave_nothing_in_tmp() {
+    const DELIVERIES: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = Arc::new(notifier(&dir));
+
+    let deliveries: Vec<_> = (0..DELIVERIES)
+        .map(|i| {
+            let maildir = maildir.clone();
+            tokio::spawn(async move {
+                let body = format!("message {i}\n");
+                maildir
+                    .deliver(&notification(&format!("n{i}"), &body))
+                    .await
+            })
+        })
+        .collect();
+    for delivery in deliveries {
+        delivery.await.unwrap().unwrap();
+    }
+
+    let mut bodies: Vec<String> = read_maildir(maildir.root())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body.trim_end().to_owned())
+        .collect();
+    bodies.sort();
+    let mut expected: Vec<String> = (0..DELIVERIES).map(|i| format!("message {i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    assert!(files_in(&maildir.root().join("tmp")).is_empty());
+}
+
 #[tokio::test]
 async fn a_body_with_an_overlong_line_is_encoded_and_still_reads_back() {
     let dir = tempfile::tempdir().unwrap();
