@@ -14,7 +14,7 @@
 //! instead of one per row, on every database.
 
 use super::query::{sql, Statement};
-use super::Dialect;
+use super::{Dialect, SqlStore};
 use crate::ports::store::{StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -186,7 +186,26 @@ impl Batch {
 
     /// Runs every statement; returns how many rows they changed together.
     pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
-        self.into_calls::<D>()?.execute::<D>(conn).await
+        run_all::<D>(self.calls::<D>()?, conn).await
+    }
+
+    /// Runs every statement and returns once they are committed: a batch that makes one
+    /// statement runs it as [`Statement::execute_committed`] does (on PostgreSQL alone, since
+    /// one statement is atomic by itself: no `BEGIN` and `COMMIT` round trips), a longer one in
+    /// a write transaction of its own.
+    pub(crate) async fn execute_committed<D: Dialect>(
+        self,
+        store: &SqlStore<D>,
+    ) -> StoreResult<u64> {
+        let mut calls = self.calls::<D>()?;
+        if calls.len() == 1 {
+            let (text, values) = calls.remove(0);
+            return bound::<D>(&text, &values).execute_committed(store).await;
+        }
+        let mut tx = store.write_tx().await?;
+        let changed = run_all::<D>(calls, &mut tx).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Runs every statement; returns the rows they returned (`RETURNING`), in statement order.
@@ -199,12 +218,6 @@ impl Batch {
             rows.extend(bound::<D>(&text, &values).fetch_all(conn).await?);
         }
         Ok(rows)
-    }
-
-    /// The calls to make, checked and joined as the dialect allows, to run later: the caller
-    /// may want to know how many there are first (one runs without a transaction of its own).
-    pub(crate) fn into_calls<D: Dialect>(self) -> StoreResult<Calls> {
-        self.calls::<D>().map(Calls)
     }
 
     /// The calls to make: each statement alone, or up to [`MAX_JOINED`] joined into one.
@@ -234,23 +247,16 @@ impl Batch {
     }
 }
 
-/// A batch's calls to the database, ready to run in order.
-pub(crate) struct Calls(Vec<(String, Vec<Value>)>);
-
-impl Calls {
-    /// How many calls the batch takes: one runs as a single statement, atomic on its own.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+/// Runs `calls` in order; returns how many rows they changed together.
+async fn run_all<D: Dialect>(
+    calls: Vec<(String, Vec<Value>)>,
+    conn: &mut D::Connection,
+) -> StoreResult<u64> {
+    let mut changed = 0;
+    for (text, values) in calls {
+        changed += bound::<D>(&text, &values).execute(conn).await?;
     }
-
-    /// Runs every call; returns how many rows they changed together.
-    pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
-        let mut changed = 0;
-        for (text, values) in self.0 {
-            changed += bound::<D>(&text, &values).execute(conn).await?;
-        }
-        Ok(changed)
-    }
+    Ok(changed)
 }
 
 /// The statements the pieces make, in order: consecutive rows of one statement together, in

@@ -92,24 +92,12 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
-    /// Runs `batch` and returns once it is committed: in a write transaction of its own, or,
-    /// where the database has many writers (PostgreSQL) and the batch is one statement, as that
-    /// statement alone, which is atomic by itself and saves the `BEGIN` and `COMMIT` round
-    /// trips (nothing to do when it is empty).
+    /// Runs `batch` and returns once it is committed (nothing to do when it is empty).
     pub(crate) async fn write_batch(&self, batch: batch::Batch) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let calls = batch.into_calls::<D>()?;
-        if self.group.is_none() && calls.len() == 1 {
-            calls
-                .execute::<D>(&mut *self.autocommit_conn().await?)
-                .await?;
-            return Ok(());
-        }
-        let mut tx = self.write_tx().await?;
-        calls.execute::<D>(&mut tx).await?;
-        tx.commit().await
+        batch.execute_committed(self).await.map(drop)
     }
 
     /// Gives up what the dialect holds and closes the pools, waiting for connections in use to
