@@ -7,6 +7,14 @@
 //! is in progress and they see only committed data. `synchronous=FULL` makes every commit
 //! durable before it returns, so nothing the API accepted is lost on power failure.
 //!
+//! The writer keeps its temporary data in memory (`temp_store=MEMORY`). Each writer of a group
+//! commit has its own savepoint (`adapters::sql::write`), so SQLite keeps the original of every
+//! page the writer changes in a statement journal; beyond 64 KiB that journal spills into a new,
+//! at once deleted file in the system's temporary folder, which under load meant a file created
+//! and deleted every group commit and ~18 page writes to it a step (measured at 1,000 steps a
+//! second; BENCHMARKS.md, "SQLite's statement journals in memory"). In memory it costs at most
+//! the pages one group changes.
+//!
 //! A pooled connection is not pinged before each use (sqlx's pools do by default): it is a file
 //! opened by this process, with no server that could have dropped it, and every ping is a round
 //! trip to the connection's thread (sqlx still pings it once when it goes back to the pool).
@@ -77,7 +85,7 @@ impl SqlStore<Sqlite> {
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("temp_store", "MEMORY"))
             .await
             .map_err(db)?;
         let applied = run_migrations(&MIGRATOR, &write).await?;
@@ -138,6 +146,7 @@ mod tests {
         assert_eq!(pragma(&store.write, "journal_mode").await, "wal");
         assert_eq!(pragma(&store.write, "synchronous").await, "2", "FULL");
         assert_eq!(pragma(&store.write, "foreign_keys").await, "1");
+        assert_eq!(pragma(&store.write, "temp_store").await, "2", "MEMORY");
         assert_eq!(pragma(&store.read, "foreign_keys").await, "1");
         assert_eq!(store.write.options().get_max_connections(), 1);
 
