@@ -12,8 +12,10 @@
 //! page the writer changes in a statement journal; beyond 64 KiB that journal spills into a new,
 //! at once deleted file in the system's temporary folder, which under load meant a file created
 //! and deleted every group commit and ~18 page writes to it a step (measured at 1,000 steps a
-//! second; BENCHMARKS.md, "SQLite's statement journals in memory"). In memory it costs at most
-//! the pages one group changes.
+//! second; BENCHMARKS.md, "Files deleted before a run; SQLite's statement journals in memory").
+//! In memory it holds at most the pages one writer changes, and is emptied at its `RELEASE`.
+//! Migrations run on a connection of their own without it: building an index over a large
+//! table sorts through temporary files, which in memory could take gigabytes.
 //!
 //! A pooled connection is not pinged before each use (sqlx's pools do by default): it is a file
 //! opened by this process, with no server that could have dropped it, and every ping is a round
@@ -80,6 +82,16 @@ impl SqlStore<Sqlite> {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
 
+        let migrating = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(db)?;
+        let applied = run_migrations(&MIGRATOR, &migrating).await;
+        migrating.close().await;
+        let applied = applied?;
+
         let write = SqlitePoolOptions::new()
             .min_connections(1)
             .max_connections(1)
@@ -88,7 +100,6 @@ impl SqlStore<Sqlite> {
             .connect_with(options.clone().pragma("temp_store", "MEMORY"))
             .await
             .map_err(db)?;
-        let applied = run_migrations(&MIGRATOR, &write).await?;
 
         // Opened after the migration so readers never see a half-built schema.
         let read = SqlitePoolOptions::new()
