@@ -12,8 +12,8 @@
 # 16 (the bench's documents are tiny; the default guards a node's memory against big ones). Prints one Markdown table; the JSON reports stay in
 # $BENCH_OUT (default a new temporary directory). Needs python3 for the table.
 # Every run's data directory stays there too: deleting tens of thousands of files just before a
-# run slows that run's file creation for minutes (ext4; docs/data-lifecycle.md, "Prune little
-# and often"), so delete $BENCH_OUT only when the comparison is over.
+# run slows that run's file creation for minutes on ext4 without a journal (docs/data-lifecycle.md,
+# "Prune little and often"), so delete $BENCH_OUT only when the comparison is over.
 set -euo pipefail
 if (($# < 2)); then
   sed -n '2,16p' "$0" >&2
