@@ -180,10 +180,6 @@ impl Batch {
         self.pieces.extend(other.pieces);
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
-    }
-
     /// Runs every statement; returns how many rows they changed together.
     pub(crate) async fn execute<D: Dialect>(self, conn: &mut D::Connection) -> StoreResult<u64> {
         run_all::<D>(self.calls::<D>()?, conn).await
@@ -192,12 +188,15 @@ impl Batch {
     /// Runs every statement and returns once they are committed: a batch that makes one
     /// statement runs it as [`Statement::execute_committed`] does (on PostgreSQL alone, since
     /// one statement is atomic by itself: no `BEGIN` and `COMMIT` round trips), a longer one in
-    /// a write transaction of its own.
+    /// a write transaction of its own; an empty batch does nothing.
     pub(crate) async fn execute_committed<D: Dialect>(
         self,
         store: &SqlStore<D>,
     ) -> StoreResult<u64> {
         let mut calls = self.calls::<D>()?;
+        if calls.is_empty() {
+            return Ok(0);
+        }
         if calls.len() == 1 {
             let (text, values) = calls.remove(0);
             return bound::<D>(&text, &values).execute_committed(store).await;

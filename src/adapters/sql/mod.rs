@@ -94,9 +94,6 @@ impl<D: Dialect> SqlStore<D> {
 
     /// Runs `batch` and returns once it is committed (nothing to do when it is empty).
     pub(crate) async fn write_batch(&self, batch: batch::Batch) -> StoreResult<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
         batch.execute_committed(self).await.map(drop)
     }
 
