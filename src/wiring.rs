@@ -34,7 +34,11 @@ pub enum StoreSettings {
     /// One SQLite file (embedded default).
     Sqlite { path: PathBuf },
     /// A PostgreSQL database shared by every process (`DATABASE_URL`); prints without password.
-    Postgres { url: DatabaseUrl },
+    /// This process opens at most `max_connections` to it (`store.max_connections`).
+    Postgres {
+        url: DatabaseUrl,
+        max_connections: u32,
+    },
     /// Amazon DynamoDB tables shared by every process and Lambda function; the endpoint and
     /// credentials are the AWS SDK's (`AWS_ENDPOINT_URL` for a local emulator).
     Dynamodb {
@@ -64,7 +68,10 @@ impl StoreSettings {
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             Self::Sqlite { path } => Ok(SqliteStore::open(path).await?),
-            Self::Postgres { url } => Ok(PostgresStore::open(url)
+            Self::Postgres {
+                url,
+                max_connections,
+            } => Ok(PostgresStore::open(url, *max_connections)
                 .await
                 .map_err(|e| anyhow::anyhow!("PostgreSQL at {url}: {e}"))?),
             // The tables are created by `onboard migrate` or the CloudFormation stack, never by
@@ -84,9 +91,14 @@ impl StoreSettings {
                 store.close().await;
                 Ok(Migrated::Schema(applied))
             }
-            Self::Postgres { url } => {
+            Self::Postgres {
+                url,
+                max_connections,
+            } => {
                 let failed = |e| anyhow::anyhow!("PostgreSQL at {url}: {e}");
-                let store = PostgresStore::connect(url).await.map_err(failed)?;
+                let store = PostgresStore::connect(url, *max_connections)
+                    .await
+                    .map_err(failed)?;
                 let applied = store.migrate().await.map_err(failed);
                 store.close().await;
                 applied.map(Migrated::Schema)
@@ -106,7 +118,7 @@ impl StoreSettings {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path } => format!("SQLite file {}", path.display()),
-            Self::Postgres { url } => format!("PostgreSQL {url}"),
+            Self::Postgres { url, .. } => format!("PostgreSQL {url}"),
             Self::Dynamodb { region, tables } => format!(
                 "DynamoDB in {} (tables {}, …)",
                 region.as_deref().unwrap_or("the SDK's default region"),

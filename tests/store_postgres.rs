@@ -6,7 +6,7 @@
 //! (set by scripts/test.sh), which makes them fail.
 
 use async_trait::async_trait;
-use onboard::adapters::postgres::{DatabaseUrl, PostgresStore};
+use onboard::adapters::postgres::{DatabaseUrl, PostgresStore, DEFAULT_MAX_CONNECTIONS};
 use onboard::domain::event::Topic;
 use onboard::domain::workflow::ApplicationStatus;
 use onboard::ports::store::{
@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+
+/// The pool of a store the cases open: the default of `store.max_connections`.
+const POOL: u32 = DEFAULT_MAX_CONNECTIONS;
 
 /// Each `fresh` store is a new database on the `DATABASE_URL` server.
 struct PostgresHarness {
@@ -50,7 +53,9 @@ onboard::trace_suite!(PostgresHarness::new());
 /// A new database and a store on it.
 async fn open_fresh(server: &DatabaseUrl) -> (DatabaseUrl, Arc<PostgresStore>) {
     let url = create_database(server, &unique_database_name("onboard_test")).await;
-    let store = PostgresStore::open(&url).await.expect("open the store");
+    let store = PostgresStore::open(&url, POOL)
+        .await
+        .expect("open the store");
     (url, store)
 }
 
@@ -222,7 +227,9 @@ async fn only_one_store_relays_the_outbox_at_a_time_and_another_takes_over_when_
         return;
     };
     let (url, first) = open_fresh(&server).await;
-    let second = PostgresStore::open(&url).await.expect("a second process");
+    let second = PostgresStore::open(&url, POOL)
+        .await
+        .expect("a second process");
     let customer = store_suite::customer_id("c-1");
     let mut tx = first.begin().await.expect("begin");
     let sent = tx
@@ -310,7 +317,7 @@ async fn migrating_again_applies_nothing_and_a_new_database_gets_the_whole_schem
     assert!(store.migrate().await.expect("migrate").is_empty());
 
     let other = create_database(&server, &unique_database_name("onboard_test")).await;
-    let bare = PostgresStore::connect(&other).await.expect("connect");
+    let bare = PostgresStore::connect(&other, POOL).await.expect("connect");
     let applied = bare.migrate().await.expect("migrate");
     assert_eq!(
         applied.iter().map(|m| m.version).collect::<Vec<_>>(),
@@ -336,7 +343,7 @@ async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_bac
         1,
     ))
     .expect("a URL");
-    let store = PostgresStore::open(&via_proxy).await.expect("open");
+    let store = PostgresStore::open(&via_proxy, POOL).await.expect("open");
     store.ping().await.expect("reachable");
 
     let addr = proxy.addr;
@@ -431,7 +438,8 @@ async fn processes_starting_together_on_a_new_database_all_migrate_it() {
     };
     for _ in 0..3 {
         let url = create_database(&server, &unique_database_name("onboard_race")).await;
-        let opened = futures::future::join_all((0..8).map(|_| PostgresStore::open(&url))).await;
+        let opened =
+            futures::future::join_all((0..8).map(|_| PostgresStore::open(&url, POOL))).await;
         for store in opened {
             let store = store.expect("every process migrates and opens the store");
             store.close().await;
@@ -461,7 +469,10 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
         inline: Some("readyz-test-secret-that-is-long-enough-for-hs256".into()),
         file: None,
     };
-    settings.store = onboard::wiring::StoreSettings::Postgres { url: via_proxy };
+    settings.store = onboard::wiring::StoreSettings::Postgres {
+        url: via_proxy,
+        max_connections: POOL,
+    };
     let application = onboard::app::Application::build(settings)
         .await
         .expect("the app builds");
@@ -582,10 +593,52 @@ async fn notifications_queued_before_the_upgrade_take_their_events_type_and_appl
     }
     old.close().await;
 
-    let store = PostgresStore::open(&url).await.expect("open and migrate");
+    let store = PostgresStore::open(&url, POOL)
+        .await
+        .expect("open and migrate");
     let due = store
         .notifications_due(store_suite::at(1000), 10)
         .await
         .expect("due");
     assert_eq!(due, vec![email, alert], "labelled as if written today");
+}
+
+#[tokio::test]
+async fn a_store_opens_no_more_connections_than_store_max_connections() {
+    let Some(server) = server("pool size") else {
+        return;
+    };
+    let url = create_database(&server, &unique_database_name("onboard_test")).await;
+    let customer = store_suite::customer_id("c-1");
+    for max_connections in [1, 2] {
+        let store = PostgresStore::open(&url, max_connections)
+            .await
+            .expect("open the store");
+        // A producer step's transaction holds one connection until it ends.
+        let tx = store.begin().await.expect("begin");
+        let reader = Arc::clone(&store);
+        let id = customer.clone();
+        let mut read = tokio::spawn(async move { reader.customer(&id).await });
+        let meanwhile = tokio::time::timeout(Duration::from_millis(500), &mut read).await;
+        assert_eq!(
+            meanwhile.is_ok(),
+            max_connections > 1,
+            "with {max_connections} connection(s), a read beside an open transaction \
+             {} wait for it",
+            if max_connections > 1 {
+                "does not"
+            } else {
+                "must"
+            }
+        );
+        drop(tx);
+        let found = match meanwhile {
+            Ok(answered) => answered,
+            Err(_) => tokio::time::timeout(Duration::from_secs(4), read)
+                .await
+                .expect("the read gets the connection once the transaction ended"),
+        };
+        assert_eq!(found.expect("the read's task").expect("the read"), None);
+        store.close().await;
+    }
 }

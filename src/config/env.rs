@@ -51,6 +51,11 @@ pub const VARIABLES: &[EnvVar] = &[
     var("ONBOARD_STORE", "store.kind", Text),
     var("DATABASE_URL", "store.url", Text),
     var("DATABASE_URL_FILE", "store.url_file", Text),
+    var(
+        "ONBOARD_STORE_MAX_CONNECTIONS",
+        "store.max_connections",
+        Number,
+    ),
     var("USERS_TABLE", "store.tables.users", Text),
     var("APPLICATIONS_TABLE", "store.tables.applications", Text),
     var("KYC_RESULTS_TABLE", "store.tables.kyc_results", Text),

@@ -816,6 +816,34 @@ fn the_edge_timeouts_metrics_listener_and_deregistration_batch_are_read_and_chec
     }
 }
 
+#[test]
+fn the_postgres_pool_size_defaults_to_16_and_is_read_and_checked() {
+    let url = ("DATABASE_URL", "postgres://u:pw@db:5432/onboard");
+    let pool_of = |vars: &[(&str, &str)]| match settings(vars, Role::Up).unwrap().store {
+        StoreSettings::Postgres {
+            max_connections, ..
+        } => max_connections,
+        other => panic!("expected PostgreSQL, got {other:?}"),
+    };
+    assert_eq!(pool_of(&[url]), 16);
+    assert_eq!(pool_of(&[url, ("ONBOARD_STORE_MAX_CONNECTIONS", "4")]), 4);
+    for bad in ["0", "1001"] {
+        let text = settings_problems(&[
+            url,
+            ("ONBOARD_STORE_MAX_CONNECTIONS", bad),
+            ("ONBOARD_WS_DEREGISTRATION_BATCH", "0"),
+        ]);
+        for expected in [
+            format!(
+                "store.max_connections (ONBOARD_STORE_MAX_CONNECTIONS): {bad} is outside 1..=1000"
+            ),
+            "gateway.deregistration_batch".to_string(),
+        ] {
+            assert!(text.contains(&expected), "{expected} missing from: {text}");
+        }
+    }
+}
+
 fn settings_problems(vars: &[(&str, &str)]) -> String {
     settings(vars, Role::Up).unwrap_err().to_string()
 }

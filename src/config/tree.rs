@@ -105,7 +105,7 @@ impl Default for TelemetrySection {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSection {
     /// `sqlite`, `postgres` or `dynamodb`; `postgres` when `url` is set.
@@ -113,7 +113,21 @@ pub struct StoreSection {
     /// PostgreSQL URL (holds a password: a secret).
     pub url: Option<Secret>,
     pub url_file: Option<PathBuf>,
+    /// PostgreSQL connections this process opens at most (its pool).
+    pub max_connections: i64,
     pub tables: TablesSection,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            url: None,
+            url_file: None,
+            max_connections: crate::adapters::postgres::DEFAULT_MAX_CONNECTIONS.into(),
+            tables: TablesSection::default(),
+        }
+    }
 }
 
 /// The DynamoDB store's table names: the seed's five, then Onboard's own

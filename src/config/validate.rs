@@ -9,7 +9,7 @@ use crate::adapters::apigateway_pusher::ManagementEndpoint;
 use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{GroupProtocol, KafkaSettings, SecurityProtocol};
-use crate::adapters::postgres::DatabaseUrl;
+use crate::adapters::postgres::{DatabaseUrl, DEFAULT_MAX_CONNECTIONS};
 use crate::adapters::s3_documents::S3Config;
 use crate::adapters::secret::Secret;
 use crate::adapters::smtp::{self, SmtpConfig, SmtpCredentials, SmtpTls};
@@ -106,6 +106,9 @@ const SEGMENT_BYTES: RangeInclusive<i64> = 1_024..=1_073_741_824;
 const LIFECYCLE_INTERVAL_SECONDS: RangeInclusive<i64> = 1..=86_400;
 /// One hour to ten years.
 const RETENTION_HOURS: RangeInclusive<i64> = 1..=87_600;
+/// PostgreSQL's own default `max_connections` is 100 for the whole server; a pool of more than
+/// 1,000 from one process is a typo, not a plan.
+const STORE_CONNECTIONS: RangeInclusive<i64> = 1..=1_000;
 
 impl Config {
     /// Fills the defaults that depend on the role or on other keys, so that what
@@ -370,6 +373,12 @@ impl Config {
     pub fn store_settings(&self, problems: &mut Problems) -> StoreSettings {
         let url = secret::resolve(problems, "store.url", &self.store.url, &self.store.url_file);
         let embedded = StoreSettings::embedded(&self.data_dir);
+        let max_connections = in_range(
+            problems,
+            "store.max_connections",
+            self.store.max_connections,
+            STORE_CONNECTIONS,
+        );
         let has_url = self.store.url.is_some() || self.store.url_file.is_some();
         let kind =
             self.store
@@ -380,7 +389,11 @@ impl Config {
             "sqlite" => embedded,
             "postgres" => match url {
                 Some(url) => match DatabaseUrl::parse(url.expose()) {
-                    Ok(url) => StoreSettings::Postgres { url },
+                    Ok(url) => StoreSettings::Postgres {
+                        url,
+                        max_connections: max_connections
+                            .map_or(DEFAULT_MAX_CONNECTIONS, |max| max as u32),
+                    },
                     Err(error) => {
                         problems.push("store.url", error.to_string());
                         embedded

@@ -67,7 +67,10 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     settings.api_limits.requests_per_second = 1000;
     settings.api_limits.request_burst = 1000;
     if let Some(url) = postgres_for(data_dir) {
-        settings.store = StoreSettings::Postgres { url };
+        settings.store = StoreSettings::Postgres {
+            url,
+            max_connections: onboard::adapters::postgres::DEFAULT_MAX_CONNECTIONS,
+        };
     }
     if let Some(tables) = dynamodb_for(data_dir) {
         settings.store = StoreSettings::Dynamodb {

@@ -41,8 +41,9 @@ use std::time::Duration;
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connections per process; each role process has its own pool.
-const MAX_CONNECTIONS: u32 = 16;
+/// Connections per process unless `store.max_connections` says otherwise; each role process
+/// has its own pool.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 /// How long a call waits for a connection (including connecting) before reporting
 /// `Unavailable`: short, so a consumer pauses and retries instead of hanging on a dead server.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,9 +55,10 @@ pub type PostgresStore = SqlStore<Postgres>;
 
 impl SqlStore<Postgres> {
     /// Connects and applies pending migrations (safe when several processes start together:
-    /// the migrator holds PostgreSQL's migration lock).
-    pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<PostgresStore>> {
-        let store = Self::connect(url).await?;
+    /// the migrator holds PostgreSQL's migration lock). The pool opens at most
+    /// `max_connections`; a call that finds them all busy waits up to [`ACQUIRE_TIMEOUT`].
+    pub async fn open(url: &DatabaseUrl, max_connections: u32) -> StoreResult<Arc<PostgresStore>> {
+        let store = Self::connect(url, max_connections).await?;
         store.migrate().await?;
         tracing::info!(server = %url.server(), "Opened the PostgreSQL store.");
         Ok(store)
@@ -64,7 +66,10 @@ impl SqlStore<Postgres> {
 
     /// Connects without touching the schema, checking once that the server answers, so a wrong
     /// URL or a down server is reported here with the server's own reason.
-    pub async fn connect(url: &DatabaseUrl) -> StoreResult<Arc<PostgresStore>> {
+    pub async fn connect(
+        url: &DatabaseUrl,
+        max_connections: u32,
+    ) -> StoreResult<Arc<PostgresStore>> {
         let options = url
             .connect_options()
             .application_name("onboard")
@@ -82,7 +87,7 @@ impl SqlStore<Postgres> {
             .map_err(db)?;
         let _ = probe.close().await;
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // A connection broken by a server restart while idle is found and replaced before
             // use; see the module header for why only idle ones are checked.

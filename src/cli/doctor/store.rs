@@ -109,8 +109,11 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
             })?;
             Ok((store, missing, None))
         }
-        StoreSettings::Postgres { url } => {
-            let store = PostgresStore::connect(url).await.map_err(|e| {
+        StoreSettings::Postgres {
+            url,
+            max_connections,
+        } => {
+            let store = PostgresStore::connect(url, *max_connections).await.map_err(|e| {
                 failed(e.to_string(), "check DATABASE_URL (host, port, user, password) and that the server accepts connections from here")
             })?;
             let missing = store.missing_migrations().await.map_err(|e| {
