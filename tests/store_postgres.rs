@@ -6,7 +6,7 @@
 //! (set by scripts/test.sh), which makes them fail.
 
 use async_trait::async_trait;
-use onboard::adapters::postgres::{DatabaseUrl, PostgresStore, DEFAULT_MAX_CONNECTIONS};
+use onboard::adapters::postgres::{DatabaseUrl, PostgresStore};
 use onboard::domain::event::Topic;
 use onboard::domain::workflow::ApplicationStatus;
 use onboard::ports::store::{
@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-/// The pool of a store the cases open: the default of `store.max_connections`.
-const POOL: u32 = DEFAULT_MAX_CONNECTIONS;
+/// The pool of a store the cases open: the largest default of `store.max_connections`.
+const POOL: u32 = 16;
 
 /// Each `fresh` store is a new database on the `DATABASE_URL` server.
 struct PostgresHarness {

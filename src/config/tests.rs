@@ -817,7 +817,7 @@ fn the_edge_timeouts_metrics_listener_and_deregistration_batch_are_read_and_chec
 }
 
 #[test]
-fn the_postgres_pool_size_defaults_to_16_and_is_read_and_checked() {
+fn the_postgres_pool_size_defaults_by_cpus_and_is_read_and_checked() {
     let url = ("DATABASE_URL", "postgres://u:pw@db:5432/onboard");
     let pool_of = |vars: &[(&str, &str)]| match settings(vars, Role::Up).unwrap().store {
         StoreSettings::Postgres {
@@ -825,7 +825,10 @@ fn the_postgres_pool_size_defaults_to_16_and_is_read_and_checked() {
         } => max_connections,
         other => panic!("expected PostgreSQL, got {other:?}"),
     };
-    assert_eq!(pool_of(&[url]), 16);
+    assert_eq!(
+        pool_of(&[url]),
+        crate::adapters::postgres::default_max_connections()
+    );
     assert_eq!(pool_of(&[url, ("ONBOARD_STORE_MAX_CONNECTIONS", "4")]), 4);
     for bad in ["0", "1001"] {
         let text = settings_problems(&[

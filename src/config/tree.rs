@@ -113,7 +113,8 @@ pub struct StoreSection {
     /// PostgreSQL URL (holds a password: a secret).
     pub url: Option<Secret>,
     pub url_file: Option<PathBuf>,
-    /// PostgreSQL connections this process opens at most (its pool).
+    /// PostgreSQL connections this process opens at most (its pool); the default depends on
+    /// the CPUs this process may use.
     pub max_connections: i64,
     pub tables: TablesSection,
 }
@@ -124,7 +125,7 @@ impl Default for StoreSection {
             kind: None,
             url: None,
             url_file: None,
-            max_connections: crate::adapters::postgres::DEFAULT_MAX_CONNECTIONS.into(),
+            max_connections: crate::adapters::postgres::default_max_connections().into(),
             tables: TablesSection::default(),
         }
     }

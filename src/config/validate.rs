@@ -9,7 +9,7 @@ use crate::adapters::apigateway_pusher::ManagementEndpoint;
 use crate::adapters::dynamodb::TableNames;
 use crate::adapters::fs_documents::DocumentSettings;
 use crate::adapters::kafka::{GroupProtocol, KafkaSettings, SecurityProtocol};
-use crate::adapters::postgres::{DatabaseUrl, DEFAULT_MAX_CONNECTIONS};
+use crate::adapters::postgres::{default_max_connections, DatabaseUrl};
 use crate::adapters::s3_documents::S3Config;
 use crate::adapters::secret::Secret;
 use crate::adapters::smtp::{self, SmtpConfig, SmtpCredentials, SmtpTls};
@@ -392,7 +392,7 @@ impl Config {
                     Ok(url) => StoreSettings::Postgres {
                         url,
                         max_connections: max_connections
-                            .map_or(DEFAULT_MAX_CONNECTIONS, |max| max as u32),
+                            .map_or_else(default_max_connections, |max| max as u32),
                     },
                     Err(error) => {
                         problems.push("store.url", error.to_string());

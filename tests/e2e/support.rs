@@ -69,7 +69,7 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
     if let Some(url) = postgres_for(data_dir) {
         settings.store = StoreSettings::Postgres {
             url,
-            max_connections: onboard::adapters::postgres::DEFAULT_MAX_CONNECTIONS,
+            max_connections: onboard::adapters::postgres::default_max_connections(),
         };
     }
     if let Some(tables) = dynamodb_for(data_dir) {

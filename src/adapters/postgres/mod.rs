@@ -41,9 +41,20 @@ use std::time::Duration;
 /// The schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connections per process unless `store.max_connections` says otherwise; each role process
-/// has its own pool.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+/// Connections per process unless `store.max_connections` says otherwise (each role process has
+/// its own pool): four for each CPU this process may use, at least 4 and at most 16, so 8 on two
+/// cores. More connections than that only queue in PostgreSQL and the scheduler instead of the
+/// pool: on two cores shared with the server, 8 held the push's p99 lower than 16 in ten of
+/// twelve runs side by side (BENCHMARKS.md, "The PostgreSQL pool's size").
+pub fn default_max_connections() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pool_size_for(cpus)
+}
+
+fn pool_size_for(cpus: usize) -> u32 {
+    // At most 16: the clamp keeps the value small, so the cast cannot truncate.
+    cpus.saturating_mul(4).clamp(4, 16) as u32
+}
 /// How long a call waits for a connection (including connecting) before reporting
 /// `Unavailable`: short, so a consumer pauses and retries instead of hanging on a dead server.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,5 +131,16 @@ impl SqlStore<Postgres> {
             .fetch_one(&self.read)
             .await
             .map_err(db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_size_for;
+
+    #[test]
+    fn the_default_pool_is_four_connections_a_cpu_between_4_and_16() {
+        let sizes: Vec<u32> = [1, 2, 3, 4, 64].into_iter().map(pool_size_for).collect();
+        assert_eq!(sizes, [4, 8, 12, 16, 16]);
     }
 }
