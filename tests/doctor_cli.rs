@@ -11,6 +11,7 @@ mod provider;
 mod support;
 
 use serde_json::Value;
+use sqlx::Connection;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -207,4 +208,73 @@ async fn the_doctor_checks_the_openid_provider_keys() {
 
 fn closed_port() -> u16 {
     onboard::testing::ports::free_port()
+}
+
+#[tokio::test]
+async fn the_doctor_warns_when_postgres_has_no_room_for_one_more_pool() {
+    let Some(server) = onboard::testing::postgres::server_from_env("doctor connections") else {
+        return;
+    };
+    let url = onboard::testing::postgres::create_database(
+        &server,
+        &onboard::testing::postgres::unique_database_name("onboard_doctor"),
+    )
+    .await;
+    onboard::adapters::postgres::PostgresStore::open(&url, 1)
+        .await
+        .expect("migrate")
+        .close()
+        .await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let connections = |pool: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_onboard"));
+        onboard::testing::env::hermetic(&mut command)
+            .args(["doctor", "--json", "--data-dir"])
+            .arg(data_dir.path())
+            .env("ONBOARD_LOG", "off")
+            .env("DATABASE_URL", url.expose_secret())
+            .env("ONBOARD_STORE_MAX_CONNECTIONS", pool);
+        let output = command.output().expect("the onboard binary runs");
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("doctor --json prints one JSON object ({e}): {output:?}"));
+        check(&report, "store.connections").clone()
+    };
+
+    // The largest pool allowed is 1,000; scripts/postgres.sh's server takes 300 sessions.
+    let limit: i64 = sqlx::query_scalar("SELECT current_setting('max_connections')::int8")
+        .fetch_one(
+            &mut sqlx::PgConnection::connect_with(&url.connect_options())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        limit < 1000,
+        "a server that takes fewer than 1,000 sessions"
+    );
+    let crowded = connections("1000");
+    assert_eq!(crowded["status"], "warn", "{crowded}");
+    let detail = crowded["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("usable sessions in use") && detail.contains("a pool of 1000"),
+        "{crowded}"
+    );
+    assert!(
+        crowded["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("store.max_connections"),
+        "{crowded}"
+    );
+
+    let roomy = connections("1");
+    assert_eq!(roomy["status"], "ok", "{roomy}");
+    assert!(
+        roomy["detail"]
+            .as_str()
+            .unwrap()
+            .contains("room for a process with a pool of 1"),
+        "{roomy}"
+    );
 }

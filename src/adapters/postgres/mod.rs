@@ -61,6 +61,18 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pooled connection idle at least this long is checked with a round trip before use.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
+/// The sessions a PostgreSQL server takes and holds (`onboard doctor`'s `store.connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConnections {
+    /// `max_connections` less the slots reserved for superusers and reserved roles.
+    pub usable: u32,
+    /// Sessions connected to a database now, besides the one that asked (the asking store's
+    /// pool may hold others).
+    pub in_use: u32,
+    /// Of those, Onboard's (`application_name` onboard).
+    pub onboard: u32,
+}
+
 /// The PostgreSQL store: one pool for reads and writes, plus the outbox relay lease.
 pub type PostgresStore = SqlStore<Postgres>;
 
@@ -123,6 +135,33 @@ impl SqlStore<Postgres> {
     /// The migrations this build has that the database lacks, without applying them.
     pub async fn missing_migrations(&self) -> StoreResult<Vec<AppliedMigration>> {
         missing_migrations(&MIGRATOR, &self.read).await
+    }
+
+    /// How many sessions the server takes and holds now, to compare with the pools of the
+    /// processes that use it (`onboard doctor`).
+    pub async fn server_connections(&self) -> StoreResult<ServerConnections> {
+        // Of another role's sessions, `pg_stat_activity` shows this one only the database,
+        // process and application name, which is all this needs. Background workers have no
+        // database; autovacuum workers do, though they do not take a client's slot, so the count
+        // errs towards too many.
+        let (usable, in_use, onboard): (i64, i64, i64) = sqlx::query_as(
+            "SELECT current_setting('max_connections')::int8
+                  - current_setting('superuser_reserved_connections')::int8
+                  - coalesce(current_setting('reserved_connections', true)::int8, 0),
+                    count(*) FILTER (WHERE datid IS NOT NULL),
+                    count(*) FILTER (WHERE datid IS NOT NULL AND application_name = 'onboard')
+               FROM pg_stat_activity
+              WHERE pid <> pg_backend_pid()",
+        )
+        .fetch_one(&self.read)
+        .await
+        .map_err(db)?;
+        let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        Ok(ServerConnections {
+            usable: count(usable),
+            in_use: count(in_use),
+            onboard: count(onboard),
+        })
     }
 
     /// The database server's clock, to compare with this machine's (`onboard doctor`).

@@ -1,12 +1,13 @@
 //! The store checks: reachable and migrated (read only: nothing is created or applied), the
-//! database server's clock against this machine's, and every gateway node that holds a live
-//! connection answering on its management address.
+//! database server's clock against this machine's, room on the server for one more process's
+//! pool, and every gateway node that holds a live connection answering on its management
+//! address.
 
 use super::verdict::Verdict;
 use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::postgres::PostgresStore;
+use crate::adapters::postgres::{PostgresStore, ServerConnections};
 use crate::adapters::sqlite::SqliteStore;
-use crate::ports::store::Store;
+use crate::ports::store::{Store, StoreResult};
 use crate::wiring::StoreSettings;
 use chrono::Utc;
 use std::collections::BTreeSet;
@@ -26,9 +27,21 @@ pub struct StoreTarget<'a> {
 
 pub async fn check(target: &StoreTarget<'_>) -> Vec<Verdict> {
     let opened = tokio::time::timeout(STORE_TIMEOUT, open(target.settings)).await;
-    let (store, missing, server_time) = match opened {
+    let Opened {
+        store,
+        missing,
+        server_time,
+        connections,
+    } = match opened {
         Ok(Ok(opened)) => opened,
-        Ok(Err(verdict)) => return vec![verdict, skip_rest("store.clock"), skip_rest("gateways")],
+        Ok(Err(verdict)) => {
+            return vec![
+                verdict,
+                skip_rest("store.clock"),
+                skip_rest("store.connections"),
+                skip_rest("gateways"),
+            ]
+        }
         Err(_) => {
             return vec![
                 Verdict::fail(
@@ -41,6 +54,7 @@ pub async fn check(target: &StoreTarget<'_>) -> Vec<Verdict> {
                     "check the database server is up and reachable from here",
                 ),
                 skip_rest("store.clock"),
+                skip_rest("store.connections"),
                 skip_rest("gateways"),
             ]
         }
@@ -70,6 +84,7 @@ pub async fn check(target: &StoreTarget<'_>) -> Vec<Verdict> {
         )
     }];
     verdicts.push(clock_verdict(server_time, target.max_skew));
+    verdicts.push(connections_verdict(connections));
     verdicts.push(gateways_verdict(&*store).await);
     verdicts
 }
@@ -78,13 +93,32 @@ fn skip_rest(check: &'static str) -> Verdict {
     Verdict::skip(check, "the store is not usable")
 }
 
-type Opened = (
-    Arc<dyn Store>,
-    Vec<crate::adapters::sql::AppliedMigration>,
-    Option<chrono::DateTime<Utc>>,
-);
+/// The store opened for reading and what was read on the way.
+struct Opened {
+    store: Arc<dyn Store>,
+    missing: Vec<crate::adapters::sql::AppliedMigration>,
+    /// PostgreSQL's clock.
+    server_time: Option<chrono::DateTime<Utc>>,
+    /// PostgreSQL's sessions, and the pool this configuration gives a process.
+    connections: Option<(StoreResult<ServerConnections>, u32)>,
+}
 
-/// The store opened for reading, what it lacks, and (PostgreSQL) the server's clock.
+impl Opened {
+    fn without_server(
+        store: Arc<dyn Store>,
+        missing: Vec<crate::adapters::sql::AppliedMigration>,
+    ) -> Self {
+        Self {
+            store,
+            missing,
+            server_time: None,
+            connections: None,
+        }
+    }
+}
+
+/// The store opened for reading, what it lacks, and (PostgreSQL) the server's clock and
+/// sessions.
 async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
     let failed = |error: String, remedy: &str| {
         Verdict::fail(
@@ -107,7 +141,7 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
                     "check the file's owner and permissions, or run `onboard migrate`",
                 )
             })?;
-            Ok((store, missing, None))
+            Ok(Opened::without_server(store, missing))
         }
         StoreSettings::Postgres {
             url,
@@ -123,7 +157,13 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
                 )
             })?;
             let server_time = store.server_time().await.ok();
-            Ok((store, missing, server_time))
+            let connections = store.server_connections().await;
+            Ok(Opened {
+                store,
+                missing,
+                server_time,
+                connections: Some((connections, *max_connections)),
+            })
         }
         StoreSettings::Dynamodb { region, tables } => {
             let store = DynamoStore::open(region.as_deref(), (**tables).clone()).await;
@@ -152,7 +192,7 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
                     "run `onboard migrate` with the same configuration, or deploy the CloudFormation stack",
                 ));
             }
-            Ok((store, Vec::new(), None))
+            Ok(Opened::without_server(store, Vec::new()))
         }
     }
 }
@@ -176,6 +216,50 @@ fn clock_verdict(server_time: Option<chrono::DateTime<Utc>>, max_skew: Duration)
         Verdict::ok(
             "store.clock",
             format!("within {skew_ms} ms of the database server's clock"),
+        )
+    }
+}
+
+/// Whether the server has room for one more process with this configuration's pool (and the
+/// relay's lease connection besides).
+fn connections_verdict(connections: Option<(StoreResult<ServerConnections>, u32)>) -> Verdict {
+    const CHECK: &str = "store.connections";
+    let Some((read, pool)) = connections else {
+        return Verdict::skip(
+            CHECK,
+            "no connection limit to compare (SQLite is a file; DynamoDB has no sessions)",
+        );
+    };
+    let server = match read {
+        Ok(server) => server,
+        Err(error) => {
+            return Verdict::warn(
+                CHECK,
+                format!("cannot read the server's sessions: {error}"),
+                "check that this role may read pg_stat_database and pg_stat_activity",
+            )
+        }
+    };
+    let room = server.usable.saturating_sub(server.in_use);
+    let seen = format!(
+        "{} of the server's {} usable sessions in use ({} of them Onboard's, this check's own among them)",
+        server.in_use, server.usable, server.onboard
+    );
+    if room > pool {
+        Verdict::ok(
+            CHECK,
+            format!("{seen}: room for a process with a pool of {pool}"),
+        )
+    } else {
+        Verdict::warn(
+            CHECK,
+            format!(
+                "{seen}: a process with a pool of {pool} (store.max_connections) and its relay's \
+                 session could be refused \"too many clients\" ({room} left)"
+            ),
+            "lower store.max_connections (ONBOARD_STORE_MAX_CONNECTIONS) or raise the server's max_connections \
+             (docs/troubleshooting.md, \"too many clients already\" from PostgreSQL); pools open \
+             sessions as they need them, so running processes may hold more later",
         )
     }
 }
