@@ -645,3 +645,43 @@ async fn a_store_opens_no_more_connections_than_store_max_connections() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_transaction_left_idle_loses_its_session_and_what_it_locked() {
+    let Some(server) = server("idle transaction") else {
+        return;
+    };
+    let (url, _) = open_fresh(&server).await;
+    // The default is a minute (src/adapters/postgres/session.rs); a URL's own value wins, so
+    // the test asks for 300 ms.
+    let raw = url.expose_secret();
+    let separator = if raw.contains('?') { '&' } else { '?' };
+    let impatient = DatabaseUrl::parse(&format!(
+        "{raw}{separator}options=-c%20idle_in_transaction_session_timeout%3D300"
+    ))
+    .unwrap();
+    let store = PostgresStore::open(&impatient, POOL).await.expect("open");
+    let customer = store_suite::customer_id("c-1");
+    let event = || store_suite::draft(&customer, None, Topic::UserInfoSubmitted);
+
+    // A step's transaction takes the customer's sequence row, then its client stops.
+    let mut stalled = store.begin().await.expect("begin");
+    stalled.enqueue_event(event()).await.expect("enqueue");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // The server ended it: the next step on the customer does not wait for its lock.
+    let mut next = store.begin().await.expect("begin");
+    let sent = tokio::time::timeout(Duration::from_secs(3), next.enqueue_event(event()))
+        .await
+        .expect("the stalled transaction's row lock is gone")
+        .expect("enqueue");
+    next.commit().await.expect("commit");
+    assert_eq!(sent.sequence, 1, "the stalled event was never committed");
+    assert!(
+        stalled.commit().await.is_err(),
+        "the stalled transaction cannot commit after the server ended it"
+    );
+    let pending = store.outbox_pending(10).await.expect("outbox");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].envelope, sent);
+}

@@ -8,10 +8,12 @@
 //!   until commit: sequences are gap-free and a customer's outbox rows commit in order;
 //! - the same `Idempotency-Key` stored twice is a unique violation, reported as `Conflict`;
 //! - consumers insert events with `ON CONFLICT DO NOTHING`: a redelivery is a `Duplicate`;
-//! - one relay at a time reads the outbox (see [`relay`]).
+//! - one relay at a time reads the outbox (see [`relay`]);
+//! - a client that vanished (a crashed host, a lost network) or stopped mid-transaction loses
+//!   its session, its row locks and the relay lease within about a minute (see [`session`]).
 //!
 //! Queries and row mapping are the shared SQL store's (`adapters::sql`); this folder holds the
-//! pool, the URL and what PostgreSQL does its own way (`dialect`, `error`, `relay`).
+//! pool, the URL and what PostgreSQL does its own way (`dialect`, `error`, `relay`, `session`).
 //!
 //! A server that is down, restarting or out of connections makes calls fail with `Unavailable`
 //! within [`ACQUIRE_TIMEOUT`]; the store recovers by itself once the server is back. sqlx checks
@@ -24,6 +26,7 @@
 mod dialect;
 mod error;
 mod relay;
+mod session;
 mod url;
 
 pub use crate::adapters::sql::AppliedMigration;
@@ -93,8 +96,7 @@ impl SqlStore<Postgres> {
         url: &DatabaseUrl,
         max_connections: u32,
     ) -> StoreResult<Arc<PostgresStore>> {
-        let options = url
-            .connect_options()
+        let options = session::with_session_settings(url.connect_options())
             .application_name("onboard")
             // Statements are logged by our own tracing where useful, never with their values.
             .disable_statement_logging();
