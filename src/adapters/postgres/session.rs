@@ -14,7 +14,9 @@
 //!   Onboard transaction waits for anything but its own statements.
 //!
 //! A setting the `DATABASE_URL` already gives (its `options` parameter, `-c name=value`) is left
-//! as given.
+//! as given. They travel in the startup packet's `options`, which a PgBouncer in between must
+//! be told to ignore (`ignore_startup_parameters = options`; its own keepalive and
+//! idle-transaction settings then apply).
 
 use sqlx::postgres::PgConnectOptions;
 
