@@ -21,13 +21,24 @@ const PROMISED: Duration = Duration::from_secs(30);
 
 /// The binary with only the settings the test gives it; `--json` always, so checks are read by name.
 fn doctor(data_dir: &Path, env: &[(&str, &str)]) -> (Output, Value, Duration) {
+    let mut command = doctor_command(data_dir, env);
+    support::store_env(&mut command, data_dir);
+    run(command)
+}
+
+/// `onboard doctor --json` on `data_dir` with only `env` besides.
+fn doctor_command(data_dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onboard"));
     onboard::testing::env::hermetic(&mut command)
         .args(["doctor", "--json", "--data-dir"])
         .arg(data_dir)
         .env("ONBOARD_LOG", "off")
         .envs(env.iter().copied());
-    support::store_env(&mut command, data_dir);
+    command
+}
+
+/// Runs the doctor: its output, its report and how long it took.
+fn run(mut command: Command) -> (Output, Value, Duration) {
     let started = Instant::now();
     let output = command.output().expect("the onboard binary runs");
     let took = started.elapsed();
@@ -227,16 +238,13 @@ async fn the_doctor_warns_when_postgres_has_no_room_for_one_more_pool() {
         .await;
     let data_dir = tempfile::tempdir().unwrap();
     let connections = |pool: &str| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_onboard"));
-        onboard::testing::env::hermetic(&mut command)
-            .args(["doctor", "--json", "--data-dir"])
-            .arg(data_dir.path())
-            .env("ONBOARD_LOG", "off")
-            .env("DATABASE_URL", url.expose_secret())
-            .env("ONBOARD_STORE_MAX_CONNECTIONS", pool);
-        let output = command.output().expect("the onboard binary runs");
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("doctor --json prints one JSON object ({e}): {output:?}"));
+        let (_, report, _) = run(doctor_command(
+            data_dir.path(),
+            &[
+                ("DATABASE_URL", url.expose_secret()),
+                ("ONBOARD_STORE_MAX_CONNECTIONS", pool),
+            ],
+        ));
         check(&report, "store.connections").clone()
     };
 
