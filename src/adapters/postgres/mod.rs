@@ -46,9 +46,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connections per process unless `store.max_connections` says otherwise (each role process has
 /// its own pool): four for each CPU this process may use, at least 4 and at most 16, so 8 on two
-/// cores. More connections than that only queue in PostgreSQL and the scheduler instead of the
-/// pool: on two cores shared with the server, 8 held the push's p99 lower than 16 in ten of
-/// twelve runs side by side (BENCHMARKS.md, "The PostgreSQL pool's size").
+/// cores. More connections than that keep more transactions open at once, each waiting for a
+/// busy process to send its next statement, instead of letting the rest wait in the pool: on two
+/// cores shared with the server, 8 held the push's p99 lower than 16 in ten of twelve runs side
+/// by side (BENCHMARKS.md, "The PostgreSQL pool's size").
 pub fn default_max_connections() -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     pool_size_for(cpus)
