@@ -21,7 +21,7 @@
 use sqlx::postgres::PgConnectOptions;
 
 /// The settings and their values (seconds for the keepalives, milliseconds for the timeout).
-pub(super) const SESSION_SETTINGS: [(&str, &str); 4] = [
+const SESSION_SETTINGS: [(&str, &str); 4] = [
     ("tcp_keepalives_idle", "10"),
     ("tcp_keepalives_interval", "5"),
     ("tcp_keepalives_count", "3"),

@@ -236,13 +236,13 @@ fn connections_verdict(connections: Option<(StoreResult<ServerConnections>, u32)
             return Verdict::warn(
                 CHECK,
                 format!("cannot read the server's sessions: {error}"),
-                "check that this role may read pg_stat_database and pg_stat_activity",
+                "check that this role may read pg_stat_activity and the server's settings",
             )
         }
     };
     let room = server.usable.saturating_sub(server.in_use);
     let seen = format!(
-        "{} of the server's {} usable sessions in use ({} of them Onboard's, this check's own among them)",
+        "{} of the server's {} usable sessions in use ({} of them Onboard's, this doctor's other sessions among them)",
         server.in_use, server.usable, server.onboard
     );
     if room > pool {
