@@ -84,7 +84,7 @@ pub async fn check(target: &StoreTarget<'_>) -> Vec<Verdict> {
         )
     }];
     verdicts.push(clock_verdict(server_time, target.max_skew));
-    verdicts.push(connections_verdict(connections));
+    verdicts.push(connections_verdict(connections, target.settings));
     verdicts.push(gateways_verdict(&*store).await);
     verdicts
 }
@@ -99,8 +99,8 @@ struct Opened {
     missing: Vec<crate::adapters::sql::AppliedMigration>,
     /// PostgreSQL's clock.
     server_time: Option<chrono::DateTime<Utc>>,
-    /// PostgreSQL's sessions, and the pool this configuration gives a process.
-    connections: Option<(StoreResult<ServerConnections>, u32)>,
+    /// PostgreSQL's sessions.
+    connections: Option<StoreResult<ServerConnections>>,
 }
 
 impl Opened {
@@ -162,7 +162,7 @@ async fn open(settings: &StoreSettings) -> Result<Opened, Verdict> {
                 store,
                 missing,
                 server_time,
-                connections: Some((connections, *max_connections)),
+                connections: Some(connections),
             })
         }
         StoreSettings::Dynamodb { region, tables } => {
@@ -222,14 +222,25 @@ fn clock_verdict(server_time: Option<chrono::DateTime<Utc>>, max_skew: Duration)
 
 /// Whether the server has room for one more process with this configuration's pool (and the
 /// relay's lease connection besides).
-fn connections_verdict(connections: Option<(StoreResult<ServerConnections>, u32)>) -> Verdict {
+fn connections_verdict(
+    connections: Option<StoreResult<ServerConnections>>,
+    settings: &StoreSettings,
+) -> Verdict {
     const CHECK: &str = "store.connections";
-    let Some((read, pool)) = connections else {
+    let (
+        Some(read),
+        StoreSettings::Postgres {
+            max_connections: pool,
+            ..
+        },
+    ) = (connections, settings)
+    else {
         return Verdict::skip(
             CHECK,
             "no connection limit to compare (SQLite is a file; DynamoDB has no sessions)",
         );
     };
+    let pool = *pool;
     let server = match read {
         Ok(server) => server,
         Err(error) => {
