@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A real Apache Kafka (KRaft) on 127.0.0.1 for development and CI, needing only Java 17 and Maven.
+# A real Apache Kafka (KRaft) on 127.0.0.1 for development and CI, needing only Java 17 and Maven
+# (Debian's packages, installed here when missing: as root, or through sudo).
 #
 #   scripts/kafka.sh start [--nodes 1|3]   fetch Kafka (once), format, start, wait until it answers
 #   scripts/kafka.sh status                which nodes run, and their ports
@@ -25,6 +26,8 @@
 # `start` is idempotent: nodes already running are left alone, missing ones (e.g. one killed by a
 # failover test) are started again with their data.
 set -euo pipefail
+# shellcheck source=lib/debian-packages.sh
+source "$(dirname "$0")/lib/debian-packages.sh"
 
 KAFKA_VERSION="${ONBOARD_KAFKA_VERSION:-4.1.1}"
 CACHE_DIR="${ONBOARD_CACHE:-$HOME/.cache/onboard}/kafka/$KAFKA_VERSION"
@@ -68,8 +71,8 @@ fetch_kafka() {
   if [[ -f "$CACHE_DIR/.complete" ]]; then
     return
   fi
-  command -v java >/dev/null || die "java is missing: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"
-  command -v mvn >/dev/null || die "mvn is missing: install Maven (e.g. apt-get install maven)"
+  command -v mvn >/dev/null || ensure_debian_packages kafka.sh "fetching Kafka's jars" maven || exit 1
+  command -v mvn >/dev/null || die "mvn is not on the PATH (Debian's maven puts it in /usr/bin)"
   say "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $CACHE_DIR"
   local work
   work="$(mktemp -d)"
@@ -133,7 +136,8 @@ kafka_java() {
 make_tls() {
   local tls="$RUN_DIR/tls"
   [[ -f "$tls/broker.p12" ]] && return
-  command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl)"
+  command -v openssl >/dev/null \
+    || ensure_debian_packages kafka.sh "the brokers' certificates" openssl || exit 1
   mkdir -p "$tls"
   chmod 700 "$tls"
   openssl rand -hex 24 >"$tls/store-password"
@@ -340,6 +344,10 @@ cmd_start() {
   if [[ "$existing" != 0 && "$existing" != "$nodes" ]]; then
     die "a $existing-node cluster is set up in $RUN_DIR; run 'scripts/kafka.sh stop' first"
   fi
+  # Kafka 4.1 runs on Java 17 or newer; any `java` on the PATH is tried, Debian's 17 installed if none is.
+  command -v java >/dev/null \
+    || ensure_debian_packages kafka.sh "running Kafka" openjdk-17-jre-headless || exit 1
+  command -v java >/dev/null || die "java is not on the PATH (Debian's openjdk-17-jre-headless puts it in /usr/bin)"
   fetch_kafka
   mkdir -p "$RUN_DIR"
   chmod 700 "$RUN_DIR"

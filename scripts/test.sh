@@ -6,6 +6,8 @@
 # (not skip) without them (ONBOARD_REQUIRE_POSTGRES=1, ONBOARD_REQUIRE_KAFKA=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The C toolchain and headers the Rust build needs (librdkafka).
+scripts/build-deps.sh
 
 # ---- PostgreSQL: a throwaway cluster of this checkout's own (so runs from other checkouts do
 # not share or stop it), removed when the tests end.
