@@ -15,21 +15,26 @@
 //! statement is a call of its own, so the bookkeeping rides along with others: `BEGIN` goes with
 //! the first writer's `SAVEPOINT`, and a writer that hands the group on sends its `RELEASE` with
 //! the next writer's `SAVEPOINT` (left open, empty, for whoever comes), or with the `COMMIT`
-//! when it is the last. Every step that
-//! touches the connection between statements (opening the group and the savepoint, releasing
-//! or rolling it back, committing) runs in a task of its own, so a caller that is cancelled
-//! halfway never leaves the shared transaction in between.
+//! when it is the last. Every step that touches the connection between statements (opening the
+//! group and the savepoint, releasing or rolling it back, committing) runs to its end whatever
+//! becomes of its caller, so a caller that is cancelled halfway never leaves the shared
+//! transaction in between: it starts on the caller's task, where it usually ends at once, and
+//! what has to wait (the connection's thread, the pool) moves to a task of its own
+//! ([`finish_uncancelled`]).
 
 use super::query::sql;
 use super::Dialect;
 use crate::ports::store::{StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::Pool;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::{oneshot, watch, Mutex, OwnedMutexGuard};
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 /// A group commits once this long has passed since its first writer committed, even while
@@ -160,16 +165,9 @@ impl<D: Dialect> GroupCommit<D> {
             savepoint: false,
             shared: self.shared(),
         };
-        let (opened, delivered) = oneshot::channel();
         let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let result = writer.open(&pool).await.map(|()| writer);
-            // A caller that went away drops the writer here, which rolls it back.
-            let _ = opened.send(result);
-        });
-        delivered
-            .await
-            .map_err(|_| StoreError::Unavailable("the write task ended".into()))?
+        // A caller that went away while the task ran drops the writer there, which rolls it back.
+        finish_uncancelled(async move { writer.open(&pool).await.map(|()| writer) }).await?
     }
 
     fn shared(&self) -> Shared<D> {
@@ -265,14 +263,8 @@ impl<D: Dialect> GroupWriter<D> {
     async fn commit(mut self) -> StoreResult<()> {
         let slot = self.slot.take().expect("the writer holds the slot");
         let shared = self.shared.clone();
-        let (released, delivered) = oneshot::channel();
-        tokio::spawn(async move {
-            let result = release_into_group(slot, &shared).await;
-            let _ = released.send(result);
-        });
-        let (group, mut outcome) = delivered
-            .await
-            .map_err(|_| StoreError::Unavailable("the write task ended".into()))??;
+        let (group, mut outcome) =
+            finish_uncancelled(async move { release_into_group(slot, &shared).await }).await??;
         loop {
             // The outcome is cloned out at once: its borrow must not live across an await.
             let waited =
@@ -316,6 +308,29 @@ impl<D: Dialect> Drop for GroupWriter<D> {
             }
         }
     }
+}
+
+/// Runs `work` to its end even if the caller is cancelled: polled once here, where it usually
+/// finishes (a savepoint's statements run on the calling thread, a spare savepoint needs none),
+/// and only when it has to wait (the connection's thread, the pool) moved into a task of its
+/// own that finishes it whatever becomes of the caller. The move happens between two polls, so
+/// no caller is ever dropped halfway through it; the write slot stays held while it runs, so
+/// doing it here saves the writer two task switches with the slot held.
+async fn finish_uncancelled<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> StoreResult<T> {
+    let mut work = Box::pin(work);
+    if let Poll::Ready(done) = poll_once(work.as_mut()).await {
+        return Ok(done);
+    }
+    tokio::spawn(work)
+        .await
+        .map_err(|_| StoreError::Unavailable("the write task ended".into()))
+}
+
+/// Polls `work` once with the caller's context.
+async fn poll_once<F: Future + ?Sized>(mut work: Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|context| Poll::Ready(work.as_mut().poll(context))).await
 }
 
 /// `RELEASE`s the writer's savepoint into its group and hands the group on (with a savepoint
@@ -630,6 +645,51 @@ mod tests {
             .expect("committed without waiting for the writer that left")
             .unwrap();
         assert_eq!(stored(&read).await, ["first"]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_cancelled_while_the_disk_is_awaited_still_ends_its_group() {
+        let (_dir, group, read) = group_on_new_database().await;
+        let mut writer = group.begin().await.unwrap();
+        insert(&mut writer, "cancelled").await;
+        // Polled once: the COMMIT is on the connection's thread, then the caller is gone.
+        let mut committing = Box::pin(writer.commit());
+        assert!(
+            poll_once(committing.as_mut()).await.is_pending(),
+            "the COMMIT waits for the connection's thread"
+        );
+        drop(committing);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while commits(&group).await == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the group was committed and counted although its caller went away");
+        assert_eq!(stored(&read).await, ["cancelled"]);
+        let mut next = group.begin().await.unwrap();
+        insert(&mut next, "next").await;
+        next.commit().await.unwrap();
+        assert_eq!(stored(&read).await, ["cancelled", "next"]);
+    }
+
+    #[tokio::test]
+    async fn a_begin_cancelled_while_the_group_opens_leaves_the_connection_to_the_next() {
+        let (_dir, group, read) = group_on_new_database().await;
+        // Polled once: the group's BEGIN is on the connection's thread, then the caller is gone.
+        let mut beginning = Box::pin(group.begin());
+        assert!(
+            poll_once(beginning.as_mut()).await.is_pending(),
+            "the BEGIN waits for the connection's thread"
+        );
+        drop(beginning);
+        let mut next = tokio::time::timeout(Duration::from_secs(5), group.begin())
+            .await
+            .expect("the abandoned group let the connection go")
+            .unwrap();
+        insert(&mut next, "next").await;
+        next.commit().await.unwrap();
+        assert_eq!(stored(&read).await, ["next"]);
     }
 
     #[tokio::test]
