@@ -14,6 +14,8 @@
 # through stdin or that file, never on a command line. PostgreSQL refuses to run as root, so when
 # this script runs as root the server commands run as the `postgres` user.
 set -euo pipefail
+# shellcheck source=lib/debian-packages.sh
+source "$(dirname "$0")/lib/debian-packages.sh"
 
 PG_DIR=${ONBOARD_PG_DIR:-/tmp/onboard-pg}
 PG_PORT=${ONBOARD_PG_PORT:-55432}
@@ -39,13 +41,8 @@ pg_bin() {
 
 install_postgres() {
   [[ -n "$(pg_bin)" ]] && return 0
-  command -v apt-get >/dev/null || die "PostgreSQL is not installed and apt-get is not available"
-  [[ "$(id -u)" == 0 ]] || die "PostgreSQL is not installed: run as root (or apt-get install postgresql)"
-  echo "postgres.sh: installing PostgreSQL from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
   # The package's own cluster (port 5432) is not used; policy-rc.d may keep it from starting.
-  apt-get install -y -qq --no-install-recommends postgresql >&2
+  ensure_debian_packages postgres.sh "a PostgreSQL server" postgresql || exit 1
   [[ -n "$(pg_bin)" ]] || die "PostgreSQL was installed but no server binaries were found"
 }
 

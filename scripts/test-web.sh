@@ -6,16 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Chromium for the browser, sqlite3 for the dead-letter test (it breaks and mends the store).
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v sqlite3 >/dev/null || missing+=(sqlite3)
-if ((${#missing[@]})); then
-  echo "== web: installing Debian's ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=lib/debian-packages.sh
+source scripts/lib/debian-packages.sh
+ensure_debian_packages test-web.sh "the browser tests" chromium sqlite3
 export CHROME_BIN="${CHROME_BIN:-$(command -v chromium)}"
 
 scripts/web-build.sh
