@@ -4,8 +4,9 @@
 
 mod kafka_support;
 
-use onboard::ports::bus::{EventBus, StartFrom, SubscribeOptions, TopicNames, TopicSpec};
+use onboard::ports::bus::{BusError, EventBus, StartFrom, SubscribeOptions, TopicNames, TopicSpec};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The binary on the test broker with its own topic prefix, and nothing else from the shell.
 fn onboard(brokers: &str, prefix: &str, args: &[&str]) -> Output {
@@ -67,7 +68,20 @@ async fn topics_create_makes_the_twelve_topics_with_their_configs_and_leaves_exi
         "six topics and their dead-letter topics"
     );
     assert!(expected.iter().any(|t| t.ends_with(".dlq")));
-    let infos = bus.describe_topics(&expected).await.expect("describe");
+    // `topics create` returns once the broker it asked has every topic with its leaders; the
+    // broker this client asks may learn of them a moment later (KRaft: each broker follows the
+    // metadata log on its own), so allow it that moment.
+    let infos = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match bus.describe_topics(&expected).await {
+                Err(BusError::UnknownTopic(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other.expect("describe"),
+            }
+        }
+    };
     assert_eq!(infos.len(), 12);
     for info in &infos {
         let retention = info.configs.iter().find(|(k, _)| k == "retention.ms");
