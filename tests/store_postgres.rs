@@ -13,11 +13,10 @@ use onboard::ports::store::{
     EventLog, IdempotentResponse, Outbox, StepStore, Store, StoreBase, StoreError,
 };
 use onboard::testing::postgres::{create_database, server_from_env, unique_database_name};
+use onboard::testing::proxy::TcpProxy;
 use onboard::testing::store_suite::{self, StoreHarness};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// The pool of a store the cases open: the largest default of `store.max_connections`.
@@ -336,17 +335,17 @@ async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_bac
 
     // The store reaches the server only through a proxy the test can cut.
     let upstream = url.server();
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
+    let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
     let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
         &upstream,
-        &proxy.addr.to_string(),
+        &proxy.addr().to_string(),
         1,
     ))
     .expect("a URL");
     let store = PostgresStore::open(&via_proxy, POOL).await.expect("open");
     store.ping().await.expect("reachable");
 
-    let addr = proxy.addr;
+    let addr = proxy.addr();
     proxy.stop().await;
     // What the roles call: readiness, a producer step, a consumer storing an event.
     let event = store_suite::envelope(
@@ -367,7 +366,7 @@ async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_bac
         assert!(err.is_transient(), "got {err:?}");
     }
 
-    let proxy = Proxy::start(addr, upstream).await;
+    let proxy = TcpProxy::start(addr, upstream).await;
     store.ping().await.expect("reachable again");
     store
         .record_event(&event, &audit, &[])
@@ -378,55 +377,6 @@ async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_bac
         Some(customer)
     );
     proxy.stop().await;
-}
-
-/// A TCP proxy to the server whose stop drops the listener and every proxied connection, as a
-/// server that went away would.
-struct Proxy {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(listen: SocketAddr, upstream: String) -> Proxy {
-        let listener = TcpListener::bind(listen).await.expect("bind the proxy");
-        let addr = listener.local_addr().expect("address");
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            let connections = tokio_util::task::TaskTracker::new();
-            loop {
-                let accepted = tokio::select! {
-                    _ = token.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((mut client, _)) = accepted else {
-                    continue;
-                };
-                let upstream = upstream.clone();
-                let token = token.clone();
-                connections.spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = token.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                    }
-                });
-            }
-            drop(listener);
-            connections.close();
-            connections.wait().await;
-        });
-        Proxy { addr, stop, task }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.expect("the proxy stops");
-    }
 }
 
 /// Every process migrates when it starts: several starting at once on a new database (a fresh
@@ -456,10 +406,10 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
     };
     let url = create_database(&server, &unique_database_name("onboard_readyz")).await;
     let upstream = url.server();
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
+    let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
     let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
         &upstream,
-        &proxy.addr.to_string(),
+        &proxy.addr().to_string(),
         1,
     ))
     .expect("the proxied URL");
@@ -508,10 +458,10 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
         }
     };
     wait_for(true).await;
-    let addr = proxy.addr;
+    let addr = proxy.addr();
     proxy.stop().await;
     wait_for(false).await;
-    let proxy = Proxy::start(addr, upstream).await;
+    let proxy = TcpProxy::start(addr, upstream).await;
     wait_for(true).await;
     shutdown.cancel();
     running.await.expect("joined").expect("a clean shutdown");
