@@ -3,8 +3,8 @@
 //! as `date`; row locks for steps and notification claims; one outbox relay at a time.
 
 use super::error::db;
-use super::relay;
-use crate::adapters::sql::{BindResult, ColumnError, Dialect, Locking, SqlStore};
+use super::{deadline, relay};
+use crate::adapters::sql::{answered, BindResult, ColumnError, Dialect, Locking, SqlStore};
 use crate::ports::store::{OutboxRecord, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::types::Json;
 use sqlx::{Arguments, Postgres, Row};
+use std::time::Duration;
 use uuid::Uuid;
 
 #[async_trait]
@@ -67,18 +68,26 @@ impl Dialect for Postgres {
         db(error)
     }
 
+    fn answer_deadline() -> Option<Duration> {
+        deadline::answer_deadline()
+    }
+
+    fn answer_missed() {
+        deadline::missed();
+    }
+
     async fn outbox_pending(store: &SqlStore<Self>, limit: i64) -> StoreResult<Vec<OutboxRecord>> {
         relay::pending(store, limit).await
     }
 
     /// One statement with the list as an array parameter, whatever its length.
     async fn outbox_mark_sent(store: &SqlStore<Self>, seqs: &[i64]) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET sent_at = $1 WHERE sent_at IS NULL AND seq = ANY($2)")
-            .bind(Utc::now())
-            .bind(seqs)
-            .execute(&store.write)
-            .await
-            .map_err(db)?;
+        let mark =
+            sqlx::query("UPDATE outbox SET sent_at = $1 WHERE sent_at IS NULL AND seq = ANY($2)")
+                .bind(Utc::now())
+                .bind(seqs)
+                .execute(&store.write);
+        answered::<Self, _>(mark).await.map_err(db)?;
         Ok(())
     }
 

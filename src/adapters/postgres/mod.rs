@@ -10,10 +10,12 @@
 //! - consumers insert events with `ON CONFLICT DO NOTHING`: a redelivery is a `Duplicate`;
 //! - one relay at a time reads the outbox (see [`relay`]);
 //! - a client that vanished (a crashed host, a lost network) or stopped mid-transaction loses
-//!   its session, its row locks and the relay lease within about a minute (see [`session`]).
+//!   its session, its row locks and the relay lease within about a minute (see [`session`]);
+//!   a statement runs at most 30 s unless the URL says otherwise.
 //!
 //! Queries and row mapping are the shared SQL store's (`adapters::sql`); this folder holds the
-//! pool, the URL and what PostgreSQL does its own way (`dialect`, `error`, `relay`, `session`).
+//! pool, the URL and what PostgreSQL does its own way (`deadline`, `dialect`, `error`, `relay`,
+//! `session`).
 //!
 //! A server that is down, restarting or out of connections makes calls fail with `Unavailable`
 //! within [`ACQUIRE_TIMEOUT`]; the store recovers by itself once the server is back. sqlx checks
@@ -21,8 +23,11 @@
 //! [`CHECK_IDLE_AFTER`] or longer is checked again before use (a server restarted meanwhile
 //! has closed it), and one taken again sooner is not (a second round trip per query while the
 //! pool is busy). A connection broken within that window fails its next call with
-//! `Unavailable`, is dropped, and the caller's retry gets a new one.
+//! `Unavailable`, is dropped, and the caller's retry gets a new one. A server that vanished
+//! without closing its connections is given up on after the session's statement timeout and a
+//! grace (see [`deadline`]).
 
+mod deadline;
 mod dialect;
 mod error;
 mod relay;
@@ -32,7 +37,7 @@ mod url;
 pub use crate::adapters::sql::AppliedMigration;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 
-use crate::adapters::sql::{missing_migrations, run_migrations, SqlStore};
+use crate::adapters::sql::{answered, missing_migrations, run_migrations, SqlStore};
 use crate::ports::store::{StoreError, StoreResult};
 use error::db;
 use sqlx::migrate::Migrator;
@@ -112,16 +117,28 @@ impl SqlStore<Postgres> {
             })?
             .map_err(db)?;
         let _ = probe.close().await;
+        deadline::ask(session::statement_timeout(&options));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // A connection broken by a server restart while idle is found and replaced before
-            // use; see the module header for why only idle ones are checked.
+            // use; see the module header for why only idle ones are checked. One to a server
+            // that vanished is given up after `deadline::CHECK_PATIENCE`.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
                     if meta.idle_for >= CHECK_IDLE_AFTER {
-                        conn.ping().await?;
+                        check(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            // After a call went unanswered, a connection coming back is checked before sqlx's
+            // own round trip, which would wait as long as the call did (`deadline`).
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    if deadline::suspicious() {
+                        check(conn).await?;
                     }
                     Ok(true)
                 })
@@ -131,8 +148,19 @@ impl SqlStore<Postgres> {
     }
 
     /// Applies pending migrations; returns the ones this call applied (empty when up to date).
+    /// They run on a connection of their own without the sessions' `statement_timeout`: a
+    /// migration may take longer than any statement of Onboard's.
     pub async fn migrate(&self) -> StoreResult<Vec<AppliedMigration>> {
-        run_migrations(&MIGRATOR, &self.write).await
+        let unbounded = (*self.write.connect_options())
+            .clone()
+            .options([("statement_timeout", "0")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(unbounded);
+        let applied = run_migrations(&MIGRATOR, &pool).await;
+        pool.close().await;
+        applied
     }
 
     /// The migrations this build has that the database lacks, without applying them.
@@ -147,16 +175,18 @@ impl SqlStore<Postgres> {
         // process and application name, which is all this needs. Background workers have no
         // database; autovacuum workers do, though they do not take a client's slot, so the count
         // errs towards too many.
-        let (usable, in_use, onboard): (i64, i64, i64) = sqlx::query_as(
-            "SELECT current_setting('max_connections')::int8
+        let (usable, in_use, onboard): (i64, i64, i64) = answered::<Postgres, _>(
+            sqlx::query_as(
+                "SELECT current_setting('max_connections')::int8
                   - current_setting('superuser_reserved_connections')::int8
                   - coalesce(current_setting('reserved_connections', true)::int8, 0),
                     count(*) FILTER (WHERE datid IS NOT NULL),
                     count(*) FILTER (WHERE datid IS NOT NULL AND application_name = 'onboard')
                FROM pg_stat_activity
               WHERE pid <> pg_backend_pid()",
+            )
+            .fetch_one(&self.read),
         )
-        .fetch_one(&self.read)
         .await
         .map_err(db)?;
         let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
@@ -169,11 +199,23 @@ impl SqlStore<Postgres> {
 
     /// The database server's clock, to compare with this machine's (`onboard doctor`).
     pub async fn server_time(&self) -> StoreResult<chrono::DateTime<chrono::Utc>> {
-        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT now()")
-            .fetch_one(&self.read)
-            .await
-            .map_err(db)
+        let now = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT now()")
+            .fetch_one(&self.read);
+        answered::<Postgres, _>(now).await.map_err(db)
     }
+}
+
+/// A round trip on `conn`, failing if it takes longer than [`deadline::CHECK_PATIENCE`] (sqlx
+/// then closes the connection without waiting for the server).
+async fn check(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    tokio::time::timeout(deadline::CHECK_PATIENCE, conn.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection did not answer its check",
+            )))
+        })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! publish some rows twice, in order, and consumers de-duplicate by event id.
 
 use super::error::db;
-use crate::adapters::sql::{outbox_pending, SqlStore};
+use crate::adapters::sql::{answered, outbox_pending, SqlStore};
 use crate::ports::store::{OutboxRecord, StoreError, StoreResult};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Postgres};
@@ -46,10 +46,10 @@ pub(super) async fn pending(
     let mut holder = store.extra().holder.lock().await;
     if holder.is_none() {
         let mut conn = store.write.acquire().await.map_err(db)?;
-        let taken: bool = sqlx::query_scalar(TRY_LEASE)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
+        let taken: bool =
+            answered::<Postgres, _>(sqlx::query_scalar(TRY_LEASE).fetch_one(&mut *conn))
+                .await
+                .map_err(db)?;
         if !taken {
             return Ok(Vec::new());
         }

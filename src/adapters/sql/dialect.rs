@@ -11,6 +11,7 @@ use serde::Serialize;
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 use std::borrow::Cow;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The outcome of binding one parameter; a failure is reported when the statement runs.
@@ -175,6 +176,15 @@ pub trait Dialect: Driver + Sync {
     /// (never the value), an unreachable or busy database `Unavailable`, undecodable data
     /// `Corrupt`, anything else `Other`.
     fn classify(error: sqlx::Error) -> StoreError;
+
+    /// How long a call waits for the database's answer before it fails with `Unavailable`
+    /// ([`super::query::answered`]); `None`: as long as it takes (a database in this process).
+    fn answer_deadline() -> Option<Duration> {
+        None
+    }
+
+    /// A call got no answer within [`Dialect::answer_deadline`].
+    fn answer_missed() {}
 
     /// Unsent outbox rows in `seq` order, for the relay.
     async fn outbox_pending(store: &SqlStore<Self>, limit: i64) -> StoreResult<Vec<OutboxRecord>> {

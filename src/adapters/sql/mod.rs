@@ -31,6 +31,7 @@ pub(crate) use codec::{corrupt, driver_error};
 pub(crate) use health::missing_migrations;
 pub(crate) use migrate::run_migrations;
 pub(crate) use outbox::pending as outbox_pending;
+pub(crate) use query::answered;
 
 use crate::ports::store::{StoreBase, StoreResult, StoreStatistics, StoreStats};
 use async_trait::async_trait;
@@ -84,8 +85,7 @@ impl<D: Dialect> SqlStore<D> {
         match &self.group {
             Some(group) => Ok(WriteTx::InGroup(group.begin().await?)),
             None => Ok(WriteTx::Own(
-                self.write
-                    .begin_with(D::LOCKING.begin())
+                answered::<D, _>(self.write.begin_with(D::LOCKING.begin()))
                     .await
                     .map_err(D::classify)?,
             )),

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::error::BoxDynError;
 use std::borrow::Cow;
+use std::future::Future;
 use uuid::Uuid;
 
 /// Most ids bound in one `… IN (…)`: far below SQLite's variable limit and PostgreSQL's 65535
@@ -23,6 +24,30 @@ pub(crate) fn parameter_list(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `call`'s result, or a timed-out I/O error (`Unavailable`) once the dialect's answer deadline
+/// passed without one; the connection it ran on must then not serve anyone else as it is (the
+/// PostgreSQL pool closes it: `adapters::postgres::deadline`).
+pub(crate) async fn answered<D: Dialect, T>(
+    call: impl Future<Output = sqlx::Result<T>>,
+) -> sqlx::Result<T> {
+    let Some(deadline) = D::answer_deadline() else {
+        return call.await;
+    };
+    match tokio::time::timeout(deadline, call).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            D::answer_missed();
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the database did not answer within {} s",
+                    deadline.as_secs_f32()
+                ),
+            )))
+        }
+    }
 }
 
 /// A statement with its parameters, bound in order (`$1`, `$2`, …).
@@ -100,7 +125,9 @@ impl<'q, D: Dialect> Statement<'q, D> {
 
     pub(crate) async fn fetch_all(self, conn: &mut D::Connection) -> StoreResult<Vec<D::Row>> {
         let (sql, args) = self.ready()?;
-        D::fetch_all(conn, sql, args).await.map_err(D::classify)
+        answered::<D, _>(D::fetch_all(conn, sql, args))
+            .await
+            .map_err(D::classify)
     }
 
     /// For statements that return at most one row (by key, `LIMIT 1`).
@@ -122,7 +149,9 @@ impl<'q, D: Dialect> Statement<'q, D> {
     /// Runs the statement; returns how many rows it changed.
     pub(crate) async fn execute(self, conn: &mut D::Connection) -> StoreResult<u64> {
         let (sql, args) = self.ready()?;
-        let done = D::execute(conn, sql, args).await.map_err(D::classify)?;
+        let done = answered::<D, _>(D::execute(conn, sql, args))
+            .await
+            .map_err(D::classify)?;
         Ok(D::rows_affected(&done))
     }
 

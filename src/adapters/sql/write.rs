@@ -22,7 +22,7 @@
 //! what has to wait (the connection's thread, the pool) moves to a task of its own
 //! ([`finish_uncancelled`]).
 
-use super::query::sql;
+use super::query::{answered, sql};
 use super::Dialect;
 use crate::ports::store::{StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
@@ -65,7 +65,7 @@ impl<D: Dialect> WriteTx<D> {
     /// Makes the writes durable; on SQLite returns once the group's `COMMIT` did.
     pub(crate) async fn commit(self) -> StoreResult<()> {
         match self {
-            Self::Own(tx) => tx.commit().await.map_err(D::classify),
+            Self::Own(tx) => answered::<D, _>(tx.commit()).await.map_err(D::classify),
             Self::InGroup(writer) => writer.commit().await,
         }
     }
