@@ -6,9 +6,11 @@
 //! process's, and this case asks for a short one (`DATABASE_URL`, skipped without it as in
 //! tests/store_postgres.rs).
 
-use onboard::adapters::postgres::{DatabaseUrl, PostgresStore};
+use onboard::adapters::postgres::PostgresStore;
 use onboard::ports::store::{StepStore, StoreBase};
-use onboard::testing::postgres::{create_database, server_from_env, unique_database_name};
+use onboard::testing::postgres::{
+    create_database, server_from_env, through, unique_database_name, with_session_setting,
+};
 use onboard::testing::proxy::TcpProxy;
 use onboard::testing::store_suite;
 use std::time::Duration;
@@ -16,22 +18,14 @@ use std::time::Duration;
 /// Far beyond the deadline this case asks for (1 s and the 5 s grace), far below TCP's ~15 min.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_to_a_vanished_server_fails_in_time_and_a_new_connection_serves() {
     let Some(server) = server_from_env("vanished server") else {
         return;
     };
     let url = create_database(&server, &unique_database_name("onboard_vanished")).await;
-    let upstream = url.server();
-    let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
-    let raw = url
-        .expose_secret()
-        .replacen(&upstream, &proxy.addr().to_string(), 1);
-    let separator = if raw.contains('?') { '&' } else { '?' };
-    let via_proxy = DatabaseUrl::parse(&format!(
-        "{raw}{separator}options=-c%20statement_timeout%3D1000"
-    ))
-    .expect("a URL");
+    let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), url.server()).await;
+    let via_proxy = with_session_setting(&through(&url, proxy.addr()), "statement_timeout", "1000");
     // One connection: the call after the loss can only be served if the lost one gave its
     // place in the pool back.
     let store = PostgresStore::open(&via_proxy, 1).await.expect("open");

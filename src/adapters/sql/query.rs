@@ -35,9 +35,12 @@ pub(crate) async fn answered<D: Dialect, T>(
     let Some(deadline) = D::answer_deadline() else {
         return call.await;
     };
-    match tokio::time::timeout(deadline, call).await {
+    let mut call = std::pin::pin!(call);
+    match tokio::time::timeout(deadline, call.as_mut()).await {
         Ok(answer) => answer,
         Err(_) => {
+            // Before `call` is dropped, which gives its connection back to the pool: the pool
+            // must already know that a call went unanswered when it takes the connection back.
             D::answer_missed();
             Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
