@@ -12,7 +12,9 @@ use onboard::domain::workflow::ApplicationStatus;
 use onboard::ports::store::{
     EventLog, IdempotentResponse, Outbox, StepStore, Store, StoreBase, StoreError,
 };
-use onboard::testing::postgres::{create_database, server_from_env, unique_database_name};
+use onboard::testing::postgres::{
+    create_database, server_from_env, through, unique_database_name, with_session_setting,
+};
 use onboard::testing::proxy::TcpProxy;
 use onboard::testing::store_suite::{self, StoreHarness};
 use std::sync::Arc;
@@ -336,12 +338,7 @@ async fn a_store_that_lost_its_server_is_unavailable_and_recovers_when_it_is_bac
     // The store reaches the server only through a proxy the test can cut.
     let upstream = url.server();
     let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
-    let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
-        &upstream,
-        &proxy.addr().to_string(),
-        1,
-    ))
-    .expect("a URL");
+    let via_proxy = through(&url, proxy.addr());
     let store = PostgresStore::open(&via_proxy, POOL).await.expect("open");
     store.ping().await.expect("reachable");
 
@@ -407,12 +404,7 @@ async fn readyz_is_unavailable_while_the_store_is_down_and_ready_again_after() {
     let url = create_database(&server, &unique_database_name("onboard_readyz")).await;
     let upstream = url.server();
     let proxy = TcpProxy::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await;
-    let via_proxy = DatabaseUrl::parse(&url.expose_secret().replacen(
-        &upstream,
-        &proxy.addr().to_string(),
-        1,
-    ))
-    .expect("the proxied URL");
+    let via_proxy = through(&url, proxy.addr());
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut settings = onboard::app::Settings::new(([127, 0, 0, 1], 0).into(), dir.path().into());
     settings.secret = onboard::auth::SecretSource {
@@ -604,12 +596,7 @@ async fn a_transaction_left_idle_loses_its_session_and_what_it_locked() {
     let (url, _) = open_fresh(&server).await;
     // The default is a minute (src/adapters/postgres/session.rs); a URL's own value wins, so
     // the test asks for 300 ms.
-    let raw = url.expose_secret();
-    let separator = if raw.contains('?') { '&' } else { '?' };
-    let impatient = DatabaseUrl::parse(&format!(
-        "{raw}{separator}options=-c%20idle_in_transaction_session_timeout%3D300"
-    ))
-    .unwrap();
+    let impatient = with_session_setting(&url, "idle_in_transaction_session_timeout", "300");
     let store = PostgresStore::open(&impatient, POOL).await.expect("open");
     let customer = store_suite::customer_id("c-1");
     let event = || store_suite::draft(&customer, None, Topic::UserInfoSubmitted);

@@ -88,3 +88,17 @@ pub fn database_url(server: &DatabaseUrl, name: &str) -> DatabaseUrl {
     }
     DatabaseUrl::parse(&url).expect("a database URL")
 }
+
+/// `url` reaching its server through `proxy` instead (`host:port` replaced).
+pub fn through(url: &DatabaseUrl, proxy: std::net::SocketAddr) -> DatabaseUrl {
+    let raw = url.expose_secret();
+    DatabaseUrl::parse(&raw.replacen(&url.server(), &proxy.to_string(), 1)).expect("a database URL")
+}
+
+/// `url` asking the server for session setting `name` = `value` (`options=-c name=value`).
+pub fn with_session_setting(url: &DatabaseUrl, name: &str, value: &str) -> DatabaseUrl {
+    let raw = url.expose_secret();
+    let separator = if raw.contains('?') { '&' } else { '?' };
+    DatabaseUrl::parse(&format!("{raw}{separator}options=-c%20{name}%3D{value}"))
+        .expect("a database URL")
+}
