@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Beyond the session's `statement_timeout`, for the cancellation to arrive.
-pub(super) const GRACE: Duration = Duration::from_secs(5);
+const GRACE: Duration = Duration::from_secs(5);
 /// How long a returned connection has to answer the check after a call went unanswered.
 pub(super) const CHECK_PATIENCE: Duration = Duration::from_secs(2);
 /// How long after the last unanswered call returned connections are still checked.
