@@ -61,7 +61,10 @@ pub fn settings(data_dir: &Path, port: u16) -> Settings {
         inline: Some(SECRET.into()),
         file: None,
     };
-    settings.gateway.gap_wait = Duration::from_millis(500);
+    // The default gap wait, as in production: the suites assert a customer's order, and on
+    // Kafka a topic's consumer may lag behind the others by more than a fraction of it under
+    // load (tests/e2e/promises.rs shows what happens past it).
+    settings.gateway.gap_wait = onboard::roles::gateway::GatewayConfig::default().gap_wait;
     // The suites poll a customer's feed every 50 ms; the limits themselves are shown against
     // the real binary in tests/security (rate_limit.rs, uploads.rs).
     settings.api_limits.requests_per_second = 1000;
